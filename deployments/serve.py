@@ -1,0 +1,167 @@
+"""`sbu serve`: the whole system in one foreground process.
+
+Starts a local Prefect server (SQLite under the data directory, telemetry off) unless
+PREFECT_API_URL points at a running one, then serves every deployment from this process with a
+short poll, so a recorded decision moves its case within seconds. Ctrl-C stops both; starting
+again carries on where it stopped, because the store and Prefect's database are both on disk and
+the reconciliation sweep runs first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sbu.errors import SbuError
+from sbu.prefect_bridge import (
+    RECONCILE_DEPLOYMENT,
+    api_url_marker,
+    prefect_environment,
+    server_answers,
+)
+
+if TYPE_CHECKING:
+    from prefect.deployments.runner import RunnerDeployment
+
+    from sbu.settings import Settings
+
+log = logging.getLogger("sbu.serve")
+
+SERVER_START_TIMEOUT = 90.0
+# How many flow runs may execute at once; each is a Python process of its own.
+RUN_LIMIT = 8
+# Safety nets only: mail is delivered right after each change and runs are told at once, so the
+# sweeps catch retries and repairs. Each sweep is a process of its own, so they are not frequent.
+OUTBOX_SWEEP_SECONDS = 300
+RECONCILE_SECONDS = 600
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@contextmanager
+def local_prefect_server(settings: Settings, *, port: int) -> Iterator[str]:
+    """Run `prefect server start` on loopback with its database under the data directory."""
+    if not port_is_free(port):
+        raise SbuError(f"port {port} is in use: stop what holds it or choose another with --port")
+    home = (settings.data_dir / "prefect").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **prefect_environment(settings),
+           "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+           "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
+           "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
+           # Interval schedules need only the next few runs made ahead, not Prefect's default 100.
+           "PREFECT_SERVER_SERVICES_SCHEDULER_MIN_RUNS": "1",
+           "PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS": "3"}
+    env.pop("PREFECT_API_URL", None)
+    log_file = (home / "server.log").open("ab")
+    prefect_cli = Path(sys.executable).with_name("prefect")
+    command = [str(prefect_cli), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        started = time.monotonic()
+        while not server_answers(url):
+            if process.poll() is not None:
+                raise SbuError(f"the Prefect server stopped on start; see {home / 'server.log'}")
+            if time.monotonic() - started > SERVER_START_TIMEOUT:
+                raise SbuError(f"the Prefect server did not answer within {SERVER_START_TIMEOUT:.0f} s")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log_file.close()
+
+
+def build_deployments(settings: Settings) -> list[RunnerDeployment]:
+    from datetime import timedelta
+
+    from prefect.deployments.runner import RunnerDeployment
+
+    from flows.case import case_flow
+    from flows.deadline_check import deadline_check
+    from flows.outbox_delivery import deliver_outbox
+    from flows.rapid_review import rapid_review_flow
+    from flows.reconcile import reconcile
+
+    del settings  # every flow reads its settings at its own process's edge
+    made = [
+        case_flow.to_deployment(name="case", tags=["case"]),
+        rapid_review_flow.to_deployment(name="rapid-review", tags=["case"]),
+        deadline_check.to_deployment(name="deadline-check", tags=["timer"]),
+        deliver_outbox.to_deployment(name="deliver-outbox", tags=["email"],
+                                     interval=timedelta(seconds=OUTBOX_SWEEP_SECONDS)),
+        reconcile.to_deployment(name="reconcile", tags=["sweep"],
+                                interval=timedelta(seconds=RECONCILE_SECONDS)),
+    ]
+    # `to_deployment` is typed for sync and async callers alike; called here, outside an event
+    # loop, it returns the deployment itself.
+    return [deployment for deployment in made if isinstance(deployment, RunnerDeployment)]
+
+
+def serve_forever(settings: Settings, *, port: int | None = None) -> None:
+    """Serve every deployment until interrupted; start a local server first if none is set."""
+    for name, value in prefect_environment(settings).items():
+        os.environ.setdefault(name, value)
+    from sbu.db import Store
+
+    Store(settings.sqlalchemy_url).migrate().dispose()  # a bad store fails here, before Prefect
+    external = os.environ.get("PREFECT_API_URL")
+    if external:
+        if not server_answers(external):
+            raise SbuError("PREFECT_API_URL is set but no Prefect server answers there")
+        _serve(settings, external)
+        return
+    with local_prefect_server(settings, port=port or settings.prefect_port) as url:
+        _serve(settings, url)
+
+
+def _serve(settings: Settings, url: str) -> None:
+    os.environ["PREFECT_API_URL"] = url
+    from prefect import serve
+    from prefect.client.orchestration import get_client
+
+    started = datetime.now(UTC)
+    deployments = build_deployments(settings)
+    for deployment in deployments:
+        deployment.apply()
+    marker = api_url_marker(settings)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(url)
+    dashboard = url.removesuffix("/api")
+    print(f"sbu serve: Prefect dashboard at {dashboard}; serving {len(deployments)} deployments "
+          f"(poll every {settings.runner_poll_seconds:g} s). Ctrl-C to stop.", flush=True)
+    with get_client(sync_client=True) as client:
+        # Catch up first: anything committed while nothing was serving is picked up now.
+        client.create_flow_run_from_deployment(
+            client.read_deployment_by_name(RECONCILE_DEPLOYMENT).id, name="reconcile (on start)",
+            parameters={"serve_started": started.isoformat()})
+    try:
+        serve(*deployments, limit=RUN_LIMIT, query_seconds=settings.runner_poll_seconds,
+              pause_on_shutdown=False, print_starting_message=False)
+    finally:
+        if marker.exists() and marker.read_text() == url:
+            marker.unlink()
+        print("sbu serve: stopped", flush=True)

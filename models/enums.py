@@ -1,0 +1,117 @@
+"""Closed choices of the procedure. Every value is the spelling used on forms, in JSON and in the store."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Category(StrEnum):
+    DEATH = "death"
+    SERIOUS_HARM = "serious-harm"
+    NEAR_MISS = "near-miss"
+
+
+class AbuseOrNeglect(StrEnum):
+    KNOWN = "known"
+    SUSPECTED = "suspected"
+    NOT_SUSPECTED = "not-suspected"
+
+
+class Agency(StrEnum):
+    """Agencies that may refer a case or be asked for information."""
+
+    POLICE = "police"
+    HEALTH = "health"
+    CHILDREN_SOCIAL_CARE = "children-social-care"
+    EDUCATION = "education"
+    EARLY_YEARS = "early-years"
+    PROBATION = "probation"
+    YOUTH_JUSTICE = "youth-justice"
+    HOUSING = "housing"
+    ADULT_SOCIAL_CARE = "adult-social-care"
+    MENTAL_HEALTH = "mental-health"
+    AMBULANCE = "ambulance"
+    GENERAL_PRACTICE = "general-practice"
+    VOLUNTARY_SECTOR = "voluntary-sector"
+
+
+class StepId(StrEnum):
+    """Every step of the procedure that has an owner and a due date (DESIGN.md §2)."""
+
+    DSP_DECISION = "dsp-decision"
+    SIN_SUBMISSION = "sin-submission"
+    PARTNERS_INFORMED = "partners-informed"
+    RR_AGENCY_RESPONSES = "rr-agency-responses"
+    RR_MEETING = "rr-meeting"
+    RR_REPORT_TO_PANEL = "rr-report-to-panel"
+    CSPR_REVIEWER_APPOINTED = "cspr-reviewer-appointed"
+    CSPR_TERMS_OF_REFERENCE = "cspr-terms-of-reference"
+    CSPR_IMRS = "cspr-imrs"
+    CSPR_FAMILY_ENGAGEMENT = "cspr-family-engagement"
+    CSPR_DRAFT_REPORT = "cspr-draft-report"
+    CSPR_FINAL_REPORT = "cspr-final-report"
+    CSPR_REPORT_TO_PANEL = "cspr-report-to-panel"
+    CSPR_PUBLICATION = "cspr-publication"
+
+
+class StepState(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class TimerKind(StrEnum):
+    REMINDER = "reminder"
+    OVERDUE = "overdue"
+    ESCALATION = "escalation"
+
+
+class TimerState(StrEnum):
+    SCHEDULED = "scheduled"
+    FIRED = "fired"
+    CANCELLED = "cancelled"
+
+
+class CaseStatus(StrEnum):
+    AWAITING_DECISION = "awaiting-decision"
+    IN_PROGRESS = "in-progress"
+    CLOSED = "closed"
+
+
+class CasePath(StrEnum):
+    """The route a case takes once the DSPs have decided."""
+
+    SIN_AND_RAPID_REVIEW = "sin-and-rapid-review"
+    SIN_ONLY = "sin-only"
+    RAPID_REVIEW_ONLY = "rapid-review-only"
+    NEAR_MISS_RAPID_REVIEW = "near-miss-rapid-review"
+    NO_FURTHER_ACTION = "no-further-action"
+
+
+class NotificationDuty(StrEnum):
+    """What the procedure says about notifying the National Panel for this referral."""
+
+    MANDATORY = "mandatory"  # looked-after child's death, whatever the cause
+    CRITERIA_MET = "criteria-met"  # death or serious harm, abuse or neglect known or suspected
+    SHOULD_NOTIFY = "should-notify"  # care leaver's death up to and including 24
+    NOT_NOTIFIABLE = "not-notifiable"  # near miss: no SIN, learning focus
+    CRITERIA_NOT_MET = "criteria-not-met"
+
+
+class Role(StrEnum):
+    """Who receives email and who owns a step."""
+
+    DSP_LA = "dsp-la"
+    DSP_HEALTH = "dsp-health"
+    DSP_POLICE = "dsp-police"
+    SBU = "sbu"
+    LOCAL_AUTHORITY = "local-authority"
+    FALLBACK = "fallback"
+
+
+class Interface(StrEnum):
+    """Where a change came from, for the audit trail."""
+
+    CLI = "cli"
+    PREFECT_UI = "prefect-ui"
+    SYSTEM = "system"

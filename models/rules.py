@@ -1,0 +1,108 @@
+"""The rules that change a case's path. Each rule is one function here, with its source named.
+
+Sources: the partnership's procedure (`shared/reference/procedure.txt`), Working Together to
+Safeguard Children, and GOV.UK guidance on serious incident notifications (DESIGN.md §2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.enums import AbuseOrNeglect, CasePath, Category, NotificationDuty
+
+# A care leaver's death is notifiable "up to and including age 24" (procedure: "Other circumstances").
+CARE_LEAVER_MAX_AGE = 24
+# A looked-after child is under 18.
+LOOKED_AFTER_MAX_AGE = 17
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFacts:
+    """What the path rules need to know about a referral, and nothing more."""
+
+    category: Category
+    abuse_or_neglect: AbuseOrNeglect
+    looked_after_child: bool
+    care_leaver: bool
+
+    @property
+    def abuse_or_neglect_known_or_suspected(self) -> bool:
+        return self.abuse_or_neglect in (AbuseOrNeglect.KNOWN, AbuseOrNeglect.SUSPECTED)
+
+
+@dataclass(frozen=True, slots=True)
+class Duty:
+    duty: NotificationDuty
+    reason: str
+
+
+def notification_duty(facts: CaseFacts) -> Duty:
+    """Whether, and how strongly, the procedure calls for a Serious Incident Notification."""
+    if facts.category is Category.DEATH and facts.looked_after_child:
+        return Duty(NotificationDuty.MANDATORY,
+                    "the death of a looked-after child must always be notified, whatever the cause "
+                    "(procedure, 'Other circumstances'; Working Together)")
+    if facts.category is Category.NEAR_MISS:
+        return Duty(NotificationDuty.NOT_NOTIFIABLE,
+                    "a near miss is not notified; the DSPs decide whether a Rapid Review is needed "
+                    "(procedure, step 5)")
+    # A care leaver's death has its own rule whatever the cause (DESIGN.md §2): notify, with no
+    # Rapid Review or CSPR required, though the DSPs may choose one.
+    if facts.category is Category.DEATH and facts.care_leaver:
+        return Duty(NotificationDuty.SHOULD_NOTIFY,
+                    "the death of a care leaver up to and including age 24 should be notified; "
+                    "a Rapid Review or CSPR is not required (procedure, 'Other circumstances')")
+    if facts.abuse_or_neglect_known_or_suspected:
+        return Duty(NotificationDuty.CRITERIA_MET,
+                    "a child died or was seriously harmed and abuse or neglect is known or suspected: "
+                    "the local authority must notify within 5 working days (Children Act 2004 s16C)")
+    return Duty(NotificationDuty.CRITERIA_NOT_MET,
+                "abuse or neglect is not suspected: the notification criteria are not met")
+
+
+def rapid_review_follows_sin(facts: CaseFacts) -> bool:
+    """Once a SIN is submitted a Rapid Review is required unless the case is found not to meet the
+    criteria (GOV.UK guidance). A looked-after child's death without suspected abuse or neglect,
+    and a care leaver's death, are notified without a Rapid Review being required."""
+    if facts.category is Category.NEAR_MISS:
+        return False
+    if facts.category is Category.DEATH and facts.care_leaver:
+        return False
+    return facts.abuse_or_neglect_known_or_suspected
+
+
+def dsp_decision_refusals(facts: CaseFacts, *, sin: bool, rapid_review: bool) -> list[str]:
+    """Why the procedure does not allow this DSP decision; empty when it does."""
+    duty = notification_duty(facts)
+    refusals: list[str] = []
+    if not sin and duty.duty is NotificationDuty.MANDATORY:
+        refusals.append(f"a SIN is required: {duty.reason}")
+    if sin and duty.duty is NotificationDuty.NOT_NOTIFIABLE:
+        refusals.append("a near miss is not notified (no SIN); if a child died or was seriously "
+                        "harmed, refer it again under the right category")
+    if sin and not rapid_review and rapid_review_follows_sin(facts):
+        refusals.append("once a SIN is submitted a Rapid Review is required unless the case is "
+                        "found not to meet the criteria (GOV.UK guidance)")
+    return refusals
+
+
+def case_path(facts: CaseFacts, *, sin: bool, rapid_review: bool) -> CasePath:
+    """The route an allowed decision sets the case on."""
+    match (sin, rapid_review):
+        case (True, True):
+            return CasePath.SIN_AND_RAPID_REVIEW
+        case (True, False):
+            return CasePath.SIN_ONLY
+        case (False, True) if facts.category is Category.NEAR_MISS:
+            return CasePath.NEAR_MISS_RAPID_REVIEW
+        case (False, True):
+            return CasePath.RAPID_REVIEW_ONLY
+        case (False, False):
+            return CasePath.NO_FURTHER_ACTION
+    raise AssertionError("unreachable: every pair of booleans is matched")
+
+
+def rapid_review_starts_at_decision(path: CasePath) -> bool:
+    """A Rapid Review's clock starts at notification: the SIN's submission, or, where there is no
+    SIN (a near miss, or a review the DSPs chose without one), the DSPs' decision."""
+    return path in (CasePath.NEAR_MISS_RAPID_REVIEW, CasePath.RAPID_REVIEW_ONLY)

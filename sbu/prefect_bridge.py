@@ -1,0 +1,354 @@
+"""Telling Prefect what the case store has decided.
+
+The store commits first; these functions then create, resume and schedule flow runs to match it.
+Every call is idempotent (idempotency keys, and resuming only a run that waits for a step the store
+shows done), so the CLI, the flows and the reconciliation sweep can all call them, any number of
+times, and the reconciliation sweep repairs whatever a crash left undone. Prefect sees the case
+reference, step ids and dates, never personal data.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from models.enums import CasePath, CaseStatus, StepId, StepState
+from sbu.service import RAPID_REVIEW_STEPS, CaseService, CaseView
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.objects import FlowRun
+
+    from sbu.settings import Settings
+
+CASE_DEPLOYMENT = "case/case"
+RAPID_REVIEW_DEPLOYMENT = "rapid-review/rapid-review"
+DEADLINE_CHECK_DEPLOYMENT = "deadline-check/deadline-check"
+OUTBOX_DEPLOYMENT = "deliver-outbox/deliver-outbox"
+RECONCILE_DEPLOYMENT = "reconcile/reconcile"
+
+NO_SERVER_NOTE = ("note: no Prefect server is running (start one with `sbu serve`); the case store "
+                  "has the change and the case's flow run will catch up when it starts")
+
+
+def api_url_marker(settings: Settings) -> Path:
+    """`sbu serve` writes the URL of the server it runs here, so other commands can find it."""
+    return settings.data_dir / "prefect" / "api-url"
+
+
+def prefect_environment(settings: Settings) -> dict[str, str]:
+    """Prefect's own settings for every process of ours: its home under the data directory, no
+    telemetry, and results persisted so a replayed flow finds its tasks' results."""
+    home = (settings.data_dir / "prefect").resolve()
+    return {
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+        "PREFECT_LOCAL_STORAGE_PATH": str(home / "storage"),
+        # Flow logs (case references and step ids only) reach the dashboard.
+        "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "INFO"),
+    }
+
+
+def discover_api_url(settings: Settings) -> str | None:
+    explicit = os.environ.get("PREFECT_API_URL")
+    if explicit:
+        return explicit
+    marker = api_url_marker(settings)
+    if marker.is_file():
+        return marker.read_text().strip() or None
+    return None
+
+
+def server_answers(url: str) -> bool:
+    """Whether a Prefect server answers its health check at `url` (its API URL)."""
+    import httpx
+
+    try:
+        return httpx.get(f"{url.rstrip('/')}/health", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def prefect_client(settings: Settings) -> Iterator[SyncPrefectClient | None]:
+    """A client for the running server, or None when there is none (the store still has the
+    change; `sbu serve` catches up on start)."""
+    url = discover_api_url(settings)
+    if url is None or not server_answers(url):
+        yield None
+        return
+    for name, value in prefect_environment(settings).items():
+        os.environ.setdefault(name, value)
+    os.environ["PREFECT_API_URL"] = url
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        yield client
+
+
+# -- creating runs ---------------------------------------------------------------------------------
+
+def _deployment_id(client: SyncPrefectClient, name: str) -> UUID:
+    return client.read_deployment_by_name(name).id
+
+
+def _not_told(error: Exception) -> str:
+    from prefect.exceptions import ObjectNotFound
+
+    if isinstance(error, ObjectNotFound):
+        return ("note: the Prefect server has no deployments yet (start `sbu serve`); the case "
+                "store has the change and the case's flow run will catch up when it starts")
+    return (f"note: Prefect could not be told ({error.__class__.__name__}); the case store has "
+            "the change and the reconciliation sweep of `sbu serve` will catch up")
+
+
+def create_case_run(service: CaseService, case_ref: str) -> str | None:
+    """Create the case's flow run (keyed by the case, so it can exist only once) and schedule its
+    timers. Returns a note for the user when Prefect could not be told: the store has committed,
+    so that is never an error."""
+    with prefect_client(service.settings) as client:
+        if client is None:
+            return NO_SERVER_NOTE
+        try:
+            # The case run's first act is to deliver the mail the referral queued.
+            ensure_case_run(client, service, case_ref)
+            sync_timers(client, service, case_ref=case_ref)
+        except Exception as error:  # noqa: BLE001 - the store is the truth; reconcile repairs this
+            return _not_told(error)
+    return None
+
+
+def ensure_case_run(client: SyncPrefectClient, service: CaseService, case_ref: str) -> UUID:
+    """The case's flow run, created if it has none. A run that failed, crashed or was cancelled
+    (Prefect gave up on it; the store has not) is replaced by a new run, keyed after the one it
+    replaces so that replacing is idempotent too. The new run replays from the store."""
+    view = service.case_view(case_ref)
+    run_id = _live_run(client, view.flow_run_id, closed=view.status is CaseStatus.CLOSED)
+    if run_id is not None:
+        return run_id
+    key = f"case-{case_ref.lower()}" + (f"-after-{view.flow_run_id}" if view.flow_run_id else "")
+    run = client.create_flow_run_from_deployment(
+        _deployment_id(client, CASE_DEPLOYMENT), parameters={"case_ref": case_ref}, name=case_ref,
+        idempotency_key=key)
+    if view.flow_run_id != str(run.id):
+        service.set_flow_run(case_ref, str(run.id))
+    return run.id
+
+
+def ensure_rapid_review_run(client: SyncPrefectClient, service: CaseService, case_ref: str) -> UUID:
+    """The case's Rapid Review run, created (or replaced, as for the case run) if need be."""
+    view = service.case_view(case_ref)
+    run_id = _live_run(client, view.rapid_review_run_id, closed=view.status is CaseStatus.CLOSED)
+    if run_id is not None:
+        return run_id
+    key = f"rapid-review-{case_ref.lower()}" + (
+        f"-after-{view.rapid_review_run_id}" if view.rapid_review_run_id else "")
+    run = client.create_flow_run_from_deployment(
+        _deployment_id(client, RAPID_REVIEW_DEPLOYMENT), parameters={"case_ref": case_ref},
+        name=f"{case_ref} rapid review", idempotency_key=key)
+    if view.rapid_review_run_id != str(run.id):
+        service.set_rapid_review_run(case_ref, str(run.id))
+    return run.id
+
+
+def _live_run(client: SyncPrefectClient, run_id: str | None, *, closed: bool) -> UUID | None:
+    """`run_id` if that run exists and Prefect has not given up on it, else None."""
+    from prefect.client.schemas.objects import StateType
+    from prefect.exceptions import ObjectNotFound
+
+    if run_id is None:
+        return None
+    try:
+        run = client.read_flow_run(UUID(run_id))
+    except ObjectNotFound:
+        return None
+    given_up = run.state is not None and run.state.type in (
+        StateType.FAILED, StateType.CRASHED, StateType.CANCELLED)
+    return None if given_up and not closed else run.id
+
+
+def abandon_orphans(client: SyncPrefectClient, service: CaseService, *, serve_started: datetime) -> int:
+    """Mark Crashed the case and Rapid Review runs left Running or Pending by a `sbu serve` that
+    was stopped mid-run, so `ensure_*_run` replaces them: those whose state began before this
+    serve started. With one serve per store (as now) nothing else can be running them."""
+    from prefect.client.schemas.objects import StateType
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Crashed
+
+    marked = 0
+    for view in service.list_cases():
+        for run_id in (view.flow_run_id, view.rapid_review_run_id):
+            if run_id is None:
+                continue
+            try:
+                run = client.read_flow_run(UUID(run_id))
+            except ObjectNotFound:
+                continue
+            state = run.state
+            if state is not None and state.type in (StateType.RUNNING, StateType.PENDING) \
+                    and state.timestamp < serve_started:
+                client.set_flow_run_state(run.id, Crashed(message="left running by a stopped serve"),
+                                          force=True)
+                marked += 1
+    return marked
+
+
+def trigger_delivery(client: SyncPrefectClient) -> None:
+    """Deliver the outbox now rather than at the next scheduled sweep."""
+    client.create_flow_run_from_deployment(_deployment_id(client, OUTBOX_DEPLOYMENT),
+                                           name="deliver-outbox (after a change)")
+
+
+def sync_timers(client: SyncPrefectClient, service: CaseService, *, case_ref: str | None = None) -> int:
+    """Schedule a deadline-check run for every timer the store has that Prefect does not, and
+    cancel the runs of timers the store has cancelled. Returns how many runs it changed."""
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Cancelled, Scheduled
+
+    changed = 0
+    deployment = None
+    for timer in service.timers(case_ref=case_ref):
+        if timer.flow_run_id is not None:
+            continue
+        deployment = deployment or _deployment_id(client, DEADLINE_CHECK_DEPLOYMENT)
+        wall_time = service.clock.wall_time_for(timer.fire_at)
+        run = client.create_flow_run_from_deployment(
+            deployment, parameters={"timer_key": timer.key},
+            name=f"{timer.case_ref} {timer.step.value} {timer.kind.value}"
+                 + (f" {timer.sequence}" if timer.sequence else ""),
+            state=Scheduled(scheduled_time=wall_time), idempotency_key=timer.key,
+        )
+        service.mark_timer_scheduled(timer.key, str(run.id))
+        changed += 1
+    for timer in service.timer_runs_to_cancel(case_ref=case_ref):
+        assert timer.flow_run_id is not None
+        run = client.read_flow_run(UUID(timer.flow_run_id))
+        if run.state is not None and run.state.type == StateType.SCHEDULED:
+            client.set_flow_run_state(run.id, Cancelled(message="the step was done"), force=True)
+            changed += 1
+        service.forget_timer_run(timer.key)
+    return changed
+
+
+# -- waking a waiting run --------------------------------------------------------------------------
+
+def waiting_key(run: FlowRun) -> str | None:
+    """The key a suspended run waits on, or None if it is not waiting."""
+    from prefect.client.schemas.objects import StateType
+
+    if run.state is None or run.state.type != StateType.PAUSED:
+        return None
+    return run.state.state_details.pause_key
+
+
+def _placeholder_input(view: CaseView, key: str, actor: str) -> dict[str, Any] | None:
+    """What `sbu` sends to resume a run whose step it has already recorded in the store. It meets
+    the form's schema; the flow reads the store, not this, and then deletes it."""
+    from flows.inputs import RECORDED_IN_STORE
+
+    steps = {s.step: s for s in view.steps}
+    if key.startswith("dsp-decision"):
+        decision = steps.get(StepId.DSP_DECISION)
+        if decision is None or decision.state is not StepState.DONE or view.path is None:
+            return None
+        return {"sin": view.path in (CasePath.SIN_AND_RAPID_REVIEW, CasePath.SIN_ONLY),
+                "rapid_review": view.path not in (CasePath.SIN_ONLY, CasePath.NO_FURTHER_ACTION),
+                "rationale": RECORDED_IN_STORE, "dsps_present": [RECORDED_IN_STORE],
+                "decided_on": str(decision.completed_on), "recorded_by": actor}
+    if key.startswith("sin-submission"):
+        sin = steps.get(StepId.SIN_SUBMISSION)
+        if sin is None or sin.state is not StepState.DONE:
+            return None
+        return {"national_ref": "recorded-in-case-store", "completed_on": str(sin.completed_on),
+                "recorded_by": actor}
+    if key.startswith("rapid-review-"):
+        current = f"rapid-review-{view.rapid_review_progress}"
+        if key == current or key.startswith(f"{current}-r"):
+            return None  # the run already waits on the store's latest state: nothing new for it
+        done = [s for s in view.steps if s.step in RAPID_REVIEW_STEPS and s.completed_on]
+        latest = max(done, key=lambda s: s.completed_on or s.due, default=None)
+        return {"step": (latest.step if latest else StepId.RR_AGENCY_RESPONSES).value,
+                "completed_on": str(latest.completed_on if latest else view.referred_on),
+                "recorded_by": actor}
+    return None
+
+
+def resume_if_waiting(client: SyncPrefectClient, service: CaseService, run_id: UUID, *,
+                      case_ref: str, actor: str, wait_seconds: float = 0.0) -> bool:
+    """Resume `run_id` if it waits on a step the store now shows done. A run still on its way to
+    that wait is given `wait_seconds` to get there (it checks the store before waiting, so one
+    that arrives after the change never waits at all)."""
+    from prefect.client.schemas.objects import StateType
+
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        run = client.read_flow_run(run_id)
+        key = waiting_key(run)
+        if key is not None:
+            payload = _placeholder_input(service.case_view(case_ref), key, actor)
+            if payload is None:
+                return False
+            client.resume_flow_run(run_id, run_input=payload)
+            return True
+        state = run.state.type if run.state else None
+        if state not in (StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING) or \
+                time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+
+
+def wake_case(service: CaseService, case_ref: str, *, step: StepId, actor: str = "sbu",
+              wait_seconds: float = 15.0) -> str | None:
+    """After `sbu decide` or `sbu record`: resume the run that waits for `step`, schedule and
+    cancel timers to match the store, and deliver the mail the change queued."""
+    with prefect_client(service.settings) as client:
+        if client is None:
+            return NO_SERVER_NOTE
+        view = service.case_view(case_ref)
+        run_id = view.rapid_review_run_id if step in RAPID_REVIEW_STEPS else view.flow_run_id
+        note = None
+        try:
+            resumed = run_id is not None and resume_if_waiting(
+                client, service, UUID(run_id), case_ref=case_ref, actor=actor, wait_seconds=wait_seconds)
+            if run_id is None:
+                note = "note: the case has no flow run yet; `sbu serve` will create it"
+            if not resumed:
+                # A resumed run schedules its timers and delivers its mail itself; doing it here
+                # as well would only make the two race for the same rows.
+                sync_timers(client, service, case_ref=case_ref)
+                trigger_delivery(client)
+        except Exception as error:  # noqa: BLE001 - the store is the truth; reconcile repairs this
+            return _not_told(error)
+        return note
+
+
+def reconcile(client: SyncPrefectClient, service: CaseService, *,
+              serve_started: datetime | None = None) -> dict[str, int]:
+    """Repair any disagreement between the store and Prefect: runs missing for open cases (or
+    given up by Prefect), timers not scheduled or not cancelled, runs left waiting on a step the
+    store shows done. On serve's start, runs a stopped serve left mid-way are replaced too."""
+    orphans = abandon_orphans(client, service, serve_started=serve_started) if serve_started else 0
+    ensured = resumed = 0
+    for view in service.list_cases():
+        if view.status is CaseStatus.CLOSED:
+            continue
+        before = (view.flow_run_id, view.rapid_review_run_id)
+        case_run = ensure_case_run(client, service, view.case_ref)
+        rapid_review_run = (ensure_rapid_review_run(client, service, view.case_ref)
+                            if view.rapid_review_run_id else None)
+        ensured += before != (str(case_run), str(rapid_review_run) if rapid_review_run else None)
+        for run_id in (case_run, rapid_review_run):
+            if run_id and resume_if_waiting(client, service, run_id, case_ref=view.case_ref,
+                                            actor="reconcile"):
+                resumed += 1
+    timers = sync_timers(client, service)
+    return {"orphans": orphans, "runs_created": ensured, "runs_resumed": resumed,
+            "timer_runs_changed": timers}

@@ -1,0 +1,70 @@
+"""Tasks that tell Prefect what the store says: schedule timers, start the Rapid Review, deliver
+mail, delete run inputs once their contents are in the store. Each is idempotent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from sbu import prefect_bridge, runtime
+
+
+@task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=2)
+def sync_timers(case_ref: str | None = None) -> int:
+    """Schedule the deadline-check runs of the store's timers; cancel those no longer needed."""
+    with prefect_bridge.prefect_client(runtime.settings()) as client:
+        if client is None:
+            raise RuntimeError("the Prefect API is not reachable from this flow run")
+        return prefect_bridge.sync_timers(client, runtime.service(), case_ref=case_ref)
+
+
+@task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=2)
+def start_rapid_review(case_ref: str) -> str:
+    """Create the case's Rapid Review run (its own deployment, keyed by the case)."""
+    with prefect_bridge.prefect_client(runtime.settings()) as client:
+        if client is None:
+            raise RuntimeError("the Prefect API is not reachable from this flow run")
+        return str(prefect_bridge.ensure_rapid_review_run(client, runtime.service(), case_ref))
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def deliver_mail() -> int:
+    """Deliver what the change just queued, here in this run's own process: starting a delivery
+    run of its own would cost a second Python process per change. A failure leaves the mail
+    queued for the scheduled delivery sweep, so it never fails the case's run."""
+    from sbu.mail.delivery import DEFAULT_BATCH_SIZE
+    from tasks.mail import deliver_outbox_batch
+
+    try:
+        report = deliver_outbox_batch.fn(batch_size=DEFAULT_BATCH_SIZE, settings=runtime.settings())
+    except Exception:  # noqa: BLE001 - the outbox keeps the mail; the sweep retries it
+        return 0
+    return report.sent
+
+
+@task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=2)
+def scrub_run_inputs(flow_run_id: str, wait: str) -> int:
+    """Delete the stored inputs of the waits whose keys start with `wait`, once the store holds
+    what they said (DESIGN.md §4). Only the wait just answered: the run replays from the top, so
+    an answer to a later wait may already be stored, unread, and must stay until it is read."""
+    from prefect.client.orchestration import get_client
+
+    run_id = UUID(flow_run_id)
+    deleted = 0
+    with get_client(sync_client=True) as client:
+        for item in client.filter_flow_run_input(run_id, key_prefix=f"suspended-{wait}", limit=200,
+                                                 exclude_keys=set()):
+            client.delete_flow_run_input(run_id, item.key)
+            deleted += 1
+    return deleted
+
+
+@task(cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=2)
+def reconcile_all(serve_started: datetime | None = None) -> dict[str, int]:
+    with prefect_bridge.prefect_client(runtime.settings()) as client:
+        if client is None:
+            raise RuntimeError("the Prefect API is not reachable from this flow run")
+        return prefect_bridge.reconcile(client, runtime.service(), serve_started=serve_started)

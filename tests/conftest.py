@@ -1,0 +1,88 @@
+"""Fixtures shared by every test: settings in a temporary data directory, a case store on SQLite
+and on PostgreSQL (each test in its own schema, so runs are parallel-safe), and a fixed clock."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from sbu.clock import FixedClock
+from sbu.db import Store
+from sbu.service import CaseService
+from sbu.settings import Settings
+
+POSTGRES_URL = os.environ.get("SBU_TEST_POSTGRES_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+EXAMPLE_REFERRAL: dict[str, Any] = {
+    "referring_agency": "police", "external_ref": "POL-2026-1234",
+    "category": "serious-harm", "abuse_or_neglect": "suspected",
+    "incident_date": "2026-12-20", "la_aware_date": "2026-12-22",
+    "referred_at": "2026-12-23T10:15:00+00:00",
+    "children": [{"la_record_id": "LA-000123", "age_years": 7, "looked_after": False,
+                  "care_leaver": False}],
+    "agencies_involved": ["police", "health", "children-social-care", "education"],
+}
+# The example is referred on Wednesday 23 December 2026; "now" is that afternoon.
+EXAMPLE_NOW = datetime(2026, 12, 23, 12, 0, tzinfo=UTC)
+
+
+def postgres_schema_url() -> Iterator[str]:
+    """A URL whose connections use a fresh schema of their own; skips (or, in CI, fails) when
+    PostgreSQL cannot be reached."""
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError as error:
+        admin.dispose()
+        reason = f"PostgreSQL not reachable at {POSTGRES_URL}: {error.orig.__class__.__name__}"
+        if os.environ.get("SBU_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'sbu.db'}"
+    else:
+        yield from postgres_schema_url()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path, database_url=database_url)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    store = Store(settings.sqlalchemy_url).migrate()
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(EXAMPLE_NOW)
+
+
+@pytest.fixture
+def service(store: Store, settings: Settings, clock: FixedClock) -> CaseService:
+    return CaseService(store=store, settings=settings, clock=clock)

@@ -1,0 +1,119 @@
+"""The case flow end to end: a real Prefect server, `sbu serve` with its served runner, a real SMTP
+server on loopback, and the `sbu` command, as a user would run them (issue 4)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deployments.local import LocalSystem, wait_until
+from tests.conftest import EXAMPLE_REFERRAL
+from tests.flows.conftest import SystemFactory
+
+pytestmark = [pytest.mark.prefect, pytest.mark.slow]
+
+DSPS = ["--dsp", "Director of Children's Services", "--dsp", "Director of Nursing",
+        "--dsp", "Chief Superintendent"]
+
+
+def referral_file(path: Path, **changes: Any) -> str:
+    path.write_text(json.dumps(dict(EXAMPLE_REFERRAL, **changes)))
+    return str(path)
+
+
+def refer(system: LocalSystem, path: Path, **changes: Any) -> str:
+    return str(system.sbu_json("refer", referral_file(path, **changes))["case_ref"])
+
+
+def steps_of(system: LocalSystem, case_ref: str) -> dict[str, dict[str, Any]]:
+    return {row["step"]: row for row in system.sbu_json("status", case_ref)["steps"]}
+
+
+def test_refer_decide_submit_and_the_rapid_review_starts(local_system: SystemFactory, tmp_path: Path) -> None:
+    system = local_system(case_start=datetime(2026, 12, 23, 12, 0, tzinfo=UTC))
+    case_ref = refer(system, tmp_path / "referral.json")
+
+    run = system.wait_for_wait(case_ref, "dsp-decision")
+    with system.client() as client:
+        schema = json.loads(client.read_flow_run_input(run.id, "suspended-dsp-decision-schema"))
+        description = json.loads(client.read_flow_run_input(run.id, "suspended-dsp-decision-description"))
+    assert {"sin", "rapid_review", "rationale", "dsps_present", "decided_on"} <= set(schema["properties"])
+    assert all("description" in prop for prop in schema["properties"].values())
+    assert case_ref in description
+    assert "Thursday 24 December 2026" in description  # the due time is shown
+
+    system.sbu("decide", case_ref, "--sin", "--rapid-review", "--rationale",
+               "Abuse suspected; criteria met.", *DSPS)
+    steps = steps_of(system, case_ref)
+    assert steps["dsp-decision"]["state"] == "done"
+    # LA aware Tue 22 Dec 2026: 23, 24, 29, 30, 31 Dec (25 and 28 Dec are bank holidays).
+    assert (steps["sin-submission"]["state"], steps["sin-submission"]["due"]) == ("open", "2026-12-31")
+
+    system.wait_for_wait(case_ref, "sin-submission")
+    system.sbu("record", case_ref, "sin-submission", "--national-ref", "CSIN-2026-0042",
+               "--on", "2026-12-23")
+    rapid_review = system.wait_for_wait(f"{case_ref} rapid review", "rapid-review-")
+    assert rapid_review.parameters == {"case_ref": case_ref}
+    steps = steps_of(system, case_ref)
+    # Notified Wed 23 Dec: 24, 29, 30, 31 Dec, 4 Jan; meeting on the 8th: 7 Jan.
+    assert steps["rr-agency-responses"]["due"] == "2027-01-04"
+    assert steps["rr-meeting"]["due"] == "2027-01-07"
+    [case_run] = system.runs_named(case_ref)
+    assert wait_until(lambda: system.run(case_run.id).state_type.value == "COMPLETED",  # type: ignore[union-attr]
+                      timeout=30, what="the case run to complete")
+
+
+ALERT = re.compile(r"\] (Reminder|Overdue|Escalation)", re.IGNORECASE)
+
+
+def test_an_undone_step_is_reminded_alerted_and_escalated_in_order(
+        local_system: SystemFactory, tmp_path: Path) -> None:
+    # Case time starts at 04:00 on Monday 11 January 2027 and runs 7200 times faster than wall
+    # time (a case day in 12 s). The DSP decision is due Tuesday: reminder Monday 09:00, overdue
+    # alert Wednesday 00:01, escalations Wednesday and Thursday 09:00.
+    # The case is referred before `sbu serve` starts (its start-up takes hours of case time at
+    # this scale), so serve's catch-up on start creates its run and schedules its timers.
+    start = datetime(2027, 1, 11, 4, 0, tzinfo=UTC)
+    system = local_system(time_scale=7200, case_start=start, serving=False)
+    case_ref = refer(system, tmp_path / "referral.json", incident_date="2027-01-10",
+                     la_aware_date="2027-01-10", referred_at="2027-01-11T04:00:00+00:00")
+    system.start()
+
+    def alerts() -> list[str]:
+        """The alerts about this case's DSP decision, in the order the SMTP server took them."""
+        return [m.group(1).lower() for s in system.mail_subjects()
+                if case_ref in s and "DSPs decide" in s for m in [ALERT.search(s)] if m]
+
+    wait_until(lambda: alerts().count("escalation") >= 2, timeout=90, what="two escalations")
+    assert alerts()[:4] == ["reminder", "overdue", "escalation", "escalation"]
+    system.sbu("decide", case_ref, "--sin", "--rapid-review", "--on", "2027-01-11",
+               "--rationale", "Abuse suspected; criteria met.", *DSPS)
+    seen = alerts()
+    # Another case day and a half: the next escalation (Friday 09:00) would have come by now.
+    time.sleep(18)
+    assert alerts() == seen, system.mail_subjects()
+    assert seen.count("escalation") <= 3  # at most one more crossed paths with the decision
+
+
+def test_same_referral_twice_gives_one_case_and_one_run(local_system: SystemFactory, tmp_path: Path) -> None:
+    system = local_system(case_start=datetime(2026, 12, 23, 12, 0, tzinfo=UTC))
+    first = refer(system, tmp_path / "a.json")
+    second = refer(system, tmp_path / "b.json")
+    assert first == second
+    system.wait_for_wait(first, "dsp-decision")
+    assert len(system.runs_named(first)) == 1
+    assert len(system.sbu_json("cases")["cases"]) == 1
+
+    system.sbu("decide", first, "--sin", "--rapid-review", "--rationale", "Criteria met on the facts.", *DSPS)
+    conflicting = system.sbu("decide", first, "--no-sin", "--no-rapid-review", "--rationale",
+                             "Criteria not met after all.", *DSPS, check=False)
+    assert conflicting.returncode == 2
+    assert "already has a DSP decision" in conflicting.stderr
+    assert len(conflicting.stderr.strip().splitlines()) == 1
+    assert steps_of(system, first)["sin-submission"]["state"] == "open"
