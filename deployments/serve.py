@@ -9,6 +9,7 @@ the reconciliation sweep runs first.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -17,9 +18,10 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sbu.errors import SbuError
 from sbu.prefect_bridge import (
@@ -30,7 +32,7 @@ from sbu.prefect_bridge import (
 )
 
 if TYPE_CHECKING:
-    from prefect.deployments.runner import RunnerDeployment
+    from prefect import Flow
 
     from sbu.settings import Settings
 
@@ -95,30 +97,31 @@ def local_prefect_server(settings: Settings, *, port: int) -> Iterator[str]:
         log_file.close()
 
 
-def build_deployments(settings: Settings) -> list[RunnerDeployment]:
-    from datetime import timedelta
+@dataclass(frozen=True)
+class Served:
+    """One deployment `sbu serve` offers: a flow, its name, and a schedule for the sweeps."""
 
-    from prefect.deployments.runner import RunnerDeployment
+    flow: Flow[..., Any]
+    name: str
+    tags: tuple[str, ...]
+    every: timedelta | None = None
 
+
+def served_flows() -> list[Served]:
     from flows.case import case_flow
     from flows.deadline_check import deadline_check
     from flows.outbox_delivery import deliver_outbox
     from flows.rapid_review import rapid_review_flow
     from flows.reconcile import reconcile
 
-    del settings  # every flow reads its settings at its own process's edge
-    made = [
-        case_flow.to_deployment(name="case", tags=["case"]),
-        rapid_review_flow.to_deployment(name="rapid-review", tags=["case"]),
-        deadline_check.to_deployment(name="deadline-check", tags=["timer"]),
-        deliver_outbox.to_deployment(name="deliver-outbox", tags=["email"],
-                                     interval=timedelta(seconds=OUTBOX_SWEEP_SECONDS)),
-        reconcile.to_deployment(name="reconcile", tags=["sweep"],
-                                interval=timedelta(seconds=RECONCILE_SECONDS)),
+    # Every flow reads its settings at its own process's edge, so none is passed here.
+    return [
+        Served(case_flow, "case", ("case",)),
+        Served(rapid_review_flow, "rapid-review", ("case",)),
+        Served(deadline_check, "deadline-check", ("timer",)),
+        Served(deliver_outbox, "deliver-outbox", ("email",), timedelta(seconds=OUTBOX_SWEEP_SECONDS)),
+        Served(reconcile, "reconcile", ("sweep",), timedelta(seconds=RECONCILE_SECONDS)),
     ]
-    # `to_deployment` is typed for sync and async callers alike; called here, outside an event
-    # loop, it returns the deployment itself.
-    return [deployment for deployment in made if isinstance(deployment, RunnerDeployment)]
 
 
 def serve_forever(settings: Settings, *, port: int | None = None) -> None:
@@ -140,18 +143,27 @@ def serve_forever(settings: Settings, *, port: int | None = None) -> None:
 
 def _serve(settings: Settings, url: str) -> None:
     os.environ["PREFECT_API_URL"] = url
-    from prefect import serve
     from prefect.client.orchestration import get_client
+    from prefect.exceptions import TerminationSignal
+    from prefect.runner import Runner
+
+    from deployments import warm_start
 
     started = datetime.now(UTC)
-    deployments = build_deployments(settings)
-    for deployment in deployments:
-        deployment.apply()
+    if not warm_start.install():
+        log.warning("this platform has no forkserver: each flow run starts a fresh interpreter")
+    runner = Runner(limit=RUN_LIMIT, query_seconds=settings.runner_poll_seconds, pause_on_shutdown=False)
+    served = served_flows()
+    for item in served:
+        # `add_flow`, unlike `add_deployment`, keeps the flow object in the runner, which then
+        # starts each run from that object in a child process (from the warm forkserver) rather
+        # than running `python -m prefect.engine` to import everything again.
+        runner.add_flow(item.flow, name=item.name, tags=list(item.tags), interval=item.every)
     marker = api_url_marker(settings)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(url)
     dashboard = url.removesuffix("/api")
-    print(f"sbu serve: Prefect dashboard at {dashboard}; serving {len(deployments)} deployments "
+    print(f"sbu serve: Prefect dashboard at {dashboard}; serving {len(served)} deployments "
           f"(poll every {settings.runner_poll_seconds:g} s). Ctrl-C to stop.", flush=True)
     with get_client(sync_client=True) as client:
         # Catch up first: anything committed while nothing was serving is picked up now.
@@ -159,8 +171,9 @@ def _serve(settings: Settings, url: str) -> None:
             client.read_deployment_by_name(RECONCILE_DEPLOYMENT).id, name="reconcile (on start)",
             parameters={"serve_started": started.isoformat()})
     try:
-        serve(*deployments, limit=RUN_LIMIT, query_seconds=settings.runner_poll_seconds,
-              pause_on_shutdown=False, print_starting_message=False)
+        asyncio.run(runner.start())
+    except (KeyboardInterrupt, TerminationSignal):
+        pass
     finally:
         if marker.exists() and marker.read_text() == url:
             marker.unlink()

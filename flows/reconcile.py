@@ -1,7 +1,10 @@
 """The reconciliation sweep: the store is the truth and Prefect is made to agree with it."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here. The runner ships this flow to its child process
+# with cloudpickle, which copies the function with only the globals its body uses; Prefect then
+# validates the parameters against the signature, and a postponed "datetime" named nothing the
+# copy could see, so every reconcile run failed before its first line.
+# `tests/flows/test_served_flows.py` checks every served flow's parameters as shipped.
 from datetime import datetime
 
 from prefect import flow, get_run_logger

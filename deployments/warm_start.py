@@ -1,0 +1,84 @@
+"""Start each served flow run from a warm process instead of a fresh interpreter.
+
+Why: Prefect 3.9's runner starts every flow run it serves with multiprocessing's "spawn" method,
+so each run, and so each resume of a suspended case, begins by importing Prefect and our flows in
+a new interpreter: 1.5 to 2.5 s of CPU on a two-core machine, which is most of issue 4's 2 s
+budget from a recorded decision to its case moving, and the whole of the budget when anything else
+runs at the same moment. With the "forkserver" method, one helper process imports those modules
+once, when `sbu serve` starts, and each run is forked from it in milliseconds. Each run is still a
+process of its own, so a crash or a kill stays confined to that run exactly as before, and the
+runner tracks it by pid as it does a spawned one.
+
+How: Prefect picks the start method in one place, `run_flow_in_subprocess` in
+`prefect.flow_engine`, by asking that module's `multiprocessing` for the "spawn" context. We give
+that module, and only it, a stand-in whose `get_context` returns the forkserver context; everything
+else goes to the real `multiprocessing`. This depends on Prefect's internals, which is why the
+Prefect version is pinned in `pyproject.toml`, and `tests/flows/test_served_flows.py` fails if a
+Prefect upgrade stops a served run from coming out of the forkserver.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.forkserver
+import sys
+from multiprocessing.context import BaseContext
+from typing import Any
+
+# What every run needs, imported once by the forkserver. A module that fails to import here is
+# skipped by the forkserver and imported by the run itself, so a mistake costs speed, not runs.
+PRELOAD = (
+    "prefect.flow_engine",
+    "flows.case",
+    "flows.rapid_review",
+    "flows.deadline_check",
+    "flows.outbox_delivery",
+    "flows.reconcile",
+)
+
+
+class _ForkserverOnly:
+    """Stands in for the `multiprocessing` module inside `prefect.flow_engine`."""
+
+    def __init__(self, context: BaseContext) -> None:
+        self._context = context
+
+    def get_context(self, method: str | None = None) -> BaseContext:
+        return self._context
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(multiprocessing, name)
+
+
+def supported() -> bool:
+    return sys.platform != "win32" and "forkserver" in multiprocessing.get_all_start_methods()
+
+
+def install() -> bool:
+    """Make served runs start from a warm forkserver; return False where it is not available.
+
+    Call it in the serving process before the runner starts. The forkserver starts at once, so the
+    import cost is paid while `sbu serve` starts, not by the first decision recorded after it.
+    """
+    if not supported():
+        return False
+    import prefect.flow_engine as engine
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOAD))
+    engine.__dict__["multiprocessing"] = _ForkserverOnly(context)
+    multiprocessing.forkserver.ensure_running()
+    return True
+
+
+def uninstall() -> None:
+    """Give `prefect.flow_engine` the real `multiprocessing` back (for tests)."""
+    import prefect.flow_engine as engine
+
+    engine.__dict__["multiprocessing"] = multiprocessing
+
+
+def installed() -> bool:
+    import prefect.flow_engine as engine
+
+    return isinstance(engine.__dict__.get("multiprocessing"), _ForkserverOnly)
