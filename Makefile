@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit clean
+.PHONY: demo test lint typecheck unit bytecode clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# Compile the project's own modules ahead of use, as pip does for an installed package: with
+# PYTHONDONTWRITEBYTECODE set (as on our machines) every `sbu` command would otherwise compile
+# them again, about 6% of `sbu status`. Only changed files are compiled again.
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q models sbu flows tasks deployments
+
+demo: $(STAMP) bytecode
 	$(BIN)/sbu demo
 
 lint: $(STAMP)
@@ -23,7 +29,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) bytecode
 	$(BIN)/pytest
 
 test: lint typecheck unit
