@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from flows import descriptions
 from flows.inputs import DspDecisionInput, SinSubmissionInput
 from models.enums import CasePath, CaseStatus, StepId, StepState
-from sbu.service import CaseView
+from sbu.queries import CaseView
 from tasks.case_store import read_case, read_facts, record_dsp_decision, record_sin_submission
 from tasks.prefect_ops import deliver_mail, scrub_run_inputs, start_rapid_review, sync_timers
 

@@ -7,7 +7,7 @@ from models.calendar import end_of_london_day
 from models.enums import StepId
 from models.rules import CaseFacts, notification_duty
 from models.timetable import STEP_RULES
-from sbu.service import CaseView
+from sbu.queries import CaseView
 
 
 def _due_line(view: CaseView, step: StepId) -> str:

@@ -18,7 +18,7 @@ from flows import descriptions
 from flows.case import WAIT_LIMIT
 from flows.inputs import RapidReviewStepInput
 from models.enums import StepState
-from sbu.service import RAPID_REVIEW_STEPS
+from sbu.queries import RAPID_REVIEW_STEPS
 from tasks.case_store import open_rapid_review, read_case, record_rapid_review_step
 from tasks.prefect_ops import deliver_mail, scrub_run_inputs, sync_timers
 

@@ -1,31 +1,16 @@
-"""The case store's tables (SQLAlchemy 2.0, typed). Kept apart from the rules: nothing here decides.
-
-The store is the single source of truth; Prefect only runs and shows the work. Audit events are
-append-only (the migration adds triggers that refuse UPDATE and DELETE on both SQLite and PostgreSQL).
+"""The case store's ORM classes, mapped onto the Core tables of `models.schema`. Kept apart from
+the rules: nothing here decides. The columns, types and constraints live in `models.schema`; the
+annotations here type the attributes, and the relationships are the ORM's own.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from enum import StrEnum
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Date,
-    DateTime,
-    ForeignKey,
-    Integer,
-    MetaData,
-    String,
-    Text,
-    TypeDecorator,
-    UniqueConstraint,
-)
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, relationship
 
+from models import schema
 from models.enums import (
     AbuseOrNeglect,
     Agency,
@@ -38,109 +23,50 @@ from models.enums import (
     TimerKind,
     TimerState,
 )
+from models.schema import NAMING_CONVENTION, OutboxStatus, StrEnumColumn, UtcDateTime
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Timezone-aware timestamps on every backend: stored in UTC, read back aware. SQLite keeps no
-    offset, and a naive timestamp would be refused by the calendar (rightly)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive timestamps are not stored")
-        moment: datetime = value
-        return moment.astimezone(UTC)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        moment: datetime = value
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-class StrEnumColumn(TypeDecorator[StrEnum]):
-    """A StrEnum stored as its plain string: readable in SQL, and a new member needs no ALTER TYPE
-    on PostgreSQL. Values read back are enum members again, so `is` comparisons hold."""
-
-    impl = String
-    cache_ok = True
-
-    def __init__(self, enum: type[StrEnum]) -> None:
-        super().__init__(max(len(member.value) for member in enum) + 8)
-        self.enum = enum
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        return None if value is None else self.enum(value).value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> StrEnum | None:
-        return None if value is None else self.enum(value)
-
-
-def _enum(enum: type[StrEnum]) -> StrEnumColumn:
-    return StrEnumColumn(enum)
+__all__ = [
+    "NAMING_CONVENTION", "AuditEvent", "Base", "Case", "CaseAgency", "CaseChild", "CaseSequence",
+    "Decision", "OutboxMessage", "OutboxStatus", "Step", "StrEnumColumn", "Timer", "UtcDateTime",
+]
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON}
-
-
-class OutboxStatus(StrEnum):
-    PENDING = "pending"
-    SENT = "sent"
-    DEAD = "dead"
+    metadata = schema.metadata
 
 
 class CaseSequence(Base):
-    """The last sequence number given out per partnership, prefix and year."""
-
-    __tablename__ = "case_sequences"
-    partnership: Mapped[str] = mapped_column(String(32), primary_key=True)
-    prefix: Mapped[str] = mapped_column(String(8), primary_key=True)
-    year: Mapped[int] = mapped_column(Integer, primary_key=True)
-    last: Mapped[int] = mapped_column(Integer)
+    __table__ = schema.case_sequences
+    partnership: Mapped[str]
+    prefix: Mapped[str]
+    year: Mapped[int]
+    last: Mapped[int]
 
 
 class Case(Base):
-    __tablename__ = "cases"
-    __table_args__ = (UniqueConstraint("partnership", "referring_agency", "external_ref",
-                                       name="uq_cases_referral"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    case_ref: Mapped[str] = mapped_column(String(32), unique=True)
-    partnership: Mapped[str] = mapped_column(String(32), index=True)
-    referring_agency: Mapped[Agency] = mapped_column(_enum(Agency))
-    external_ref: Mapped[str] = mapped_column(String(64))
-    fingerprint: Mapped[str] = mapped_column(String(64))
-    category: Mapped[Category] = mapped_column(_enum(Category))
-    abuse_or_neglect: Mapped[AbuseOrNeglect] = mapped_column(_enum(AbuseOrNeglect))
-    status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus))
-    path: Mapped[CasePath | None] = mapped_column(_enum(CasePath))
-    # Every anchor date is stored on its own (DESIGN.md §2).
-    incident_on: Mapped[date] = mapped_column(Date)
-    la_aware_on: Mapped[date] = mapped_column(Date)
+    __table__ = schema.cases
+    id: Mapped[int]
+    case_ref: Mapped[str]
+    partnership: Mapped[str]
+    referring_agency: Mapped[Agency]
+    external_ref: Mapped[str]
+    fingerprint: Mapped[str]
+    category: Mapped[Category]
+    abuse_or_neglect: Mapped[AbuseOrNeglect]
+    status: Mapped[CaseStatus]
+    path: Mapped[CasePath | None]
+    incident_on: Mapped[date]
+    la_aware_on: Mapped[date]
     referred_at: Mapped[datetime]
-    referred_on: Mapped[date] = mapped_column(Date)
-    decided_on: Mapped[date | None] = mapped_column(Date)
-    sin_submitted_on: Mapped[date | None] = mapped_column(Date)
-    notified_on: Mapped[date | None] = mapped_column(Date)
-    meeting_on: Mapped[date | None] = mapped_column(Date)
-    cspr_commissioned_on: Mapped[date | None] = mapped_column(Date)
-    planned_publication_on: Mapped[date | None] = mapped_column(Date)
-    flow_run_id: Mapped[str | None] = mapped_column(String(36))
-    rapid_review_run_id: Mapped[str | None] = mapped_column(String(36))
+    referred_on: Mapped[date]
+    decided_on: Mapped[date | None]
+    sin_submitted_on: Mapped[date | None]
+    notified_on: Mapped[date | None]
+    meeting_on: Mapped[date | None]
+    cspr_commissioned_on: Mapped[date | None]
+    planned_publication_on: Mapped[date | None]
+    flow_run_id: Mapped[str | None]
+    rapid_review_run_id: Mapped[str | None]
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
 
@@ -150,117 +76,99 @@ class Case(Base):
 
 
 class CaseChild(Base):
-    __tablename__ = "case_children"
-    __table_args__ = (UniqueConstraint("case_id", "la_record_id", name="uq_case_children_record"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    position: Mapped[int] = mapped_column(Integer)
-    la_record_id: Mapped[str] = mapped_column(String(32))
-    age_years: Mapped[int] = mapped_column(Integer)
-    looked_after: Mapped[bool] = mapped_column(Boolean)
-    care_leaver: Mapped[bool] = mapped_column(Boolean)
+    __table__ = schema.case_children
+    id: Mapped[int]
+    case_id: Mapped[int]
+    position: Mapped[int]
+    la_record_id: Mapped[str]
+    age_years: Mapped[int]
+    looked_after: Mapped[bool]
+    care_leaver: Mapped[bool]
     case: Mapped[Case] = relationship(back_populates="children")
 
 
 class CaseAgency(Base):
-    __tablename__ = "case_agencies"
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
-    agency: Mapped[Agency] = mapped_column(_enum(Agency), primary_key=True)
-    responded_on: Mapped[date | None] = mapped_column(Date)
+    __table__ = schema.case_agencies
+    case_id: Mapped[int]
+    agency: Mapped[Agency]
+    responded_on: Mapped[date | None]
 
 
 class Step(Base):
-    """One step of one case: every step is a row with a due date (DESIGN.md §6)."""
-
-    __tablename__ = "steps"
-    __table_args__ = (UniqueConstraint("case_id", "step", name="uq_steps_case_step"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    step: Mapped[StepId] = mapped_column(_enum(StepId))
-    state: Mapped[StepState] = mapped_column(_enum(StepState), index=True)
-    anchor_on: Mapped[date] = mapped_column(Date)
-    due_on: Mapped[date] = mapped_column(Date, index=True)
-    rule: Mapped[str] = mapped_column(String(120))
+    __table__ = schema.steps
+    id: Mapped[int]
+    case_id: Mapped[int]
+    step: Mapped[StepId]
+    state: Mapped[StepState]
+    anchor_on: Mapped[date]
+    due_on: Mapped[date]
+    rule: Mapped[str]
     opened_at: Mapped[datetime]
-    completed_on: Mapped[date | None] = mapped_column(Date)
+    completed_on: Mapped[date | None]
     completed_at: Mapped[datetime | None]
-    completed_by: Mapped[str | None] = mapped_column(String(80))
-    completed_via: Mapped[Interface | None] = mapped_column(_enum(Interface))
+    completed_by: Mapped[str | None]
+    completed_via: Mapped[Interface | None]
     details: Mapped[dict[str, Any] | None]
     case: Mapped[Case] = relationship(back_populates="steps")
 
 
 class Decision(Base):
-    """The DSPs' decision. One per case: a second, conflicting one is refused."""
-
-    __tablename__ = "decisions"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
-    sin: Mapped[bool] = mapped_column(Boolean)
-    rapid_review: Mapped[bool] = mapped_column(Boolean)
-    path: Mapped[CasePath] = mapped_column(_enum(CasePath))
-    rationale: Mapped[str] = mapped_column(Text)
+    __table__ = schema.decisions
+    id: Mapped[int]
+    case_id: Mapped[int]
+    sin: Mapped[bool]
+    rapid_review: Mapped[bool]
+    path: Mapped[CasePath]
+    rationale: Mapped[str]
     dsps_present: Mapped[dict[str, Any]]
-    decided_on: Mapped[date] = mapped_column(Date)
+    decided_on: Mapped[date]
     recorded_at: Mapped[datetime]
-    recorded_by: Mapped[str] = mapped_column(String(80))
-    recorded_via: Mapped[Interface] = mapped_column(_enum(Interface))
+    recorded_by: Mapped[str]
+    recorded_via: Mapped[Interface]
 
 
 class AuditEvent(Base):
-    """Who did what, when, from which interface. Rows are never updated or deleted."""
-
-    __tablename__ = "audit_events"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    __table__ = schema.audit_events
+    id: Mapped[int]
+    case_id: Mapped[int | None]
     at: Mapped[datetime]
-    actor: Mapped[str] = mapped_column(String(80))
-    via: Mapped[Interface] = mapped_column(_enum(Interface))
-    action: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str]
+    via: Mapped[Interface]
+    action: Mapped[str]
     detail: Mapped[dict[str, Any]]
 
 
 class OutboxMessage(Base):
-    """An email queued in the same transaction as the change that caused it."""
-
-    __tablename__ = "outbox"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
-    dedup_key: Mapped[str] = mapped_column(String(200), unique=True)
-    message_id: Mapped[str] = mapped_column(String(200), unique=True)
-    event: Mapped[str] = mapped_column(String(40))
-    # The case reference (never personal data) so listings and dead-letter alerts name the case
-    # without a join; None for messages about no single case, such as the daily digest.
-    case_ref: Mapped[str | None] = mapped_column(String(32))
+    __table__ = schema.outbox
+    id: Mapped[int]
+    case_id: Mapped[int | None]
+    dedup_key: Mapped[str]
+    message_id: Mapped[str]
+    event: Mapped[str]
+    case_ref: Mapped[str | None]
     recipients: Mapped[dict[str, Any]]
-    subject: Mapped[str] = mapped_column(String(250))
-    body_text: Mapped[str] = mapped_column(Text)
-    body_html: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str]
+    body_text: Mapped[str]
+    body_html: Mapped[str | None]
     attachments: Mapped[dict[str, Any] | None]
-    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus), index=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[OutboxStatus]
+    attempts: Mapped[int]
     next_attempt_at: Mapped[datetime]
-    last_error: Mapped[str | None] = mapped_column(String(300))
-    # How many times an operator has requeued this dead letter: part of its alert's dedup key, so
-    # a message that dies again after a retry is reported again.
-    requeues: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None]
+    requeues: Mapped[int]
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
 
 
 class Timer(Base):
-    """A durable deadline timer: a deadline-check run scheduled in Prefect at `fire_at`."""
-
-    __tablename__ = "timers"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    step: Mapped[StepId] = mapped_column(_enum(StepId))
-    kind: Mapped[TimerKind] = mapped_column(_enum(TimerKind))
-    sequence: Mapped[int] = mapped_column(Integer, default=0)
-    fire_at: Mapped[datetime] = mapped_column(index=True)
-    key: Mapped[str] = mapped_column(String(120), unique=True)
-    state: Mapped[TimerState] = mapped_column(_enum(TimerState), index=True)
-    flow_run_id: Mapped[str | None] = mapped_column(String(36))
+    __table__ = schema.timers
+    id: Mapped[int]
+    case_id: Mapped[int]
+    step: Mapped[StepId]
+    kind: Mapped[TimerKind]
+    sequence: Mapped[int]
+    fire_at: Mapped[datetime]
+    key: Mapped[str]
+    state: Mapped[TimerState]
+    flow_run_id: Mapped[str | None]
     fired_at: Mapped[datetime | None]

@@ -20,6 +20,10 @@ from models.enums import Interface, StepId
 from sbu.errors import SbuError
 
 if TYPE_CHECKING:
+    from datetime import date
+
+    from sqlalchemy import Engine
+
     from sbu.service import Actor, CaseService
     from sbu.settings import Settings
 
@@ -51,6 +55,17 @@ def _service(settings: Settings | None = None) -> CaseService:
     store = Store(settings.sqlalchemy_url).migrate()
     clock = settings.clock()
     return CaseService(store=store, settings=settings, clock=clock)
+
+
+def _views() -> tuple[Settings, Engine, date]:
+    """What the read-only commands need: the store's engine and today's date in London, without
+    the case service and its ORM (`sbu.queries` says why)."""
+    from models.calendar import london_date
+    from sbu.db import Store
+
+    settings = _settings()
+    store = Store(settings.sqlalchemy_url).migrate()
+    return settings, store.engine, london_date(settings.clock().now())
 
 
 def _actor(by: str | None) -> Actor:
@@ -162,7 +177,10 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """Show a case's steps: what is due when, what is done and what is late."""
-    view = _service().case_view(case_ref)
+    from sbu.queries import case_view
+
+    settings, engine, today = _views()
+    view = case_view(engine, partnership=settings.partnership, case_ref=case_ref, today=today)
     if as_json:
         _print_json(view.as_json())
         return
@@ -177,7 +195,10 @@ def status(
 @app.command()
 def cases(as_json: JsonOption = False) -> None:
     """List the partnership's cases with their next due step."""
-    views = _service().list_cases()
+    from sbu.queries import case_views
+
+    settings, engine, today = _views()
+    views = case_views(engine, partnership=settings.partnership, today=today)
     if as_json:
         _print_json({"cases": [
             {"case_ref": v.case_ref, "status": v.status.value,

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from models.enums import CasePath, CaseStatus, StepId, StepState
-from sbu.service import RAPID_REVIEW_STEPS, CaseService, CaseView
+from sbu.queries import RAPID_REVIEW_STEPS, CaseView
+from sbu.service import CaseService
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from models.alerts import PlannedAlert, next_escalation, planned_alerts
 from models.calendar import end_of_london_day, london_date
@@ -58,13 +58,13 @@ from models.timetable import STEP_RULES, Deadline, deadline, rapid_review_timeta
 from sbu.clock import Clock
 from sbu.db import Store
 from sbu.errors import NotFound, Refused
+from sbu.queries import CaseView, case_view, case_views
 from sbu.settings import Settings
 
 if TYPE_CHECKING:
     from sbu.mail.directory import Directory
     from sbu.mail.messages import EmailDraft
 
-RAPID_REVIEW_STEPS = (StepId.RR_AGENCY_RESPONSES, StepId.RR_MEETING, StepId.RR_REPORT_TO_PANEL)
 SIN_STEPS = (StepId.SIN_SUBMISSION, StepId.PARTNERS_INFORMED)
 
 
@@ -77,65 +77,6 @@ class Actor:
 
 
 SYSTEM = Actor("system", Interface.SYSTEM)
-
-
-@dataclass(frozen=True, slots=True)
-class StepView:
-    step: StepId
-    title: str
-    state: StepState
-    due: date
-    rule: str
-    completed_on: date | None
-    completed_by: str | None
-    overdue: bool
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "step": self.step.value, "title": self.title, "due": self.due.isoformat(),
-            "state": self.state.value, "rule": self.rule, "overdue": self.overdue,
-            "completed_on": self.completed_on.isoformat() if self.completed_on else None,
-            "completed_by": self.completed_by,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class CaseView:
-    case_ref: str
-    status: CaseStatus
-    path: CasePath | None
-    category: Category
-    referred_on: date
-    steps: tuple[StepView, ...]
-    flow_run_id: str | None
-    rapid_review_run_id: str | None = None
-    agencies_responded: int = 0
-    agencies_total: int = 0
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "case_ref": self.case_ref, "status": self.status.value,
-            "path": self.path.value if self.path else None, "category": self.category.value,
-            "referred_on": self.referred_on.isoformat(),
-            "steps": [step.as_json() for step in self.steps],
-        }
-
-    def open_steps(self) -> list[StepView]:
-        return [step for step in self.steps if step.state is StepState.OPEN]
-
-    def state_of(self, step: StepId) -> StepState | None:
-        return next((s.state for s in self.steps if s.step is step), None)
-
-    @property
-    def decided(self) -> bool:
-        return self.state_of(StepId.DSP_DECISION) is StepState.DONE or self.path is not None
-
-    @property
-    def rapid_review_progress(self) -> str:
-        """Changes whenever anything is recorded in the Rapid Review: the Rapid Review flow names
-        each wait after it, so a wait is never answered by an input meant for an earlier one."""
-        done = sum(1 for s in self.steps if s.step in RAPID_REVIEW_STEPS and s.state is not StepState.OPEN)
-        return f"{done}-{self.agencies_responded}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,17 +381,12 @@ class CaseService:
     # -- queries ---------------------------------------------------------------------------------
 
     def case_view(self, case_ref: str) -> CaseView:
-        with self.store.reading() as session:
-            case = self._case(session, case_ref)
-            return self._view(case)
+        return case_view(self.store.engine, partnership=self.settings.partnership, case_ref=case_ref,
+                         today=london_date(self.clock.now()))
 
     def list_cases(self) -> list[CaseView]:
-        with self.store.reading() as session:
-            cases = session.scalars(
-                select(Case).where(Case.partnership == self.settings.partnership)
-                .options(selectinload(Case.steps)).order_by(Case.id)
-            ).all()
-            return [self._view(case) for case in cases]
+        return case_views(self.store.engine, partnership=self.settings.partnership,
+                          today=london_date(self.clock.now()))
 
     def timers(self, *, case_ref: str | None = None,
                states: Iterable[TimerState] = (TimerState.SCHEDULED,)) -> list[TimerView]:
@@ -476,22 +412,6 @@ class CaseService:
             return facts_of(self._case(session, case_ref))
 
     # -- internals -------------------------------------------------------------------------------
-
-    def _view(self, case: Case) -> CaseView:
-        today = london_date(self.clock.now())
-        return CaseView(
-            case_ref=case.case_ref, status=case.status, path=case.path, category=case.category,
-            referred_on=case.referred_on, flow_run_id=case.flow_run_id,
-            rapid_review_run_id=case.rapid_review_run_id,
-            agencies_responded=sum(1 for a in case.agencies if a.responded_on is not None),
-            agencies_total=len(case.agencies),
-            steps=tuple(
-                StepView(step=s.step, title=STEP_RULES[s.step].title, state=s.state, due=s.due_on,
-                         rule=s.rule, completed_on=s.completed_on, completed_by=s.completed_by,
-                         overdue=s.state is StepState.OPEN and s.due_on < today)
-                for s in case.steps
-            ),
-        )
 
     def _case(self, session: Session, case_ref: str, *, for_update: bool = False) -> Case:
         query = select(Case).where(Case.case_ref == case_ref,

@@ -17,7 +17,8 @@ from models.forms import (
 from models.rules import CaseFacts
 from sbu import runtime
 from sbu.errors import SbuError
-from sbu.service import Actor, CaseView, TimerOutcome
+from sbu.queries import CaseView
+from sbu.service import Actor, TimerOutcome
 
 
 def _ui_actor(name: str) -> Actor:

@@ -16,11 +16,12 @@ import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Insert, Table, func, select
+from sqlalchemy import Insert, func, select
 from sqlalchemy.orm import Session
 
+from models import schema
 from models.enums import Interface
 from models.tables import AuditEvent, OutboxMessage, OutboxStatus
 from sbu.errors import NotFound, Refused, SbuError
@@ -58,7 +59,7 @@ def queue_email(session: Session, draft: EmailDraft, *, case_id: int | None, now
     same key waits for the first to finish and then does nothing.
     """
     row = _row_values(draft, case_id=case_id, now=now, domain=mail_from_domain)
-    table = cast(Table, OutboxMessage.__table__)
+    table = schema.outbox
     dialect = session.get_bind().dialect.name
     statement: Insert
     if dialect == "postgresql":

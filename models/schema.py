@@ -1,0 +1,268 @@
+"""The case store's tables as SQLAlchemy Core `Table`s: the one definition of the schema.
+
+Kept apart from the ORM classes in `models.tables`, which map onto these tables, because the
+queries that only read (`sbu status`, `sbu cases`) are answered from here with SQLAlchemy Core and
+never import the ORM: that import and its mapping are about a fifth of what `sbu status` costs,
+and issue 2 gives it half a second. `tests/sbu/test_schema.py` checks these tables against the
+migrations, column by column.
+
+The store is the single source of truth; Prefect only runs and shows the work. Audit events are
+append-only (the migration adds triggers that refuse UPDATE and DELETE on both SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+
+from models.enums import (
+    AbuseOrNeglect,
+    Agency,
+    CasePath,
+    CaseStatus,
+    Category,
+    Interface,
+    StepId,
+    StepState,
+    TimerKind,
+    TimerState,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware timestamps on every backend: stored in UTC, read back aware. SQLite keeps no
+    offset, and a naive timestamp would be refused by the calendar (rightly)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive timestamps are not stored")
+        moment: datetime = value
+        return moment.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment: datetime = value
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class StrEnumColumn(TypeDecorator[StrEnum]):
+    """A StrEnum stored as its plain string: readable in SQL, and a new member needs no ALTER TYPE
+    on PostgreSQL. Values read back are enum members again, so `is` comparisons hold."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum]) -> None:
+        super().__init__(max(len(member.value) for member in enum) + 8)
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> StrEnum | None:
+        return None if value is None else self.enum(value)
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _required(name: str, kind: Any, **options: Any) -> Column[Any]:
+    return Column(name, kind, nullable=False, **options)
+
+
+def _optional(name: str, kind: Any, **options: Any) -> Column[Any]:
+    return Column(name, kind, nullable=True, **options)
+
+
+def _id() -> Column[int]:
+    return Column("id", Integer, primary_key=True)
+
+
+def _case_id(*, nullable: bool = False, **options: Any) -> Column[int]:
+    return Column("case_id", Integer, ForeignKey("cases.id"), nullable=nullable, **options)
+
+
+# The last sequence number given out per partnership, prefix and year.
+case_sequences = Table(
+    "case_sequences", metadata,
+    Column("partnership", String(32), primary_key=True),
+    Column("prefix", String(8), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    _required("last", Integer),
+)
+
+cases = Table(
+    "cases", metadata,
+    _id(),
+    _required("case_ref", String(32), unique=True),
+    _required("partnership", String(32), index=True),
+    _required("referring_agency", StrEnumColumn(Agency)),
+    _required("external_ref", String(64)),
+    _required("fingerprint", String(64)),
+    _required("category", StrEnumColumn(Category)),
+    _required("abuse_or_neglect", StrEnumColumn(AbuseOrNeglect)),
+    _required("status", StrEnumColumn(CaseStatus)),
+    _optional("path", StrEnumColumn(CasePath)),
+    # Every anchor date is stored on its own (DESIGN.md §2).
+    _required("incident_on", Date),
+    _required("la_aware_on", Date),
+    _required("referred_at", UtcDateTime()),
+    _required("referred_on", Date),
+    _optional("decided_on", Date),
+    _optional("sin_submitted_on", Date),
+    _optional("notified_on", Date),
+    _optional("meeting_on", Date),
+    _optional("cspr_commissioned_on", Date),
+    _optional("planned_publication_on", Date),
+    _optional("flow_run_id", String(36)),
+    _optional("rapid_review_run_id", String(36)),
+    _required("created_at", UtcDateTime()),
+    _optional("closed_at", UtcDateTime()),
+    UniqueConstraint("partnership", "referring_agency", "external_ref", name="uq_cases_referral"),
+)
+
+case_children = Table(
+    "case_children", metadata,
+    _id(),
+    _case_id(index=True),
+    _required("position", Integer),
+    _required("la_record_id", String(32)),
+    _required("age_years", Integer),
+    _required("looked_after", Boolean),
+    _required("care_leaver", Boolean),
+    UniqueConstraint("case_id", "la_record_id", name="uq_case_children_record"),
+)
+
+case_agencies = Table(
+    "case_agencies", metadata,
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
+    Column("agency", StrEnumColumn(Agency), primary_key=True),
+    _optional("responded_on", Date),
+)
+
+# One step of one case: every step is a row with a due date (DESIGN.md §6).
+steps = Table(
+    "steps", metadata,
+    _id(),
+    _case_id(index=True),
+    _required("step", StrEnumColumn(StepId)),
+    _required("state", StrEnumColumn(StepState), index=True),
+    _required("anchor_on", Date),
+    _required("due_on", Date, index=True),
+    _required("rule", String(120)),
+    _required("opened_at", UtcDateTime()),
+    _optional("completed_on", Date),
+    _optional("completed_at", UtcDateTime()),
+    _optional("completed_by", String(80)),
+    _optional("completed_via", StrEnumColumn(Interface)),
+    _optional("details", JSON),
+    UniqueConstraint("case_id", "step", name="uq_steps_case_step"),
+)
+
+# The DSPs' decision. One per case: a second, conflicting one is refused.
+decisions = Table(
+    "decisions", metadata,
+    _id(),
+    _case_id(unique=True),
+    _required("sin", Boolean),
+    _required("rapid_review", Boolean),
+    _required("path", StrEnumColumn(CasePath)),
+    _required("rationale", Text),
+    _required("dsps_present", JSON),
+    _required("decided_on", Date),
+    _required("recorded_at", UtcDateTime()),
+    _required("recorded_by", String(80)),
+    _required("recorded_via", StrEnumColumn(Interface)),
+)
+
+# Who did what, when, from which interface. Rows are never updated or deleted.
+audit_events = Table(
+    "audit_events", metadata,
+    _id(),
+    _case_id(nullable=True, index=True),
+    _required("at", UtcDateTime()),
+    _required("actor", String(80)),
+    _required("via", StrEnumColumn(Interface)),
+    _required("action", String(64)),
+    _required("detail", JSON),
+)
+
+# An email queued in the same transaction as the change that caused it.
+outbox = Table(
+    "outbox", metadata,
+    _id(),
+    _case_id(nullable=True, index=True),
+    _required("dedup_key", String(200), unique=True),
+    _required("message_id", String(200), unique=True),
+    _required("event", String(40)),
+    # The case reference (never personal data) so listings and dead-letter alerts name the case
+    # without a join; None for messages about no single case, such as the daily digest.
+    _optional("case_ref", String(32)),
+    _required("recipients", JSON),
+    _required("subject", String(250)),
+    _required("body_text", Text),
+    _optional("body_html", Text),
+    _optional("attachments", JSON),
+    _required("status", StrEnumColumn(OutboxStatus), index=True),
+    _required("attempts", Integer, default=0),
+    _required("next_attempt_at", UtcDateTime()),
+    _optional("last_error", String(300)),
+    # How many times an operator has requeued this dead letter: part of its alert's dedup key, so
+    # a message that dies again after a retry is reported again.
+    _required("requeues", Integer, default=0),
+    _required("created_at", UtcDateTime()),
+    _optional("sent_at", UtcDateTime()),
+)
+
+# A durable deadline timer: a deadline-check run scheduled in Prefect at `fire_at`.
+timers = Table(
+    "timers", metadata,
+    _id(),
+    _case_id(index=True),
+    _required("step", StrEnumColumn(StepId)),
+    _required("kind", StrEnumColumn(TimerKind)),
+    _required("sequence", Integer, default=0),
+    _required("fire_at", UtcDateTime(), index=True),
+    _required("key", String(120), unique=True),
+    _required("state", StrEnumColumn(TimerState), index=True),
+    _optional("flow_run_id", String(36)),
+    _optional("fired_at", UtcDateTime()),
+)
