@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.forkserver
-import sys
 from multiprocessing.context import BaseContext
 from typing import Any
 
@@ -50,17 +49,13 @@ class _ForkserverOnly:
         return getattr(multiprocessing, name)
 
 
-def supported() -> bool:
-    return sys.platform != "win32" and "forkserver" in multiprocessing.get_all_start_methods()
-
-
 def install() -> bool:
     """Make served runs start from a warm forkserver; return False where it is not available.
 
     Call it in the serving process before the runner starts. The forkserver starts at once, so the
     import cost is paid while `sbu serve` starts, not by the first decision recorded after it.
     """
-    if not supported():
+    if "forkserver" not in multiprocessing.get_all_start_methods():  # e.g. Windows
         return False
     import prefect.flow_engine as engine
 
@@ -76,9 +71,3 @@ def uninstall() -> None:
     import prefect.flow_engine as engine
 
     engine.__dict__["multiprocessing"] = multiprocessing
-
-
-def installed() -> bool:
-    import prefect.flow_engine as engine
-
-    return isinstance(engine.__dict__.get("multiprocessing"), _ForkserverOnly)

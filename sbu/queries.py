@@ -84,6 +84,10 @@ class CaseView:
         return f"{done}-{self.agencies_responded}"
 
 
+def no_such_case(case_ref: str, partnership: str) -> NotFound:
+    return NotFound(f"no case {case_ref!s:.40} in partnership {partnership}")
+
+
 def case_view(engine: Engine, *, partnership: str, case_ref: str, today: date) -> CaseView:
     """One case as it stands; `today` (London) decides which open steps are overdue."""
     cases = schema.cases
@@ -91,7 +95,7 @@ def case_view(engine: Engine, *, partnership: str, case_ref: str, today: date) -
         row = connection.execute(select(cases).where(
             cases.c.case_ref == case_ref, cases.c.partnership == partnership)).one_or_none()
         if row is None:
-            raise NotFound(f"no case {case_ref!s:.40} in partnership {partnership}")
+            raise no_such_case(case_ref, partnership)
         return _views(connection, [row], today)[0]
 
 
@@ -121,12 +125,12 @@ def _views(connection: Connection, rows: Sequence[Row[Any]], today: date) -> lis
             select(agencies.c.case_id, func.count(agencies.c.responded_on), func.count())
             .where(agencies.c.case_id.in_(ids)).group_by(agencies.c.case_id)).tuples()
     }
-    return [
-        CaseView(case_ref=row.case_ref, status=row.status, path=row.path, category=row.category,
-                 referred_on=row.referred_on, flow_run_id=row.flow_run_id,
-                 rapid_review_run_id=row.rapid_review_run_id,
-                 agencies_responded=counts.get(row.id, (0, 0))[0],
-                 agencies_total=counts.get(row.id, (0, 0))[1],
-                 steps=tuple(steps_by_case[row.id]))
-        for row in rows
-    ]
+    views = []
+    for row in rows:
+        responded, total = counts.get(row.id, (0, 0))
+        views.append(CaseView(
+            case_ref=row.case_ref, status=row.status, path=row.path, category=row.category,
+            referred_on=row.referred_on, flow_run_id=row.flow_run_id,
+            rapid_review_run_id=row.rapid_review_run_id, agencies_responded=responded,
+            agencies_total=total, steps=tuple(steps_by_case[row.id])))
+    return views

@@ -57,8 +57,8 @@ from models.tables import (
 from models.timetable import STEP_RULES, Deadline, deadline, rapid_review_timetable
 from sbu.clock import Clock
 from sbu.db import Store
-from sbu.errors import NotFound, Refused
-from sbu.queries import CaseView, case_view, case_views
+from sbu.errors import Refused
+from sbu.queries import CaseView, case_view, case_views, no_such_case
 from sbu.settings import Settings
 
 if TYPE_CHECKING:
@@ -420,7 +420,7 @@ class CaseService:
             query = query.with_for_update()
         case = session.scalars(query).one_or_none()
         if case is None:
-            raise NotFound(f"no case {case_ref!s:.40} in partnership {self.settings.partnership}")
+            raise no_such_case(case_ref, self.settings.partnership)
         return case
 
     def _step(self, session: Session, case: Case, step: StepId) -> Step | None:
