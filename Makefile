@@ -11,7 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bytecode clean
+.PHONY: demo test lint typecheck unit bench bytecode clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: no Python 3.11 or later with venv found; run make PYTHON=/path/to/python3.11" >&2; exit 2; }
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 # PYTHONDONTWRITEBYTECODE set (as on our machines) every `sbu` command would otherwise compile
 # them again, about 6% of `sbu status`. Only changed files are compiled again.
 bytecode: $(STAMP)
-	$(BIN)/python -m compileall -q models sbu flows tasks deployments
+	$(BIN)/python -m compileall -q models flows tasks deployments
 
 demo: $(STAMP) bytecode
 	$(BIN)/sbu demo
@@ -39,6 +39,11 @@ unit: $(STAMP) bytecode
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# The speed targets themselves (the ordinary run asserts a margin over them; see tests/timing.py):
+# `sbu timetable` and `sbu status` over 15 runs each, and a decision moving its case, over 15 cases.
+bench: $(STAMP) bytecode
+	SBU_BENCH=1 $(BIN)/pytest -p no:cacheprovider -s -q tests/deployments/test_cli.py::test_queries_answer_quickly tests/flows/test_latency_e2e.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

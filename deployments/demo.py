@@ -41,6 +41,7 @@ DSPS = ("--dsp", "Director of Children's Services", "--dsp", "Director of Nursin
 class Progress:
     def __init__(self, system: LocalSystem) -> None:
         self.system = system
+        self.clock = system.settings().clock()
         self.started = time.monotonic()
 
     def say(self, message: str) -> None:
@@ -49,12 +50,7 @@ class Progress:
               f"{message}", flush=True)
 
     def _case_now(self) -> datetime:
-        from sbu.clock import ScaledClock
-
-        env = self.system.env
-        return ScaledClock(scale=float(env["SBU_TIME_SCALE"]),
-                           epoch=datetime.fromisoformat(env["SBU_TIME_EPOCH"]),
-                           start=datetime.fromisoformat(env["SBU_TIME_START"])).now()
+        return self.clock.now()
 
 
 def run_demo(*, scale: float) -> None:

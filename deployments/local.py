@@ -22,15 +22,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
-from sbu.errors import SbuError
+from models.errors import SbuError
+from models.settings import Settings
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
     from prefect.client.schemas.objects import FlowRun
 
-    from sbu.mail.sink import MailSink
+    from tasks.mail.sink import MailSink
 
 T = TypeVar("T")
+# Prefect's server on SQLite can hold a state change for its 60 s busy timeout when several of its
+# own services write at once (seen on a slow two-core machine; the subject of issue 9). Waits for a
+# run to move allow one such stall on top of the time the step itself takes.
+STALL_ALLOWANCE = 90.0
 SBU = str(Path(sys.executable).with_name("sbu"))
 
 
@@ -91,10 +96,19 @@ class LocalSystem:
     def data_dir(self) -> Path:
         return Path(self.env["SBU_DATA_DIR"])
 
+    def settings(self) -> Settings:
+        """The settings every process of this system reads from `env`: the same data directory
+        and the same case clock."""
+        return Settings(
+            data_dir=self.data_dir, time_scale=float(self.env["SBU_TIME_SCALE"]),
+            time_epoch=datetime.fromisoformat(self.env["SBU_TIME_EPOCH"]),
+            time_start=datetime.fromisoformat(self.env["SBU_TIME_START"]) if "SBU_TIME_START" in self.env
+            else None)
+
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def start(self, *, timeout: float = 120.0) -> LocalSystem:
-        from sbu.mail.sink import MailSink
+        from tasks.mail.sink import MailSink
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.sink = MailSink(self.data_dir / "mail", port=int(self.env["SBU_SMTP_PORT"])).start()
@@ -120,7 +134,7 @@ class LocalSystem:
         return marker.is_file()
 
     def _deployments_ready(self) -> bool:
-        from sbu.prefect_bridge import OUTBOX_DEPLOYMENT
+        from tasks.prefect_bridge import OUTBOX_DEPLOYMENT
 
         try:
             with self.client() as client:
@@ -192,9 +206,10 @@ class LocalSystem:
         with self.client() as client:
             return client.read_flow_run(run_id)
 
-    def wait_for_wait(self, name: str, key_prefix: str, *, timeout: float = 60.0) -> FlowRun:
+    def wait_for_wait(self, name: str, key_prefix: str, *,
+                      timeout: float = 60.0 + STALL_ALLOWANCE) -> FlowRun:
         """The run called `name`, once it is suspended on a key starting with `key_prefix`."""
-        from sbu.prefect_bridge import waiting_key
+        from tasks.prefect_bridge import waiting_key
 
         def waiting() -> FlowRun | None:
             for run in self.runs_named(name):

@@ -10,6 +10,7 @@ the reconciliation sweep runs first.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import socket
@@ -23,8 +24,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sbu.errors import SbuError
-from sbu.prefect_bridge import (
+from models.errors import SbuError
+from models.registry import Registry, build_registry
+from tasks.prefect_bridge import (
     RECONCILE_DEPLOYMENT,
     api_url_marker,
     prefect_environment,
@@ -34,17 +36,13 @@ from sbu.prefect_bridge import (
 if TYPE_CHECKING:
     from prefect import Flow
 
-    from sbu.settings import Settings
+    from models.settings import Settings
 
 log = logging.getLogger("sbu.serve")
 
 SERVER_START_TIMEOUT = 90.0
 # How many flow runs may execute at once; each is a Python process of its own.
 RUN_LIMIT = 8
-# Safety nets only: mail is delivered right after each change and runs are told at once, so the
-# sweeps catch retries and repairs. Each sweep is a process of its own, so they are not frequent.
-OUTBOX_SWEEP_SECONDS = 300
-RECONCILE_SECONDS = 600
 
 
 def port_is_free(port: int) -> bool:
@@ -107,28 +105,38 @@ class Served:
     every: timedelta | None = None
 
 
-def served_flows() -> list[Served]:
-    from flows.case import case_flow
-    from flows.deadline_check import deadline_check
-    from flows.outbox_delivery import deliver_outbox
-    from flows.rapid_review import rapid_review_flow
-    from flows.reconcile import reconcile
+def resolve_flow(path: str) -> Flow[..., Any]:
+    """The flow named "package.module:function" in the registry."""
+    from prefect import Flow
 
+    module_name, _, attribute = path.partition(":")
+    found = getattr(importlib.import_module(module_name), attribute, None)
+    if not isinstance(found, Flow):
+        raise SbuError(f"{path} is not a Prefect flow")
+    return found
+
+
+def served_flows(registry: Registry) -> list[Served]:
+    """Every deployment `sbu serve` offers: one per process of the registry (its flow's name is
+    the process id) and one per system flow, with the sweeps' schedules."""
+    served: list[Served] = []
+    for process in registry.processes:
+        flow = resolve_flow(process.flow)
+        if flow.name != process.id:
+            raise SbuError(f"the flow of process {process.id} is named {flow.name}; they must match")
+        served.append(Served(flow, process.id, process.tags))
+    for system in registry.system_flows:
+        every = timedelta(seconds=system.every_seconds) if system.every_seconds else None
+        served.append(Served(resolve_flow(system.flow), system.name, system.tags, every))
     # Every flow reads its settings at its own process's edge, so none is passed here.
-    return [
-        Served(case_flow, "case", ("case",)),
-        Served(rapid_review_flow, "rapid-review", ("case",)),
-        Served(deadline_check, "deadline-check", ("timer",)),
-        Served(deliver_outbox, "deliver-outbox", ("email",), timedelta(seconds=OUTBOX_SWEEP_SECONDS)),
-        Served(reconcile, "reconcile", ("sweep",), timedelta(seconds=RECONCILE_SECONDS)),
-    ]
+    return served
 
 
 def serve_forever(settings: Settings, *, port: int | None = None) -> None:
     """Serve every deployment until interrupted; start a local server first if none is set."""
     for name, value in prefect_environment(settings).items():
         os.environ.setdefault(name, value)
-    from sbu.db import Store
+    from tasks.store.db import Store
 
     Store(settings.sqlalchemy_url).migrate().dispose()  # a bad store fails here, before Prefect
     external = os.environ.get("PREFECT_API_URL")
@@ -150,10 +158,11 @@ def _serve(settings: Settings, url: str) -> None:
     from deployments import warm_start
 
     started = datetime.now(UTC)
-    if not warm_start.install():
+    registry = build_registry(settings.process_modules)
+    if not warm_start.install(warm_start.preload_for(registry)):
         log.warning("this platform has no forkserver: each flow run starts a fresh interpreter")
     runner = Runner(limit=RUN_LIMIT, query_seconds=settings.runner_poll_seconds, pause_on_shutdown=False)
-    served = served_flows()
+    served = served_flows(registry)
     for item in served:
         # `add_flow`, unlike `add_deployment`, keeps the flow object in the runner, which then
         # starts each run from that object in a child process (from the warm forkserver) rather

@@ -21,19 +21,19 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.forkserver
+from collections.abc import Sequence
 from multiprocessing.context import BaseContext
 from typing import Any
 
-# What every run needs, imported once by the forkserver. A module that fails to import here is
-# skipped by the forkserver and imported by the run itself, so a mistake costs speed, not runs.
-PRELOAD = (
-    "prefect.flow_engine",
-    "flows.case",
-    "flows.rapid_review",
-    "flows.deadline_check",
-    "flows.outbox_delivery",
-    "flows.reconcile",
-)
+from models.registry import Registry
+
+
+def preload_for(registry: Registry) -> tuple[str, ...]:
+    """What every run needs, imported once by the forkserver: Prefect's engine and the module of
+    every flow in the registry. A module that fails to import there is skipped by the forkserver
+    and imported by the run itself, so a mistake costs speed, not runs."""
+    modules = [path.partition(":")[0] for path in registry.flows]
+    return ("prefect.flow_engine", *dict.fromkeys(modules))
 
 
 class _ForkserverOnly:
@@ -49,7 +49,7 @@ class _ForkserverOnly:
         return getattr(multiprocessing, name)
 
 
-def install() -> bool:
+def install(preload: Sequence[str]) -> bool:
     """Make served runs start from a warm forkserver; return False where it is not available.
 
     Call it in the serving process before the runner starts. The forkserver starts at once, so the
@@ -60,7 +60,7 @@ def install() -> bool:
     import prefect.flow_engine as engine
 
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(PRELOAD))
+    context.set_forkserver_preload(list(preload))
     engine.__dict__["multiprocessing"] = _ForkserverOnly(context)
     multiprocessing.forkserver.ensure_running()
     return True

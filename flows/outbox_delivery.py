@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from sbu.mail.delivery import DEFAULT_BATCH_SIZE, DeliveryReport
-from tasks.mail import deliver_outbox_batch
+from tasks.mail.delivery import DEFAULT_BATCH_SIZE, DeliveryReport
+from tasks.outbox import deliver_outbox_batch
 
 
 @flow(name="deliver-outbox", flow_run_name="deliver-outbox", log_prints=False)

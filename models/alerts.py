@@ -59,3 +59,11 @@ def next_escalation(*, after: date, sequence: int, calendar: WorkingDayCalendar,
         return None
     day = calendar.next_working_day(after)
     return PlannedAlert(TimerKind.ESCALATION, sequence, london_time(day, policy.escalation_time), day)
+
+
+def timer_key(*, case_ref: str, step: str, subject: str, kind: TimerKind, sequence: int, due: date) -> str:
+    """A timer's key: stable, and Prefect-safe (lowercase letters, digits and dashes), because it is
+    also the idempotency key of its deadline-check run, so a timer can be scheduled any number of
+    times and exist once. The due date is in it, so a re-timed item's new timers are new runs."""
+    item = f"{step}-{subject}" if subject else step
+    return f"{case_ref.lower()}-{item}-{kind.value}-{sequence}-{due.strftime('%Y%m%d')}"

@@ -43,7 +43,7 @@ def london_time(day: date, at: time) -> datetime:
 @dataclass(frozen=True, slots=True)
 class BankHolidayTable:
     """England and Wales bank holidays over a span of years, exactly as `holidays` gives them;
-    a precomputed copy spares a command the package's ~75 ms load (see `sbu.holiday_cache`)."""
+    a precomputed copy spares a command the package's ~75 ms load (see `tasks.holiday_cache`)."""
 
     first_year: int
     last_year: int

@@ -54,6 +54,19 @@ class StepId(StrEnum):
     CSPR_PUBLICATION = "cspr-publication"
 
 
+class Anchor(StrEnum):
+    """The dates a clock can start from; each is stored separately on the case (DESIGN.md §2)."""
+
+    REFERRAL_RECEIVED = "referral-received"
+    LA_AWARE = "la-aware"
+    DECISION = "decision"
+    NOTIFICATION = "notification"
+    SIN_SUBMITTED = "sin-submitted"
+    MEETING = "meeting"
+    CSPR_COMMISSIONED = "cspr-commissioned"
+    PLANNED_PUBLICATION = "planned-publication"
+
+
 class StepState(StrEnum):
     OPEN = "open"
     DONE = "done"
@@ -115,3 +128,12 @@ class Interface(StrEnum):
     CLI = "cli"
     PREFECT_UI = "prefect-ui"
     SYSTEM = "system"
+
+
+def known_step(value: str) -> str:
+    """`value` as a `StepId` member when it is one of the procedure's own steps (so `is` works as
+    everywhere else), else unchanged: a step a registered process brought."""
+    try:
+        return StepId(value)
+    except ValueError:
+        return value

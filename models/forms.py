@@ -1,12 +1,12 @@
 """One typed model per form: the referral and every human step's input.
 
 Validation errors name the field and never echo what was typed (DESIGN.md §4): use
-`describe_validation_error` to turn a pydantic error into words for a person.
+`describe_validation_error` (from `models.errors`, and here) to turn a pydantic error into words
+for a person.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Self
 
@@ -16,13 +16,15 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     ValidationInfo,
     model_validator,
 )
 
 from models.calendar import london_date
 from models.enums import AbuseOrNeglect, Agency, Category, StepId
+
+# Re-exported: the forms' errors are described with it.
+from models.errors import describe_validation_error as describe_validation_error
 from models.rules import CARE_LEAVER_MAX_AGE, LOOKED_AFTER_MAX_AGE, CaseFacts
 
 # Clocks on different machines disagree a little; a referral stamped a minute ahead is not "future".
@@ -124,33 +126,44 @@ def parse_referral(data: Any, *, now: datetime) -> Referral:
 class DspDecisionForm(_Form):
     """The three Delegated Safeguarding Partners' decision on a referral."""
 
-    sin: bool = Field(description="Submit a Serious Incident Notification.")
-    rapid_review: bool = Field(description="Hold a Rapid Review.")
-    rationale: Rationale = Field(description="Why the DSPs decided this.")
-    dsps_present: list[PersonName] = Field(min_length=3, max_length=3,
-                                           description="The three DSPs who decided.")
-    decided_on: date = Field(description="The date of the DSPs' meeting.")
+    sin: bool = Field(title="SIN", description="Submit a Serious Incident Notification (SIN)?")
+    rapid_review: bool = Field(title="Rapid Review", description="Hold a Rapid Review?")
+    rationale: Rationale = Field(title="Rationale", description="Why the DSPs decided this.")
+    dsps_present: list[PersonName] = Field(min_length=3, max_length=3, title="DSPs present",
+                                           description="The three DSPs who decided (LA, health, police).")
+    decided_on: date = Field(title="Decided on", description="The date of the DSPs' meeting.")
 
 
 class SinSubmissionForm(_Form):
     """The local authority's record of the Serious Incident Notification it submitted."""
 
-    national_ref: Reference = Field(description="The national notification system's reference.")
-    completed_on: date = Field(description="The date the SIN was submitted.")
+    national_ref: Reference = Field(title="National reference",
+                                    description="The national notification system's reference.")
+    completed_on: date = Field(title="Submitted on", description="The date the SIN was submitted.")
 
 
 class StepCompletionForm(_Form):
     """A step done on a date, with an optional reference (a meeting's minutes, a Panel receipt)."""
 
-    completed_on: date = Field(description="The date the step was done.")
-    reference: Reference | None = Field(None, description="A reference for the record, if any.")
+    completed_on: date = Field(title="Done on", description="The date it was done or received.")
+    reference: Reference | None = Field(None, title="Reference",
+                                        description="A reference to file (minutes, Panel receipt), if any.")
 
 
 class AgencyResponseForm(_Form):
     """One agency's Rapid Review information received by the SBU."""
 
-    agency: Agency
-    completed_on: date = Field(description="The date the agency's information was received.")
+    agency: Agency = Field(title="Agency", description="Whose information arrived.")
+    completed_on: date = Field(title="Received on",
+                               description="The date the agency's information was received.")
+
+
+class RetimeForm(_Form):
+    """A new due date for an open item, or a new date for an anchor, and why."""
+
+    due: date = Field(title="New date", description="The new due date (or the anchor's new date).")
+    reason: Rationale = Field(title="Reason", description="Why the date moves (kept in the case store's "
+                                                          "audit trail only).")
 
 
 StepForm = SinSubmissionForm | StepCompletionForm | AgencyResponseForm
@@ -162,21 +175,3 @@ STEP_FORMS: dict[StepId, type[StepForm]] = {
     **{step: StepCompletionForm for step in StepId
        if step not in (StepId.DSP_DECISION, StepId.SIN_SUBMISSION, StepId.RR_AGENCY_RESPONSES)},
 }
-
-
-_SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
-
-
-def describe_validation_error(error: ValidationError) -> str:
-    """One line naming each failing field, never the value submitted."""
-    parts: list[str] = []
-    for item in error.errors(include_input=False, include_url=False, include_context=False):
-        location = ".".join(
-            str(part) if isinstance(part, int) or _SAFE_KEY.match(str(part)) else "<field>"
-            for part in item["loc"]
-        )
-        message = str(item["msg"]).removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unexpected field"
-        parts.append(f"{location}: {message}" if location else message)
-    return "; ".join(parts)

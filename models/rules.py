@@ -31,9 +31,41 @@ class CaseFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class PathRule:
+    """One rule that changes a case's path, as the people deciding read it, with its authority.
+    The functions below apply the rules; the dashboard's forms list them from here."""
+
+    summary: str
+    source: str
+
+    def __str__(self) -> str:
+        return f"{self.summary} ({self.source})"
+
+
+LOOKED_AFTER_CHILD_DEATH = PathRule(
+    "A looked-after child's death must be notified, whatever the cause.",
+    "procedure, 'Other circumstances'; Working Together")
+CARE_LEAVER_DEATH = PathRule(
+    "A care leaver's death (up to and including age 24) should be notified; no Rapid Review or "
+    "CSPR is required, though the DSPs may choose one.", "procedure, 'Other circumstances'")
+NEAR_MISS = PathRule("A near miss is not notified; the DSPs decide whether a Rapid Review is needed.",
+                     "procedure, step 5")
+SIN_IMPLIES_RAPID_REVIEW = PathRule(
+    "Once a SIN is submitted, a Rapid Review is required unless the case is found not to meet the "
+    "criteria.", "GOV.UK guidance")
+NOTIFICATION_CRITERIA = PathRule(
+    "A child died or was seriously harmed and abuse or neglect is known or suspected: the local "
+    "authority must notify within 5 working days.", "Children Act 2004 s16C")
+
+# Every rule of the DSP decision, in the order the form lists them.
+DECISION_RULES = (LOOKED_AFTER_CHILD_DEATH, CARE_LEAVER_DEATH, NEAR_MISS, SIN_IMPLIES_RAPID_REVIEW)
+
+
+@dataclass(frozen=True, slots=True)
 class Duty:
     duty: NotificationDuty
     reason: str
+    rule: PathRule | None = None
 
 
 def notification_duty(facts: CaseFacts) -> Duty:
@@ -41,21 +73,23 @@ def notification_duty(facts: CaseFacts) -> Duty:
     if facts.category is Category.DEATH and facts.looked_after_child:
         return Duty(NotificationDuty.MANDATORY,
                     "the death of a looked-after child must always be notified, whatever the cause "
-                    "(procedure, 'Other circumstances'; Working Together)")
+                    f"({LOOKED_AFTER_CHILD_DEATH.source})", LOOKED_AFTER_CHILD_DEATH)
     if facts.category is Category.NEAR_MISS:
         return Duty(NotificationDuty.NOT_NOTIFIABLE,
                     "a near miss is not notified; the DSPs decide whether a Rapid Review is needed "
-                    "(procedure, step 5)")
+                    f"({NEAR_MISS.source})", NEAR_MISS)
     # A care leaver's death has its own rule whatever the cause (DESIGN.md §2): notify, with no
     # Rapid Review or CSPR required, though the DSPs may choose one.
     if facts.category is Category.DEATH and facts.care_leaver:
         return Duty(NotificationDuty.SHOULD_NOTIFY,
                     "the death of a care leaver up to and including age 24 should be notified; "
-                    "a Rapid Review or CSPR is not required (procedure, 'Other circumstances')")
+                    f"a Rapid Review or CSPR is not required ({CARE_LEAVER_DEATH.source})",
+                    CARE_LEAVER_DEATH)
     if facts.abuse_or_neglect_known_or_suspected:
         return Duty(NotificationDuty.CRITERIA_MET,
                     "a child died or was seriously harmed and abuse or neglect is known or suspected: "
-                    "the local authority must notify within 5 working days (Children Act 2004 s16C)")
+                    "the local authority must notify within 5 working days "
+                    f"({NOTIFICATION_CRITERIA.source})", NOTIFICATION_CRITERIA)
     return Duty(NotificationDuty.CRITERIA_NOT_MET,
                 "abuse or neglect is not suspected: the notification criteria are not met")
 
@@ -82,7 +116,7 @@ def dsp_decision_refusals(facts: CaseFacts, *, sin: bool, rapid_review: bool) ->
                         "harmed, refer it again under the right category")
     if sin and not rapid_review and rapid_review_follows_sin(facts):
         refusals.append("once a SIN is submitted a Rapid Review is required unless the case is "
-                        "found not to meet the criteria (GOV.UK guidance)")
+                        f"found not to meet the criteria ({SIN_IMPLIES_RAPID_REVIEW.source})")
     return refusals
 
 

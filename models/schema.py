@@ -8,6 +8,11 @@ migrations, column by column.
 
 The store is the single source of truth; Prefect only runs and shows the work. Audit events are
 append-only (the migration adds triggers that refuse UPDATE and DELETE on both SQLite and PostgreSQL).
+
+Each dated obligation of a case is a row of `items` (a step, or one agency's or one action's part
+of one), each timer belongs to an item, and each process a case runs is a row of `case_runs` with
+its flow run. Step ids and process ids are plain strings, so a process added to the registry needs
+no migration.
 """
 
 from __future__ import annotations
@@ -36,11 +41,11 @@ from sqlalchemy.engine import Dialect
 from models.enums import (
     AbuseOrNeglect,
     Agency,
+    Anchor,
     CasePath,
     CaseStatus,
     Category,
     Interface,
-    StepId,
     StepState,
     TimerKind,
     TimerState,
@@ -152,12 +157,22 @@ cases = Table(
     _optional("meeting_on", Date),
     _optional("cspr_commissioned_on", Date),
     _optional("planned_publication_on", Date),
-    _optional("flow_run_id", String(36)),
-    _optional("rapid_review_run_id", String(36)),
     _required("created_at", UtcDateTime()),
     _optional("closed_at", UtcDateTime()),
     UniqueConstraint("partnership", "referring_agency", "external_ref", name="uq_cases_referral"),
 )
+
+# Which column of `cases` holds each anchor date.
+ANCHOR_COLUMNS: dict[Anchor, str] = {
+    Anchor.REFERRAL_RECEIVED: "referred_on",
+    Anchor.LA_AWARE: "la_aware_on",
+    Anchor.DECISION: "decided_on",
+    Anchor.NOTIFICATION: "notified_on",
+    Anchor.SIN_SUBMITTED: "sin_submitted_on",
+    Anchor.MEETING: "meeting_on",
+    Anchor.CSPR_COMMISSIONED: "cspr_commissioned_on",
+    Anchor.PLANNED_PUBLICATION: "planned_publication_on",
+}
 
 case_children = Table(
     "case_children", metadata,
@@ -178,13 +193,18 @@ case_agencies = Table(
     _optional("responded_on", Date),
 )
 
-# One step of one case: every step is a row with a due date (DESIGN.md §6).
-steps = Table(
-    "steps", metadata,
+# One dated obligation of one case: a step of a process, or one subject's part of one (an agency's
+# information, an IMR, an action). `subject` is '' for a step the case has once.
+items = Table(
+    "items", metadata,
     _id(),
     _case_id(index=True),
-    _required("step", StrEnumColumn(StepId)),
+    _required("process", String(40)),
+    _required("step", String(40)),
+    _required("subject", String(40), default=""),
+    _required("title", String(120)),
     _required("state", StrEnumColumn(StepState), index=True),
+    _required("anchor", StrEnumColumn(Anchor)),
     _required("anchor_on", Date),
     _required("due_on", Date, index=True),
     _required("rule", String(120)),
@@ -194,7 +214,16 @@ steps = Table(
     _optional("completed_by", String(80)),
     _optional("completed_via", StrEnumColumn(Interface)),
     _optional("details", JSON),
-    UniqueConstraint("case_id", "step", name="uq_steps_case_step"),
+    UniqueConstraint("case_id", "step", "subject", name="uq_items_case_step_subject"),
+)
+
+# Each process a case runs, and its flow run in Prefect once it has one (DESIGN.md §3).
+case_runs = Table(
+    "case_runs", metadata,
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
+    Column("process", String(40), primary_key=True),
+    _optional("flow_run_id", String(36)),
+    _required("started_at", UtcDateTime()),
 )
 
 # The DSPs' decision. One per case: a second, conflicting one is refused.
@@ -252,12 +281,12 @@ outbox = Table(
     _optional("sent_at", UtcDateTime()),
 )
 
-# A durable deadline timer: a deadline-check run scheduled in Prefect at `fire_at`.
+# A durable deadline timer of one item: a deadline-check run scheduled in Prefect at `fire_at`.
 timers = Table(
     "timers", metadata,
     _id(),
     _case_id(index=True),
-    _required("step", StrEnumColumn(StepId)),
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=False, index=True),
     _required("kind", StrEnumColumn(TimerKind)),
     _required("sequence", Integer, default=0),
     _required("fire_at", UtcDateTime(), index=True),

@@ -14,11 +14,11 @@ from models import schema
 from models.enums import (
     AbuseOrNeglect,
     Agency,
+    Anchor,
     CasePath,
     CaseStatus,
     Category,
     Interface,
-    StepId,
     StepState,
     TimerKind,
     TimerState,
@@ -26,8 +26,9 @@ from models.enums import (
 from models.schema import NAMING_CONVENTION, OutboxStatus, StrEnumColumn, UtcDateTime
 
 __all__ = [
-    "NAMING_CONVENTION", "AuditEvent", "Base", "Case", "CaseAgency", "CaseChild", "CaseSequence",
-    "Decision", "OutboxMessage", "OutboxStatus", "Step", "StrEnumColumn", "Timer", "UtcDateTime",
+    "NAMING_CONVENTION", "AuditEvent", "Base", "Case", "CaseAgency", "CaseChild", "CaseRun",
+    "CaseSequence", "Decision", "Item", "OutboxMessage", "OutboxStatus", "StrEnumColumn", "Timer",
+    "UtcDateTime",
 ]
 
 
@@ -65,14 +66,13 @@ class Case(Base):
     meeting_on: Mapped[date | None]
     cspr_commissioned_on: Mapped[date | None]
     planned_publication_on: Mapped[date | None]
-    flow_run_id: Mapped[str | None]
-    rapid_review_run_id: Mapped[str | None]
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
 
     children: Mapped[list[CaseChild]] = relationship(back_populates="case", order_by="CaseChild.position")
     agencies: Mapped[list[CaseAgency]] = relationship(order_by="CaseAgency.agency")
-    steps: Mapped[list[Step]] = relationship(back_populates="case", order_by="Step.id")
+    items: Mapped[list[Item]] = relationship(back_populates="case", order_by="Item.id")
+    runs: Mapped[list[CaseRun]] = relationship(order_by="CaseRun.process")
 
 
 class CaseChild(Base):
@@ -94,12 +94,16 @@ class CaseAgency(Base):
     responded_on: Mapped[date | None]
 
 
-class Step(Base):
-    __table__ = schema.steps
+class Item(Base):
+    __table__ = schema.items
     id: Mapped[int]
     case_id: Mapped[int]
-    step: Mapped[StepId]
+    process: Mapped[str]
+    step: Mapped[str]
+    subject: Mapped[str]
+    title: Mapped[str]
     state: Mapped[StepState]
+    anchor: Mapped[Anchor]
     anchor_on: Mapped[date]
     due_on: Mapped[date]
     rule: Mapped[str]
@@ -109,7 +113,15 @@ class Step(Base):
     completed_by: Mapped[str | None]
     completed_via: Mapped[Interface | None]
     details: Mapped[dict[str, Any] | None]
-    case: Mapped[Case] = relationship(back_populates="steps")
+    case: Mapped[Case] = relationship(back_populates="items")
+
+
+class CaseRun(Base):
+    __table__ = schema.case_runs
+    case_id: Mapped[int]
+    process: Mapped[str]
+    flow_run_id: Mapped[str | None]
+    started_at: Mapped[datetime]
 
 
 class Decision(Base):
@@ -164,7 +176,7 @@ class Timer(Base):
     __table__ = schema.timers
     id: Mapped[int]
     case_id: Mapped[int]
-    step: Mapped[StepId]
+    item_id: Mapped[int]
     kind: Mapped[TimerKind]
     sequence: Mapped[int]
     fire_at: Mapped[datetime]
@@ -172,3 +184,4 @@ class Timer(Base):
     state: Mapped[TimerState]
     flow_run_id: Mapped[str | None]
     fired_at: Mapped[datetime | None]
+    item: Mapped[Item] = relationship()

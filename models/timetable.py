@@ -3,29 +3,27 @@
 This is the one place that says how long each step may take (DESIGN.md §2). Every clock is
 configurable through `Clocks`; the defaults are the procedure's. Dates in, dates out: the caller
 supplies the anchors and the calendar, nothing here reads the wall clock.
+
+A step's rule (`StepRule`) names its clock as an object (`WorkingDaysAfter`, `WorkingDaysBefore`,
+`MonthsAfter`), so the procedure engine, the dashboard's forms and the
+`sbu timetable` command all count from the same definition; a process added later brings rules of
+its own in the same shape.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import StrEnum
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.calendar import WorkingDayCalendar, london_date
-from models.enums import Role, StepId
+from models.enums import Anchor, Role, StepId
 
-
-class Anchor(StrEnum):
-    """The dates a clock can start from; each is stored separately on the case."""
-
-    REFERRAL_RECEIVED = "referral-received"
-    LA_AWARE = "la-aware"
-    NOTIFICATION = "notification"
-    SIN_SUBMITTED = "sin-submitted"
-    CSPR_COMMISSIONED = "cspr-commissioned"
-    PLANNED_PUBLICATION = "planned-publication"
+__all__ = ["STEP_RULES", "Anchor", "Clocks", "Deadline", "MonthsAfter", "StepClock",
+           "StepRule", "WorkingDaysAfter", "WorkingDaysBefore", "deadline", "due_date",
+           "rapid_review_timetable", "statutory_timetable"]
 
 
 class Clocks(BaseModel):
@@ -52,59 +50,168 @@ class Clocks(BaseModel):
     cspr_publication_months: int = Field(6, ge=1, le=24)
 
 
+def _setting(clocks: Clocks, value: str | int) -> int:
+    """A clock's length: a fixed number, or the `Clocks` setting of that name."""
+    if isinstance(value, int):
+        return value
+    length: int = getattr(clocks, value)
+    return length
+
+
+def _check_setting(value: str | int | None) -> None:
+    # Fail when the rule is defined, not when a case first reaches it.
+    if isinstance(value, str) and value not in Clocks.model_fields:
+        raise ValueError(f"no clock setting {value!r}")
+    if isinstance(value, int) and value < 1:
+        raise ValueError("a clock counts at least one working day")
+
+
+class StepClock(Protocol):
+    """How a step's due date follows from its anchor date."""
+
+    def due(self, anchor_date: date, *, anchor: Anchor, clocks: Clocks, calendar: WorkingDayCalendar,
+            near_miss: bool) -> tuple[date, str]:
+        """The due date, and the rule in words."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class WorkingDaysAfter:
+    """Due on the Nth working day strictly after the anchor (the anchor day is day 0); a near miss
+    may have a longer clock of its own. `held_on` words it as the day a meeting is held."""
+
+    days: str | int
+    near_miss_days: str | int | None = None
+    held_on: bool = False
+
+    def __post_init__(self) -> None:
+        _check_setting(self.days)
+        _check_setting(self.near_miss_days)
+
+    def due(self, anchor_date: date, *, anchor: Anchor, clocks: Clocks, calendar: WorkingDayCalendar,
+            near_miss: bool) -> tuple[date, str]:
+        chosen = self.near_miss_days if near_miss and self.near_miss_days is not None else self.days
+        days = _setting(clocks, chosen)
+        if self.held_on:
+            words = f"on working day {days} after {anchor.value}"
+        else:
+            words = f"{days} working {'day' if days == 1 else 'days'} after {anchor.value}"
+        return calendar.add_working_days(anchor_date, days), words
+
+
+@dataclass(frozen=True, slots=True)
+class WorkingDaysBefore:
+    """Due on the Nth working day strictly before the anchor ("at least N working days before")."""
+
+    days: str | int
+
+    def __post_init__(self) -> None:
+        _check_setting(self.days)
+
+    def due(self, anchor_date: date, *, anchor: Anchor, clocks: Clocks, calendar: WorkingDayCalendar,
+            near_miss: bool) -> tuple[date, str]:
+        days = _setting(clocks, self.days)
+        return calendar.subtract_working_days(anchor_date, days), f"{days} working days before {anchor.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class MonthsAfter:
+    """Due the same day N calendar months on; a day the month lacks clamps to its last day."""
+
+    months: str | int
+
+    def __post_init__(self) -> None:
+        _check_setting(self.months)
+
+    def due(self, anchor_date: date, *, anchor: Anchor, clocks: Clocks, calendar: WorkingDayCalendar,
+            near_miss: bool) -> tuple[date, str]:
+        months = _setting(clocks, self.months)
+        return _add_months(anchor_date, months), f"{months} months after {anchor.value}"
+
+
 @dataclass(frozen=True, slots=True)
 class StepRule:
-    step: StepId
+    """One step: who owns it, what starts its clock, how long it may take, and the authority.
+
+    `step` is a `StepId` for the procedure's own steps; a process added later (`models.registry`)
+    may bring steps of its own, named in the same spelling (lowercase letters, digits, dashes)."""
+
+    step: str
     title: str
     owner: Role
     anchor: Anchor
     source: str
+    clock: StepClock
+
+    def due(self, anchor_date: date, *, clocks: Clocks, calendar: WorkingDayCalendar,
+            near_miss: bool = False) -> tuple[date, str]:
+        """The due date counted from `anchor_date`, and the rule in words."""
+        return self.clock.due(anchor_date, anchor=self.anchor, clocks=clocks, calendar=calendar,
+                              near_miss=near_miss)
+
+    def deadline(self, *, anchor_date: date, clocks: Clocks, calendar: WorkingDayCalendar,
+                 near_miss: bool = False) -> Deadline:
+        due, words = self.due(anchor_date, clocks=clocks, calendar=calendar, near_miss=near_miss)
+        return Deadline(step=self.step, title=self.title, due=due, anchor=self.anchor,
+                        anchor_date=anchor_date, rule=words, source=self.source)
 
 
-# Who owns each step, what starts its clock, and the authority for it.
-STEP_RULES: dict[StepId, StepRule] = {
+# Who owns each step, what starts its clock, how long it may take, and the authority for it.
+STEP_RULES: dict[str, StepRule] = {
     rule.step: rule
     for rule in (
         StepRule(StepId.DSP_DECISION, "DSPs decide on a SIN and a Rapid Review", Role.SBU,
-                 Anchor.REFERRAL_RECEIVED, "local procedure, step 2"),
+                 Anchor.REFERRAL_RECEIVED, "local procedure, step 2",
+                 WorkingDaysAfter("dsp_decision_days")),
         StepRule(StepId.SIN_SUBMISSION, "Local authority submits the Serious Incident Notification",
-                 Role.LOCAL_AUTHORITY, Anchor.LA_AWARE,
-                 "Children Act 2004 s16C; GOV.UK guidance"),
+                 Role.LOCAL_AUTHORITY, Anchor.LA_AWARE, "Children Act 2004 s16C; GOV.UK guidance",
+                 WorkingDaysAfter("sin_submission_days")),
         StepRule(StepId.PARTNERS_INFORMED, "Local authority informs the safeguarding partners",
-                 Role.LOCAL_AUTHORITY, Anchor.LA_AWARE, "GOV.UK guidance"),
+                 Role.LOCAL_AUTHORITY, Anchor.LA_AWARE, "GOV.UK guidance",
+                 WorkingDaysAfter("partners_informed_days")),
         StepRule(StepId.RR_AGENCY_RESPONSES, "Every involved agency returns its information",
-                 Role.SBU, Anchor.NOTIFICATION, "local procedure, step 4"),
+                 Role.SBU, Anchor.NOTIFICATION, "local procedure, step 4",
+                 WorkingDaysAfter("rr_agency_responses_days", "near_miss_rr_agency_responses_days")),
         StepRule(StepId.RR_MEETING, "Rapid Review meeting is held", Role.SBU,
-                 Anchor.NOTIFICATION, "local procedure, step 4"),
+                 Anchor.NOTIFICATION, "local procedure, step 4",
+                 WorkingDaysAfter("rr_meeting_day", "near_miss_rr_meeting_day", held_on=True)),
         StepRule(StepId.RR_REPORT_TO_PANEL, "Rapid Review sent to the National Panel", Role.SBU,
-                 Anchor.SIN_SUBMITTED, "National Panel expectation"),
+                 Anchor.SIN_SUBMITTED, "National Panel expectation",
+                 WorkingDaysAfter("rr_report_to_panel_days")),
         StepRule(StepId.CSPR_REVIEWER_APPOINTED, "Independent reviewer appointed", Role.SBU,
-                 Anchor.CSPR_COMMISSIONED, "local procedure, step 6"),
+                 Anchor.CSPR_COMMISSIONED, "local procedure, step 6",
+                 WorkingDaysAfter("cspr_reviewer_appointed_days")),
         StepRule(StepId.CSPR_TERMS_OF_REFERENCE, "Terms of reference agreed", Role.SBU,
-                 Anchor.CSPR_COMMISSIONED, "local procedure, step 6"),
+                 Anchor.CSPR_COMMISSIONED, "local procedure, step 6",
+                 WorkingDaysAfter("cspr_terms_of_reference_days")),
         StepRule(StepId.CSPR_IMRS, "Individual Management Reviews returned", Role.SBU,
-                 Anchor.CSPR_COMMISSIONED, "local procedure (date set by the panel)"),
+                 Anchor.CSPR_COMMISSIONED, "local procedure (date set by the panel)",
+                 WorkingDaysAfter("cspr_imrs_days")),
         StepRule(StepId.CSPR_FAMILY_ENGAGEMENT, "Family engagement completed", Role.SBU,
-                 Anchor.CSPR_COMMISSIONED, "local procedure, step 6"),
+                 Anchor.CSPR_COMMISSIONED, "local procedure, step 6",
+                 WorkingDaysAfter("cspr_family_engagement_days")),
         StepRule(StepId.CSPR_DRAFT_REPORT, "Draft report received", Role.SBU,
-                 Anchor.CSPR_COMMISSIONED, "local procedure, step 6"),
+                 Anchor.CSPR_COMMISSIONED, "local procedure, step 6",
+                 WorkingDaysAfter("cspr_draft_report_days")),
         StepRule(StepId.CSPR_FINAL_REPORT, "Final report agreed", Role.SBU,
-                 Anchor.CSPR_COMMISSIONED, "local procedure, step 6"),
+                 Anchor.CSPR_COMMISSIONED, "local procedure, step 6",
+                 WorkingDaysAfter("cspr_final_report_days")),
         StepRule(StepId.CSPR_REPORT_TO_PANEL,
                  "Final report sent to the Panel and the Secretary of State", Role.SBU,
-                 Anchor.PLANNED_PUBLICATION, "Working Together (at least 7 working days before)"),
+                 Anchor.PLANNED_PUBLICATION, "Working Together (at least 7 working days before)",
+                 WorkingDaysBefore("cspr_report_to_panel_days_before")),
         StepRule(StepId.CSPR_PUBLICATION, "Review published", Role.SBU,
-                 Anchor.CSPR_COMMISSIONED, "National Panel expectation (6 months)"),
+                 Anchor.CSPR_COMMISSIONED, "National Panel expectation (6 months)",
+                 MonthsAfter("cspr_publication_months")),
     )
 }
 
 
-class Deadline(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Deadline:
     """One step's due date and how it was reached."""
 
-    model_config = ConfigDict(frozen=True)
-
-    step: StepId
+    step: str
     title: str
     due: date
     anchor: Anchor
@@ -127,56 +234,16 @@ def _add_months(day: date, months: int) -> date:
 def due_date(step: StepId, *, anchor_date: date, clocks: Clocks, calendar: WorkingDayCalendar,
              near_miss: bool = False) -> tuple[date, str]:
     """The due date of `step` counted from its anchor, and the rule in words."""
-    days: int
-    match step:
-        case StepId.DSP_DECISION:
-            days = clocks.dsp_decision_days
-        case StepId.SIN_SUBMISSION:
-            days = clocks.sin_submission_days
-        case StepId.PARTNERS_INFORMED:
-            days = clocks.partners_informed_days
-        case StepId.RR_AGENCY_RESPONSES:
-            days = (clocks.near_miss_rr_agency_responses_days if near_miss
-                    else clocks.rr_agency_responses_days)
-        case StepId.RR_MEETING:
-            day_no = clocks.near_miss_rr_meeting_day if near_miss else clocks.rr_meeting_day
-            return (calendar.add_working_days(anchor_date, day_no),
-                    f"on working day {day_no} after {STEP_RULES[step].anchor.value}")
-        case StepId.RR_REPORT_TO_PANEL:
-            days = clocks.rr_report_to_panel_days
-        case StepId.CSPR_REVIEWER_APPOINTED:
-            days = clocks.cspr_reviewer_appointed_days
-        case StepId.CSPR_TERMS_OF_REFERENCE:
-            days = clocks.cspr_terms_of_reference_days
-        case StepId.CSPR_IMRS:
-            days = clocks.cspr_imrs_days
-        case StepId.CSPR_FAMILY_ENGAGEMENT:
-            days = clocks.cspr_family_engagement_days
-        case StepId.CSPR_DRAFT_REPORT:
-            days = clocks.cspr_draft_report_days
-        case StepId.CSPR_FINAL_REPORT:
-            days = clocks.cspr_final_report_days
-        case StepId.CSPR_REPORT_TO_PANEL:
-            before = clocks.cspr_report_to_panel_days_before
-            return (calendar.subtract_working_days(anchor_date, before),
-                    f"{before} working days before planned-publication")
-        case StepId.CSPR_PUBLICATION:
-            months = clocks.cspr_publication_months
-            return _add_months(anchor_date, months), f"{months} months after cspr-commissioned"
-        case _:
-            raise ValueError(f"no clock for step {step}")
-    plural = "day" if days == 1 else "days"
-    return (calendar.add_working_days(anchor_date, days),
-            f"{days} working {plural} after {STEP_RULES[step].anchor.value}")
+    rule = STEP_RULES.get(step)
+    if rule is None:
+        raise ValueError(f"no clock for step {step}")
+    return rule.due(anchor_date, clocks=clocks, calendar=calendar, near_miss=near_miss)
 
 
 def deadline(step: StepId, *, anchor_date: date, clocks: Clocks, calendar: WorkingDayCalendar,
              near_miss: bool = False) -> Deadline:
-    rule = STEP_RULES[step]
-    due, words = due_date(step, anchor_date=anchor_date, clocks=clocks, calendar=calendar,
-                          near_miss=near_miss)
-    return Deadline(step=step, title=rule.title, due=due, anchor=rule.anchor,
-                    anchor_date=anchor_date, rule=words, source=rule.source)
+    return STEP_RULES[step].deadline(anchor_date=anchor_date, clocks=clocks, calendar=calendar,
+                                     near_miss=near_miss)
 
 
 def statutory_timetable(*, referred_at: datetime, la_aware: date, notified: date | None,

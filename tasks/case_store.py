@@ -5,20 +5,15 @@ from __future__ import annotations
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.input import RunInput
 from pydantic import ValidationError
 
-from flows.inputs import DspDecisionInput, RapidReviewStepInput, SinSubmissionInput
-from models.enums import Interface, StepId
-from models.forms import (
-    STEP_FORMS,
-    DspDecisionForm,
-    describe_validation_error,
-)
-from models.rules import CaseFacts
-from sbu import runtime
-from sbu.errors import SbuError
-from sbu.queries import CaseView
-from sbu.service import Actor, TimerOutcome
+from models.enums import Interface
+from models.errors import SbuError, describe_validation_error
+from models.state import CaseState
+from tasks import runtime
+from tasks.run_inputs import domain_form, recorded_by
+from tasks.service import Actor, TimerOutcome
 
 
 def _ui_actor(name: str) -> Actor:
@@ -28,68 +23,25 @@ def _ui_actor(name: str) -> Actor:
 
 # Reads are never cached: on every replay the flow must see the store as it is now.
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=1)
-def read_case(case_ref: str) -> CaseView:
+def read_case(case_ref: str) -> CaseState:
     return runtime.service().case_view(case_ref)
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=1)
-def read_facts(case_ref: str) -> CaseFacts:
-    return runtime.service().facts(case_ref)
-
-
-@task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=1)
-def record_dsp_decision(case_ref: str, decision: DspDecisionInput) -> str | None:
-    """Record a decision typed into the dashboard; return why it was refused, or None."""
+def record_answer(case_ref: str, process: str, wait: str, answer: RunInput) -> str | None:
+    """Record an answer typed into the dashboard form of `process`'s `wait`, validated into its
+    domain form; return why it was refused, or None."""
+    found = runtime.registry().process(process).wait_named(wait)
     try:
-        form = DspDecisionForm(sin=decision.sin, rapid_review=decision.rapid_review,
-                               rationale=decision.rationale, dsps_present=decision.dsps_present,
-                               decided_on=decision.decided_on)
-    except ValidationError as error:
-        return describe_validation_error(error)
-    try:
-        runtime.service().decide(case_ref, form, actor=_ui_actor(decision.recorded_by))
-    except SbuError as error:
-        return str(error)
-    return None
-
-
-def _record_step(case_ref: str, step: StepId, fields: dict[str, object], recorded_by: str) -> str | None:
-    """Record a step typed into the dashboard; return why it was refused, or None."""
-    try:
-        form = STEP_FORMS[step].model_validate(fields)
-        runtime.service().record(case_ref, step, form, actor=_ui_actor(recorded_by))
+        spec, form = domain_form(found, answer)
+        runtime.service().record(case_ref, spec.step, form, actor=_ui_actor(recorded_by(answer)))
     except ValidationError as error:
         return describe_validation_error(error)
     except SbuError as error:
         return str(error)
     return None
-
-
-@task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=1)
-def record_sin_submission(case_ref: str, submission: SinSubmissionInput) -> str | None:
-    return _record_step(case_ref, StepId.SIN_SUBMISSION,
-                        {"national_ref": submission.national_ref,
-                         "completed_on": submission.completed_on}, submission.recorded_by)
-
-
-@task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=1)
-def record_rapid_review_step(case_ref: str, entry: RapidReviewStepInput) -> str | None:
-    step = StepId(entry.step)
-    fields: dict[str, object] = {"completed_on": entry.completed_on}
-    if step is StepId.RR_AGENCY_RESPONSES:
-        fields["agency"] = entry.agency
-    elif entry.reference:
-        fields["reference"] = entry.reference
-    return _record_step(case_ref, step, fields, entry.recorded_by)
-
-
-@task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=1)
-def open_rapid_review(case_ref: str) -> list[str]:
-    return [step.value for step in runtime.service().ensure_rapid_review_open(case_ref)]
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=1)
 def fire_timer(timer_key: str) -> TimerOutcome:
     return runtime.service().fire_timer(timer_key)
-
-

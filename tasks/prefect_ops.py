@@ -1,5 +1,6 @@
-"""Tasks that tell Prefect what the store says: schedule timers, start the Rapid Review, deliver
-mail, delete run inputs once their contents are in the store. Each is idempotent."""
+"""Tasks that tell Prefect what the store says: create the runs of the processes a case has
+started, schedule and cancel timers, deliver mail, delete run inputs once their contents are in
+the store. Each is idempotent."""
 
 from __future__ import annotations
 
@@ -9,7 +10,20 @@ from uuid import UUID
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from sbu import prefect_bridge, runtime
+from tasks import prefect_bridge, runtime
+
+
+@task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=2)
+def sync_case(case_ref: str) -> int:
+    """Make Prefect match the store for one case: a run for every process it has started (a
+    Rapid Review the change began, say), and a deadline-check run for every timer. Returns how
+    many timer runs changed."""
+    with prefect_bridge.prefect_client(runtime.settings()) as client:
+        if client is None:
+            raise RuntimeError("the Prefect API is not reachable from this flow run")
+        service = runtime.service()
+        prefect_bridge.ensure_runs(client, service, case_ref)
+        return prefect_bridge.sync_timers(client, service, case_ref=case_ref)
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=2)
@@ -21,22 +35,13 @@ def sync_timers(case_ref: str | None = None) -> int:
         return prefect_bridge.sync_timers(client, runtime.service(), case_ref=case_ref)
 
 
-@task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=2)
-def start_rapid_review(case_ref: str) -> str:
-    """Create the case's Rapid Review run (its own deployment, keyed by the case)."""
-    with prefect_bridge.prefect_client(runtime.settings()) as client:
-        if client is None:
-            raise RuntimeError("the Prefect API is not reachable from this flow run")
-        return str(prefect_bridge.ensure_rapid_review_run(client, runtime.service(), case_ref))
-
-
 @task(cache_policy=NO_CACHE, persist_result=False)
 def deliver_mail() -> int:
     """Deliver what the change just queued, here in this run's own process: starting a delivery
     run of its own would cost a second Python process per change. A failure leaves the mail
     queued for the scheduled delivery sweep, so it never fails the case's run."""
-    from sbu.mail.delivery import DEFAULT_BATCH_SIZE
-    from tasks.mail import deliver_outbox_batch
+    from tasks.mail.delivery import DEFAULT_BATCH_SIZE
+    from tasks.outbox import deliver_outbox_batch
 
     try:
         report = deliver_outbox_batch.fn(batch_size=DEFAULT_BATCH_SIZE, settings=runtime.settings())
@@ -48,8 +53,8 @@ def deliver_mail() -> int:
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=2)
 def scrub_run_inputs(flow_run_id: str, wait: str) -> int:
     """Delete the stored inputs of the waits whose keys start with `wait`, once the store holds
-    what they said (DESIGN.md §4). Only the wait just answered: the run replays from the top, so
-    an answer to a later wait may already be stored, unread, and must stay until it is read."""
+    what they said (DESIGN.md §4). Only a wait the flow has moved past: the run replays from the
+    top, so an answer to a later wait may already be stored, unread, and must stay until read."""
     from prefect.client.orchestration import get_client
 
     run_id = UUID(flow_run_id)

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from sbu.clock import FixedClock
-from sbu.db import Store
-from sbu.service import CaseService
-from sbu.settings import Settings
+from models.clock import FixedClock
+from models.settings import Settings
+from tasks.service import CaseService
+from tasks.store.db import Store
 
 POSTGRES_URL = os.environ.get("SBU_TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")

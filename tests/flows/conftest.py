@@ -11,7 +11,7 @@ import pytest
 
 from deployments.local import LocalSystem, free_port
 from deployments.serve import local_prefect_server
-from sbu.settings import Settings
+from models.settings import Settings
 
 SystemFactory = Callable[..., LocalSystem]
 
@@ -31,9 +31,9 @@ def local_system(prefect_api_url: str, tmp_path: Path) -> Iterator[SystemFactory
     started: list[LocalSystem] = []
 
     def start(*, time_scale: float = 1.0, case_start: datetime | None = None,
-              serving: bool = True) -> LocalSystem:
+              serving: bool = True, extra_env: dict[str, str] | None = None) -> LocalSystem:
         system = LocalSystem(root=tmp_path / f"system-{len(started)}", api_url=prefect_api_url,
-                             time_scale=time_scale, case_start=case_start)
+                             time_scale=time_scale, case_start=case_start, extra_env=extra_env or {})
         started.append(system)
         return system.start() if serving else system
 

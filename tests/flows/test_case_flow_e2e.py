@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from deployments.local import LocalSystem, wait_until
+from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
 from tests.conftest import EXAMPLE_REFERRAL
 from tests.flows.conftest import SystemFactory
 
@@ -66,7 +66,7 @@ def test_refer_decide_submit_and_the_rapid_review_starts(local_system: SystemFac
     assert steps["rr-meeting"]["due"] == "2027-01-07"
     [case_run] = system.runs_named(case_ref)
     assert wait_until(lambda: system.run(case_run.id).state_type.value == "COMPLETED",  # type: ignore[union-attr]
-                      timeout=30, what="the case run to complete")
+                      timeout=30 + STALL_ALLOWANCE, what="the case run to complete")
 
 
 ALERT = re.compile(r"\] (Reminder|Overdue|Escalation)", re.IGNORECASE)

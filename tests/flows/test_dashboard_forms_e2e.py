@@ -13,8 +13,8 @@ from uuid import UUID
 
 import pytest
 
-from deployments.local import LocalSystem, wait_until
-from sbu.prefect_bridge import waiting_key
+from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
+from tasks.prefect_bridge import waiting_key
 from tests.conftest import EXAMPLE_REFERRAL
 from tests.flows.conftest import SystemFactory
 
@@ -50,7 +50,8 @@ def current_key(system: LocalSystem, run_id: UUID) -> str | None:
     return waiting_key(system.run(run_id))
 
 
-def next_wait(system: LocalSystem, run_id: UUID, after: str, *, timeout: float = 60.0) -> str:
+def next_wait(system: LocalSystem, run_id: UUID, after: str, *,
+              timeout: float = 60.0 + STALL_ALLOWANCE) -> str:
     """The key the run waits on next, once it has moved on from `after`."""
     def moved() -> str | None:
         key = current_key(system, run_id)
@@ -111,7 +112,8 @@ def test_a_looked_after_childs_death_cannot_be_left_unnotified_on_the_dashboard(
         return row if row["state"] == "done" else None
 
     try:
-        sin = wait_until(sin_recorded, timeout=30, what="the dashboard's SIN submission to be recorded")
+        sin = wait_until(sin_recorded, timeout=30 + STALL_ALLOWANCE,
+                         what="the dashboard's SIN submission to be recorded")
     except TimeoutError:
         states = [(r.state.name, (r.state.message or "")[:200]) if r.state else None
                   for r in system.runs_named(case_ref)]

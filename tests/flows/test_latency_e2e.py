@@ -1,5 +1,6 @@
-"""Issue 4's latency target: a recorded decision sets its case moving within 2 s at the 95th
-percentile on the embedded defaults (SQLite, a local Prefect server, `sbu serve`).
+"""Issue 4's latency target, kept by issue 7: a recorded decision sets its case moving within 2 s at
+the 95th percentile on the embedded defaults (SQLite, a local Prefect server, `sbu serve`). The
+ordinary run asserts a margin over it and `make bench` the target itself (`tests.timing`).
 
 Measured from the moment the decision is committed to the case store to the timestamp of the
 Running state Prefect records for the case's run, through the same code the `sbu decide` command
@@ -18,14 +19,16 @@ from uuid import UUID
 import pytest
 from prefect.client.schemas.objects import StateType
 
-from deployments.local import wait_until
+from deployments.local import STALL_ALLOWANCE, wait_until
 from models.enums import Interface, StepId
 from models.forms import DspDecisionForm
-from sbu.prefect_bridge import wake_case
-from sbu.service import Actor
-from sbu.settings import load_settings
+from models.settings import load_settings
+from tasks.prefect_bridge import wake_case
+from tasks.service import Actor, CaseService
+from tasks.store.db import Store
 from tests.conftest import EXAMPLE_REFERRAL
 from tests.flows.conftest import SystemFactory
+from tests.timing import bound
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
@@ -46,9 +49,9 @@ def test_a_recorded_decision_moves_its_case_within_two_seconds(
 
     for name, value in system.env.items():
         monkeypatch.setenv(name, value)
-    from sbu.cli import _service
-
-    service = _service(load_settings())
+    settings = load_settings()
+    service = CaseService(store=Store(settings.sqlalchemy_url).migrate(), settings=settings,
+                          clock=settings.clock())
     form = DspDecisionForm(sin=True, rapid_review=True, rationale="Criteria met on the facts.",
                            dsps_present=["A DSP", "B DSP", "C DSP"], decided_on=date(2026, 12, 23))
     latencies = []
@@ -56,13 +59,14 @@ def test_a_recorded_decision_moves_its_case_within_two_seconds(
         for ref in refs:
             service.decide(ref, form, actor=Actor("latency-test", Interface.CLI))
             committed = datetime.now(UTC)
-            wake_case(service, ref, step=StepId.DSP_DECISION, actor="latency-test")
+            wake_case(service, ref, step=StepId.DSP_DECISION)
 
             def running_since(run_id: UUID = runs[ref], after: datetime = committed) -> datetime | None:
                 return next((state.timestamp for state in client.read_flow_run_states(run_id)
                              if state.type is StateType.RUNNING and state.timestamp >= after), None)
 
-            started = wait_until(running_since, timeout=30, what=f"{ref} to run", interval=0.1)
+            started = wait_until(running_since, timeout=30 + STALL_ALLOWANCE, what=f"{ref} to run",
+                                 interval=0.1)
             latencies.append((started - committed).total_seconds())
             system.wait_for_wait(ref, "sin-submission")  # let it settle before the next one
     latencies.sort()
@@ -70,4 +74,4 @@ def test_a_recorded_decision_moves_its_case_within_two_seconds(
     with capsys.disabled():  # the figures belong in every CI log, passing or not
         print(f"\ndecision -> case running: n={len(latencies)} median={statistics.median(latencies):.2f} s "
               f"p95={p95:.2f} s max={latencies[-1]:.2f} s  all={[round(x, 2) for x in latencies]}")
-    assert p95 < TARGET_P95_SECONDS
+    assert p95 < bound(TARGET_P95_SECONDS)

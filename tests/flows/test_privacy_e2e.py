@@ -27,7 +27,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from deployments.local import LocalSystem, wait_until
+from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
 from tests.conftest import EXAMPLE_REFERRAL
 from tests.flows.conftest import SystemFactory
 
@@ -233,7 +233,8 @@ def resume(system: LocalSystem, run_id: UUID, run_input: dict[str, Any]) -> None
     assert result.status.value == "ACCEPT", result.details
 
 
-def await_recorded(system: LocalSystem, case_ref: str, step: str, *, timeout: float = 30.0) -> None:
+def await_recorded(system: LocalSystem, case_ref: str, step: str, *,
+                   timeout: float = 30.0 + STALL_ALLOWANCE) -> None:
     """Wait for the store to show `step` done; on failure say where the case's run ended up."""
     def done() -> bool:
         steps = system.sbu_json("status", case_ref)["steps"]
@@ -279,7 +280,8 @@ def test_a_canary_referral_leaves_nothing_personal_in_prefect(
 
     for case_ref in (cli_case, ui_case):
         system.wait_for_wait(f"{case_ref} rapid review", "rapid-review-")
-    wait_until(lambda: outbox_settled(system), timeout=60, what="the outbox to deliver its mail")
+    wait_until(lambda: outbox_settled(system), timeout=60 + STALL_ALLOWANCE,
+               what="the outbox to deliver its mail")
 
     # Positive control on the store: every marker is there, the dashboard's included, so the free
     # text was copied before it left Prefect.
@@ -297,7 +299,7 @@ def test_a_canary_referral_leaves_nothing_personal_in_prefect(
         assert json.loads(dsps_present)["names"] == list(markers.dsps)
         assert recorded_by == markers.decided_by
         [(details, completed_by)] = store_rows(
-            system, "SELECT s.details, s.completed_by FROM steps s JOIN cases c ON c.id = s.case_id "
+            system, "SELECT s.details, s.completed_by FROM items s JOIN cases c ON c.id = s.case_id "
                     "WHERE c.case_ref = ? AND s.step = 'sin-submission'", case_ref)
         assert json.loads(details)["national_ref"] == markers.national_ref
         assert completed_by == markers.sin_recorded_by

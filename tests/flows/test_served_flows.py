@@ -14,6 +14,7 @@ from prefect import flow
 
 from deployments import warm_start
 from deployments.serve import served_flows
+from models.registry import build_registry
 
 pytestmark = [pytest.mark.prefect]
 
@@ -27,7 +28,7 @@ SAMPLE_PARAMETERS: dict[str, dict[str, Any]] = {
 
 
 def test_every_served_flow_has_sample_parameters() -> None:
-    assert sorted(item.name for item in served_flows()) == sorted(SAMPLE_PARAMETERS)
+    assert sorted(item.name for item in served_flows(build_registry())) == sorted(SAMPLE_PARAMETERS)
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLE_PARAMETERS))
@@ -36,7 +37,7 @@ def test_a_served_flow_accepts_the_parameters_it_is_sent(name: str) -> None:
     # function with only the globals its body uses. A parameter annotation postponed as a string
     # then names something the copy cannot see, its validation fails, and so does every run
     # before its first line: the reconcile sweep did, through `datetime`.
-    served = next(item for item in served_flows() if item.name == name)
+    served = next(item for item in served_flows(build_registry()) if item.name == name)
     shipped = cloudpickle.loads(cloudpickle.dumps(served.flow))
     assert shipped.validate_parameters(SAMPLE_PARAMETERS[name]).keys() == SAMPLE_PARAMETERS[name].keys()
 
@@ -49,7 +50,7 @@ def probe() -> int:
 @pytest.fixture
 def warm(prefect_api_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("PREFECT_API_URL", prefect_api_url)
-    assert warm_start.install()
+    assert warm_start.install(warm_start.preload_for(build_registry()))
     yield
     warm_start.uninstall()
 
@@ -68,5 +69,5 @@ def test_prefect_starts_served_runs_from_the_forkserver() -> None:
 
 
 def test_the_forkserver_has_every_flow_module_preloaded() -> None:
-    served_modules = {item.flow.fn.__module__ for item in served_flows()}
-    assert served_modules <= set(warm_start.PRELOAD)
+    served_modules = {item.flow.fn.__module__ for item in served_flows(build_registry())}
+    assert served_modules <= set(warm_start.preload_for(build_registry()))

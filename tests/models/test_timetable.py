@@ -33,7 +33,7 @@ LA_AWARE = date(2026, 12, 22)
 # Bank holidays in the window: Fri 25 Dec, Mon 28 Dec (Boxing Day substitute), Fri 1 Jan 2027.
 
 
-def due_by_step(rows: list[Deadline]) -> dict[StepId, date]:
+def due_by_step(rows: list[Deadline]) -> dict[str, date]:
     return {row.step: row.due for row in rows}
 
 

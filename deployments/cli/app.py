@@ -1,0 +1,190 @@
+"""The scaffolding of the `sbu` command: a registry of commands on the standard library's argparse.
+
+Why argparse: `sbu status` and `sbu timetable` must answer in well under a second (issue 2), and a
+command-line framework that imports a rich-text renderer or builds validators for every option
+costs a fifth of a second on our machines before a command starts; argparse costs milliseconds.
+
+The rules every command keeps, enforced here once:
+- help on every command (`sbu COMMAND --help`), with an example;
+- every error is one line on stderr, `sbu: error: ...`, exit code 2, never a traceback, and never
+  the value that was typed (a mistyped value can be a name);
+- heavy modules are imported inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import inspect
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from models.enums import Interface
+from models.errors import SbuError
+
+if TYPE_CHECKING:
+    from tasks.service import Actor
+
+Handler = Callable[[argparse.Namespace], None]
+Arguments = Callable[[argparse.ArgumentParser], None]
+
+SUMMARY = "Run the serious child safeguarding incident procedure: referrals, decisions, deadlines."
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    arguments: Arguments
+    handler: Handler
+    # A command with commands of its own (`sbu outbox retry`).
+    subcommands: tuple[Command, ...] = ()
+
+    @property
+    def help(self) -> str:
+        return inspect.cleandoc(self.handler.__doc__ or "")
+
+    @property
+    def summary(self) -> str:
+        """The help's first paragraph, on one line."""
+        return " ".join(self.help.split("\n\n", 1)[0].split())
+
+
+COMMANDS: list[Command] = []
+
+
+def command(name: str, arguments: Arguments, *,
+            subcommands: Sequence[Command] = ()) -> Callable[[Handler], Handler]:
+    """Register `handler` as `sbu NAME`; its docstring is its help, first line first."""
+    def register(handler: Handler) -> Handler:
+        COMMANDS.append(Command(name, arguments, handler, tuple(subcommands)))
+        return handler
+
+    return register
+
+
+def subcommand(name: str, arguments: Arguments) -> Callable[[Handler], Command]:
+    """A command under another (`outbox retry`): passed to `command(..., subcommands=...)`."""
+    def make(handler: Handler) -> Command:
+        return Command(name, arguments, handler)
+
+    return make
+
+
+# -- parsing ----------------------------------------------------------------------------------------
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def add_usage(self, usage: str | None, actions: Any, groups: Any, prefix: str | None = None) -> None:
+        # argparse asks with prefix '' when it builds a subcommand's name; only the help says Usage.
+        super().add_usage(usage, actions, groups, prefix="Usage: " if prefix is None else prefix)
+
+
+# argparse quotes what was typed in some of its messages ("invalid choice: 'x'"); we never do.
+_CHOICE = re.compile(r"invalid choice: .*")
+_QUOTED = re.compile(r": '[^']*'")
+_UNRECOGNISED = re.compile(r"unrecognized arguments:.*")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        message = _CHOICE.sub("not one of the choices (see --help)", message)
+        message = _UNRECOGNISED.sub("unrecognised arguments (see --help)", _QUOTED.sub("", message))
+        where = self.prog.removeprefix("sbu").strip()
+        raise SbuError(f"{where}: {message}" if where else message)
+
+
+def _add_command(subparsers: Any, item: Command) -> None:
+    parser: _Parser = subparsers.add_parser(item.name, help=item.summary, description=item.help,
+                                            formatter_class=_Formatter)
+    item.arguments(parser)
+    parser.set_defaults(handler=item.handler)
+    if item.subcommands:
+        nested = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
+        for sub in item.subcommands:
+            _add_command(nested, sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sbu", description=SUMMARY, formatter_class=_Formatter)
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
+    for item in COMMANDS:
+        _add_command(subparsers, item)
+    parser.format_help = lambda: _top_help()  # type: ignore[method-assign]
+    return parser
+
+
+def _top_help() -> str:
+    width = max(len(item.name) for item in COMMANDS)
+    lines = ["Usage: sbu COMMAND [ARGUMENTS] [OPTIONS]", "", SUMMARY,
+             "Every command has --help with an example; queries take --json.", "", "Commands:"]
+    lines += [f"  {item.name:<{width}}  {item.summary}" for item in COMMANDS]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point: run one command; turn every known failure into one line on stderr
+    and exit code 2."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not arguments:
+        sys.stderr.write(parser.format_help())
+        return 2
+    try:
+        namespace = parser.parse_args(arguments)
+        handler: Handler | None = getattr(namespace, "handler", None)
+        if handler is None:
+            raise SbuError("choose a command; see `sbu --help`")
+        handler(namespace)
+    except SbuError as error:
+        return _error_line(str(error))
+    except SystemExit as done:  # --help, and argparse's own exits
+        return done.code if isinstance(done.code, int) else 0
+    except KeyboardInterrupt:
+        return _error_line("interrupted")
+    except Exception as error:
+        if os.environ.get("SBU_DEBUG"):
+            raise
+        return _error_line(f"internal error ({error.__class__.__name__}); rerun with SBU_DEBUG=1 for details")
+    return 0
+
+
+def _error_line(message: str) -> int:
+    text = " ".join(message.split())
+    sys.stderr.write(f"sbu: error: {text}\n")
+    return 2
+
+
+# -- what commands share ----------------------------------------------------------------------------
+
+def json_option(parser: argparse.ArgumentParser, what: str = "a table") -> None:
+    parser.add_argument("--json", dest="as_json", action="store_true", help=f"Print JSON instead of {what}.")
+
+
+def by_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--by", metavar="NAME",
+                        help="Who is recording this, for the audit trail (default: $SBU_USER or your login).")
+
+
+def actor(by: str | None) -> Actor:
+    from tasks.service import Actor
+
+    name = (by or os.environ.get("SBU_USER") or getpass.getuser()).strip()
+    if not name or len(name) > 80 or any(ch in name for ch in "\r\n"):
+        raise SbuError("--by must be a name of 1 to 80 characters on one line")
+    return Actor(name, Interface.CLI)
+
+
+def print_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def echo(line: str = "", *, err: bool = False) -> None:
+    (sys.stderr if err else sys.stdout).write(line + "\n")
+
+
+def fail(message: str) -> NoReturn:
+    raise SbuError(message)

@@ -1,0 +1,82 @@
+"""How a process's flow waits for people: the one loop every process flow runs.
+
+The flow asks the store which of its process's waits is open (`Process.current_wait`), suspends
+on it (holding no process) with the form derived from the domain's and the Markdown derived from
+the rules, records the answer through the case service, and asks the store again. A run resumed
+by `sbu` after recording a step itself finds the step done and moves on without reading the
+placeholder it was woken with. The body replays from the top on every resume and is deterministic:
+every wait is keyed by what the store shows (`Wait.base_key`), and side effects are tasks whose
+store keys make them safe to repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from prefect import get_run_logger
+from prefect.flow_runs import suspend_flow_run
+from prefect.runtime import flow_run
+
+from models.descriptions import form_markdown
+from models.registry import Process, Wait
+from models.state import CaseState
+from tasks.case_store import read_case, record_answer
+from tasks.prefect_ops import deliver_mail, scrub_run_inputs, sync_case
+from tasks.run_inputs import run_input_for
+
+# A suspension's timeout fails the run when it expires (DESIGN.md §3), so it is never the
+# statutory deadline: durable timers are. It only has to outlast any real wait.
+WAIT_LIMIT = timedelta(days=730)
+MAX_FORM_ATTEMPTS = 20
+
+BeforeWait = Callable[[Wait, CaseState], None]
+
+
+def run_waits(process: Process, case_ref: str, *, before_wait: BeforeWait | None = None) -> CaseState:
+    """Wait for each of `process`'s open waits in turn until none is open; return the case."""
+    logger = get_run_logger()
+    run_id = flow_run.get_id()
+    assert run_id is not None
+    state = read_case(case_ref)
+    sync_case(case_ref)
+    deliver_mail()
+    scrubbed: set[str] = set()
+    attempts: dict[str, int] = {}
+    refusal: str | None = None
+    while True:
+        # What people typed on a form the flow has moved past is in the store now: remove it
+        # from Prefect (DESIGN.md §4). A wait still open keeps its answers until they are read.
+        for done in process.waits:
+            if done.name not in scrubbed and not done.is_open(state):
+                scrub_run_inputs(run_id, done.name)
+                scrubbed.add(done.name)
+        wait = process.current_wait(state)
+        if wait is None:
+            return state
+        base = wait.base_key(state)
+        assert base is not None
+        attempt = attempts.get(base, 1)
+        if attempt > MAX_FORM_ATTEMPTS:
+            raise RuntimeError(f"{case_ref}: too many refused answers to {wait.name}")
+        if before_wait is not None:
+            before_wait(wait, state)
+        form = run_input_for(wait).with_initial_data(description=form_markdown(wait, state, refusal))
+        answer = suspend_flow_run(wait_for_input=form, key=wait.key(base, attempt),
+                                  timeout=int(WAIT_LIMIT.total_seconds()))
+        refusal = record_answer(case_ref, process.id, wait.name, answer)
+        state = read_case(case_ref)
+        if wait.base_key(state) == base:
+            # Refused, or nothing new: asked again under a key of its own, since an answered key
+            # keeps its answer.
+            attempts[base] = attempt + 1
+            refusal = refusal or "that was already recorded"
+            continue
+        refusal = None
+        logger.info("%s: %s answered (path %s)", case_ref, wait.name,
+                    state.path.value if state.path else "none yet")
+        if wait.counts_progress:
+            # Each record moves this wait to a fresh key; the answered ones are in the store.
+            scrub_run_inputs(run_id, wait.name)
+        sync_case(case_ref)
+        deliver_mail()

@@ -1,0 +1,318 @@
+"""What happens to a case, and what follows from it: the events the procedure is told of and the
+effects it answers with (`models.procedure`).
+
+An event is something that happened (a referral stored, a step recorded, a timer come due, a date
+moved). An effect is one change the case store makes in the same transaction: an item opened,
+completed, cancelled or re-timed, an anchor date set, an email queued, a process started, the case
+closed. Effects are plain data, so the procedure that chooses them does no I/O, and the store that
+applies them (`tasks.service`) holds no rule.
+
+Emails are effects too, chosen here by kind and built elsewhere (`tasks.mail.drafts`) from
+structured values only: a rule, a date, a role, an agency, a path; never free text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from models.enums import Agency, Anchor, CasePath, CaseStatus, Role, TimerKind
+
+if TYPE_CHECKING:
+    # Types only: `sbu status` reads cases through `models.state`, which should not pay for the
+    # timetable's models or pydantic.
+    from pydantic import BaseModel
+
+    from models.timetable import StepRule
+
+# -- events ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Referred:
+    """The case has just been stored from a referral: its first processes start."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """A person recorded a step (or part of one) with the step's form."""
+
+    step: str
+    form: BaseModel
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    """A deadline timer of an item has come due."""
+
+    step: str
+    subject: str
+    kind: TimerKind
+    sequence: int
+    fire_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Retimed:
+    """A person set a new due date for an open item, with a reason (e.g. the panel set the IMR
+    date)."""
+
+    step: str
+    subject: str
+    due: date
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorMoved:
+    """A person moved an anchor date, with a reason (e.g. the planned publication date): every open
+    item counted from it is re-timed by its own clock."""
+
+    anchor: Anchor
+    on: date
+    reason: str
+
+
+Event = Referred | Recorded | TimerFired | Retimed | AnchorMoved
+
+
+# -- emails ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralReceivedMail:
+    due_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecordedMail:
+    path: CasePath
+
+
+@dataclass(frozen=True, slots=True)
+class _ToOwner:
+    """An email about one item, to its owner."""
+
+    rule: StepRule
+    due: date
+    owner: Role
+    subject: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StepOpenedMail(_ToOwner):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderMail(_ToOwner):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueMail(_ToOwner):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationMail:
+    rule: StepRule
+    due: date
+    on: date
+    subject: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InformationRequestMail:
+    agency: Agency
+    due: date
+
+
+Mail = (ReferralReceivedMail | DecisionRecordedMail | StepOpenedMail | ReminderMail | OverdueMail
+        | EscalationMail | InformationRequestMail)
+
+
+# -- effects ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OpenItem:
+    step: str
+    subject: str
+    process: str
+    title: str
+    anchor: Anchor
+    anchor_on: date
+    due: date
+    rule: str
+
+    def audit(self) -> tuple[str, dict[str, Any]]:
+        return "step-opened", _with_subject({"step": self.step, "due": self.due.isoformat()}, self.subject)
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteItem:
+    step: str
+    subject: str
+    completed_on: date
+    late: bool
+    # Structured values of the record (a reference, the decision's two answers), kept on the item.
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def audit(self) -> tuple[str, dict[str, Any]]:
+        return "step-completed", _with_subject(
+            {"step": self.step, "on": self.completed_on.isoformat(), "late": self.late}, self.subject)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelItem:
+    step: str
+    subject: str
+
+    def audit(self) -> tuple[str, dict[str, Any]]:
+        return "step-cancelled", _with_subject({"step": self.step}, self.subject)
+
+
+@dataclass(frozen=True, slots=True)
+class RetimeItem:
+    step: str
+    subject: str
+    due: date
+    was: date
+    rule: str
+    reason: str
+    # Set when the item follows a moved anchor date.
+    anchor_on: date | None = None
+
+    def audit(self) -> tuple[str, dict[str, Any]]:
+        # The reason is the person's own words: kept in the store's audit trail, and nowhere else.
+        return "step-retimed", _with_subject(
+            {"step": self.step, "due": self.due.isoformat(), "was": self.was.isoformat(),
+             "reason": self.reason}, self.subject)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleAlert:
+    """A durable timer for an open item: a reminder, an overdue alert or an escalation."""
+
+    step: str
+    subject: str
+    due: date
+    kind: TimerKind
+    sequence: int
+    fire_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAlerts:
+    """Every timer still scheduled for the item."""
+
+    step: str
+    subject: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSent:
+    step: str
+    subject: str
+    kind: TimerKind
+    due: date
+    sequence: int
+
+    def audit(self) -> tuple[str, dict[str, Any]]:
+        return f"{self.kind.value}-sent", _with_subject(
+            {"step": self.step, "due": self.due.isoformat(), "sequence": self.sequence}, self.subject)
+
+
+@dataclass(frozen=True, slots=True)
+class SetAnchor:
+    anchor: Anchor
+    on: date
+
+
+@dataclass(frozen=True, slots=True)
+class MoveAnchor:
+    """A person's correction of an anchor date (`SetAnchor` is the procedure's own)."""
+
+    anchor: Anchor
+    on: date
+    was: date | None
+    reason: str
+
+    def audit(self) -> tuple[str, dict[str, Any]]:
+        return "anchor-moved", {"anchor": self.anchor.value, "on": self.on.isoformat(),
+                                "was": self.was.isoformat() if self.was else None, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class SetPath:
+    path: CasePath
+
+
+@dataclass(frozen=True, slots=True)
+class SetStatus:
+    status: CaseStatus
+
+
+@dataclass(frozen=True, slots=True)
+class StoreDecision:
+    """The DSPs' decision as recorded, free text included: it lives in the case store only."""
+
+    sin: bool
+    rapid_review: bool
+    path: CasePath
+    rationale: str
+    dsps_present: tuple[str, ...]
+    decided_on: date
+
+    def audit(self) -> tuple[str, dict[str, Any]]:
+        return "dsp-decision-recorded", {"sin": self.sin, "rapid_review": self.rapid_review,
+                                         "path": self.path.value}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordAgencyResponse:
+    agency: Agency
+    on: date
+
+    def audit(self) -> tuple[str, dict[str, Any]]:
+        return "agency-response-recorded", {"agency": self.agency.value, "on": self.on.isoformat()}
+
+
+@dataclass(frozen=True, slots=True)
+class StartProcess:
+    """The case now runs this process: the store keeps a row for its flow run, which Prefect is
+    then told to create (`tasks.prefect_bridge`)."""
+
+    process: str
+
+
+@dataclass(frozen=True, slots=True)
+class CloseCase:
+    reason: str
+
+    def audit(self) -> tuple[str, dict[str, Any]]:
+        return "case-closed", {"reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class SendEmail:
+    mail: Mail
+
+
+Effect = (OpenItem | CompleteItem | CancelItem | RetimeItem | ScheduleAlert | CancelAlerts
+          | AlertSent | SetAnchor | MoveAnchor | SetPath | SetStatus | StoreDecision
+          | RecordAgencyResponse | StartProcess | CloseCase | SendEmail)
+
+
+def audit_of(effect: Effect) -> tuple[str, dict[str, Any]] | None:
+    """The audit event an effect writes, or None for bookkeeping that follows from another effect
+    (a timer follows from its item, an email from the change that caused it)."""
+    audit = getattr(effect, "audit", None)
+    return audit() if audit is not None else None
+
+
+def _with_subject(detail: dict[str, Any], subject: str) -> dict[str, Any]:
+    return {**detail, "subject": subject} if subject else detail

@@ -1,0 +1,43 @@
+"""Errors a person can act on. The CLI prints their message as one line and exits with code 2.
+
+Validation errors are put into words by `describe_validation_error`, which names each failing field
+and never echoes what was submitted (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+
+class SbuError(Exception):
+    """A refusal or a problem with input or configuration, explained in words."""
+
+
+class NotFound(SbuError):
+    pass
+
+
+class Refused(SbuError):
+    """The procedure or the case's state does not allow what was asked; nothing was written."""
+
+
+_SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming each failing field, never the value submitted."""
+    parts: list[str] = []
+    for item in error.errors(include_input=False, include_url=False, include_context=False):
+        location = ".".join(
+            str(part) if isinstance(part, int) or _SAFE_KEY.match(str(part)) else "<field>"
+            for part in item["loc"]
+        )
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unexpected field"
+        parts.append(f"{location}: {message}" if location else message)
+    return "; ".join(parts)

@@ -1,0 +1,300 @@
+"""The procedure engine: given a case and an event, the effects (DESIGN.md §3).
+
+`handle` is a pure function. It checks what every record must satisfy (the case waits for the
+step, the date is possible), asks the step's own rule what recording it does, then applies the
+rules that follow from any change: a process whose start rule now holds is started (and opens its
+items), and the case closes when its closure rule says so. The store applies the effects in one
+transaction (`tasks.service`); nothing here reads the store, the clock or the network.
+
+The rules themselves live with their process in `models.processes`, each with its source named;
+the helpers here (`open_item`, `complete_item`) are how a rule says "open this step" or "this step
+is done", so every item gets its timers and its emails the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from models.alerts import AlertPolicy, next_escalation, planned_alerts
+from models.calendar import WorkingDayCalendar, london_date
+from models.effects import (
+    AlertSent,
+    AnchorMoved,
+    CancelAlerts,
+    CancelItem,
+    CloseCase,
+    CompleteItem,
+    Effect,
+    EscalationMail,
+    Event,
+    MoveAnchor,
+    OpenItem,
+    OverdueMail,
+    Recorded,
+    Referred,
+    ReminderMail,
+    Retimed,
+    RetimeItem,
+    ScheduleAlert,
+    SendEmail,
+    StartProcess,
+    StepOpenedMail,
+    TimerFired,
+)
+from models.enums import CaseStatus, Category, StepState, TimerKind
+from models.errors import Refused
+from models.registry import ItemSpec, Process, Registry
+from models.state import CaseState, ItemState
+from models.timetable import Anchor, Clocks
+
+# A start rule that keeps starting processes is a bug in the registry, not a case to follow.
+_MAX_SETTLING_ROUNDS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the rules need besides the case: the time, the clocks, the calendar, the alert policy
+    and the registry. Built by the caller; nothing here reads the clock."""
+
+    now: datetime
+    clocks: Clocks
+    calendar: WorkingDayCalendar
+    alerts: AlertPolicy
+    registry: Registry
+
+    @property
+    def today(self) -> date:
+        return london_date(self.now)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The procedure's answer to one event."""
+
+    effects: tuple[Effect, ...] = ()
+    # The record changed nothing: the same answer was already in the store.
+    already_recorded: bool = False
+    # For a timer: whether its alert goes out, and why (or why not).
+    fired: bool = False
+    reason: str = ""
+
+
+def handle(state: CaseState, event: Event, ctx: Context) -> Outcome:
+    """The effects of `event` on the case `state`. Raises `Refused`, with the reason in words and
+    nothing to write, when the procedure does not allow it."""
+    match event:
+        case Referred():
+            return _settled(state, [], ctx)
+        case Recorded():
+            return record(state, event, ctx)
+        case TimerFired():
+            return _fire(state, event, ctx)
+        case Retimed():
+            return _settled(state, retime(state, event, ctx), ctx)
+        case AnchorMoved():
+            return _settled(state, move_anchor(state, event, ctx), ctx)
+    raise AssertionError(f"unhandled event {event!r}")
+
+
+# -- recording a step ------------------------------------------------------------------------------
+
+def record(state: CaseState, event: Recorded, ctx: Context) -> Outcome:
+    """Check a record against what every record must satisfy, then ask the step's own rule."""
+    spec = ctx.registry.item(event.step)
+    subject = spec.subject_of(event.form) if spec is not None else ""
+    item = state.item(event.step, subject) if spec is not None else None
+    if spec is None or item is None or item.state is StepState.CANCELLED:
+        raise Refused(f"{state.case_ref} is not waiting for {event.step} "
+                      f"(open steps: {_open_labels(state)})")
+    on: date = getattr(event.form, spec.date_field)
+    if on > ctx.today:
+        raise Refused(f"{spec.date_field} is in the future")
+    if on < item.anchor_on and not spec.done_before_anchor:
+        raise Refused(f"{spec.date_field} is before the step's clock started ({item.anchor_on})")
+    if item.state is StepState.DONE:
+        if spec.on_repeat is not None:
+            spec.on_repeat(state, event.form)
+        return Outcome(already_recorded=True)
+    if spec.record is not None:
+        effects = spec.record(state, event.form, ctx, item)
+    else:
+        effects = complete_item(item, on, details=structured_details(event.form, spec))
+    if not effects:
+        return Outcome(already_recorded=True)
+    return _settled(state, effects, ctx)
+
+
+def structured_details(form: BaseModel, spec: ItemSpec) -> dict[str, Any]:
+    """What a completed item keeps of its form: every field but the date, as JSON."""
+    return {name: value for name, value in form.model_dump(mode="json").items()
+            if name != spec.date_field}
+
+
+def _open_labels(state: CaseState) -> str:
+    return ", ".join(item.label for item in state.open_steps()) or "none"
+
+
+# -- the helpers rules use ---------------------------------------------------------------------------
+
+def open_item(state: CaseState, spec: ItemSpec, process: Process, ctx: Context, *,
+              subject: str = "", anchor_on: date | None = None) -> list[Effect]:
+    """Open an item of `spec`'s kind, due by its clock from its anchor, with its timers and (if
+    the spec says so) an email to its owner. Nothing if the case already has it."""
+    if state.item(spec.step, subject) is not None:
+        return []
+    rule = spec.rule
+    start = anchor_on if anchor_on is not None else state.anchors.get(rule.anchor)
+    if start is None:
+        raise AssertionError(f"{spec.step} opened before its anchor {rule.anchor.value} is known")
+    due, words = rule.due(start, clocks=ctx.clocks, calendar=ctx.calendar,
+                          near_miss=state.category is Category.NEAR_MISS)
+    effects: list[Effect] = [OpenItem(step=spec.step, subject=subject, process=process.id,
+                                      title=rule.title, anchor=rule.anchor, anchor_on=start, due=due,
+                                      rule=words)]
+    if spec.alerts:
+        effects += alerts_for(spec.step, subject, due, ctx)
+    if spec.notify_owner:
+        effects.append(SendEmail(StepOpenedMail(rule=rule, due=due, owner=rule.owner, subject=subject)))
+    return effects
+
+
+def alerts_for(step: str, subject: str, due: date, ctx: Context) -> list[Effect]:
+    return [ScheduleAlert(step=step, subject=subject, due=due, kind=alert.kind,
+                          sequence=alert.sequence, fire_at=alert.fire_at)
+            for alert in planned_alerts(due=due, now=ctx.now, calendar=ctx.calendar, policy=ctx.alerts)]
+
+
+def complete_item(item: ItemState, on: date, *, details: dict[str, Any] | None = None) -> list[Effect]:
+    """The item is done on `on`: its timers stop."""
+    return [CompleteItem(step=item.step, subject=item.subject, completed_on=on, late=on > item.due,
+                         details=details or {}),
+            CancelAlerts(step=item.step, subject=item.subject)]
+
+
+def cancel_item(item: ItemState) -> list[Effect]:
+    return [CancelItem(step=item.step, subject=item.subject),
+            CancelAlerts(step=item.step, subject=item.subject)]
+
+
+def open_anchored_items(state: CaseState, process: Process, ctx: Context) -> list[Effect]:
+    """A process's items whose anchor date is known, opened: the usual way a process starts."""
+    effects: list[Effect] = []
+    for spec in process.items:
+        if state.anchors.get(spec.rule.anchor) is not None:
+            effects += open_item(state, spec, process, ctx)
+    return effects
+
+
+# -- what follows from any change -------------------------------------------------------------------
+
+def _settled(state: CaseState, effects: list[Effect], ctx: Context) -> Outcome:
+    """`effects`, plus what follows from them: processes whose start rule now holds, then the
+    case's closure."""
+    effects = list(effects)
+    after = state.after(effects)
+    for _round in range(_MAX_SETTLING_ROUNDS):
+        starting = [p for p in ctx.registry.processes if not after.started(p.id) and p.starts(after)]
+        if not starting:
+            break
+        for process in starting:
+            opened: list[Effect] = [StartProcess(process.id)]
+            after = after.after(opened)
+            opened += (process.on_start(after, ctx) if process.on_start is not None
+                       else open_anchored_items(after, process, ctx))
+            after = after.after(opened[1:])
+            effects += opened
+    else:
+        raise AssertionError("the processes' start rules do not settle")
+    closes = ctx.registry.root.closes
+    reason = closes(after) if closes is not None and after.status is not CaseStatus.CLOSED else None
+    if reason is not None:
+        for item in after.open_steps():
+            effects += cancel_item(item)
+        effects.append(CloseCase(reason))
+    return Outcome(effects=tuple(effects))
+
+
+# -- timers ------------------------------------------------------------------------------------------
+
+def _fire(state: CaseState, event: TimerFired, ctx: Context) -> Outcome:
+    """A reminder, overdue alert or escalation whose item is still open goes out; an escalation
+    schedules the next working day's."""
+    item = state.item(event.step, event.subject)
+    spec = ctx.registry.item(event.step)
+    if item is None or not item.is_open or spec is None:
+        return Outcome(reason="step no longer open")
+    rule = spec.rule
+    effects: list[Effect] = []
+    match event.kind:
+        case TimerKind.REMINDER:
+            effects.append(SendEmail(ReminderMail(rule=rule, due=item.due, owner=rule.owner,
+                                                  subject=item.subject)))
+        case TimerKind.OVERDUE:
+            effects.append(SendEmail(OverdueMail(rule=rule, due=item.due, owner=rule.owner,
+                                                 subject=item.subject)))
+        case TimerKind.ESCALATION:
+            effects.append(SendEmail(EscalationMail(rule=rule, due=item.due, on=london_date(event.fire_at),
+                                                    subject=item.subject)))
+        case _:
+            raise AssertionError(f"unhandled timer kind {event.kind}")
+    effects.append(AlertSent(step=item.step, subject=item.subject, kind=event.kind, due=item.due,
+                             sequence=event.sequence))
+    if event.kind is not TimerKind.ESCALATION:
+        return Outcome(effects=tuple(effects), fired=True, reason=f"{event.kind.value} queued")
+    nxt = next_escalation(after=london_date(event.fire_at), sequence=event.sequence + 1,
+                          calendar=ctx.calendar, policy=ctx.alerts)
+    if nxt is None:
+        return Outcome(effects=tuple(effects), fired=True, reason="last escalation queued")
+    effects.append(ScheduleAlert(step=item.step, subject=item.subject, due=item.due, kind=nxt.kind,
+                                 sequence=nxt.sequence, fire_at=nxt.fire_at))
+    return Outcome(effects=tuple(effects), fired=True, reason="escalation queued")
+
+
+# -- moving dates ------------------------------------------------------------------------------------
+
+def retime(state: CaseState, event: Retimed, ctx: Context) -> list[Effect]:
+    """An open item given a new due date, with the reason: its timers are replaced by timers for
+    the new date."""
+    item = state.item(event.step, event.subject)
+    if item is None or not item.is_open:
+        label = f"{event.step}:{event.subject}" if event.subject else event.step
+        raise Refused(f"{state.case_ref} has no open {label} to re-time "
+                      f"(open steps: {_open_labels(state)})")
+    if event.due < ctx.today:
+        raise Refused("the new due date is in the past")
+    if event.due == item.due:
+        return []
+    return _retimed(item, event.due, f"re-timed on {ctx.today.isoformat()} (was due {item.due.isoformat()})",
+                    event.reason, ctx)
+
+
+def move_anchor(state: CaseState, event: AnchorMoved, ctx: Context) -> list[Effect]:
+    """An anchor date moved, with the reason: every open item counted from it follows, each by its
+    own clock."""
+    was = state.anchors.get(event.anchor)
+    if was == event.on:
+        return []
+    if event.anchor is Anchor.REFERRAL_RECEIVED:
+        raise Refused("the referral's date is fixed; refer again if it was wrong")
+    effects: list[Effect] = [MoveAnchor(anchor=event.anchor, on=event.on, was=was, reason=event.reason)]
+    for spec in ctx.registry.anchored_on(event.anchor):
+        for item in state.items_of(spec.step):
+            if not item.is_open:
+                continue
+            due, words = spec.rule.due(event.on, clocks=ctx.clocks, calendar=ctx.calendar,
+                                       near_miss=state.category is Category.NEAR_MISS)
+            if due != item.due:
+                effects += _retimed(item, due, words, event.reason, ctx, anchor_on=event.on)
+    return effects
+
+
+def _retimed(item: ItemState, due: date, rule: str, reason: str, ctx: Context, *,
+             anchor_on: date | None = None) -> list[Effect]:
+    return [RetimeItem(step=item.step, subject=item.subject, due=due, was=item.due, rule=rule,
+                       reason=reason, anchor_on=anchor_on),
+            CancelAlerts(step=item.step, subject=item.subject),
+            *alerts_for(item.step, item.subject, due, ctx)]

@@ -1,0 +1,167 @@
+"""The case: from referral to the DSPs' decision, the Serious Incident Notification, and closure.
+
+Its rules, each with its source:
+- A referral opens the DSP decision, due one working day after it reached the SBU, and tells the
+  three DSPs (local procedure, step 2).
+- The decision must be one the procedure allows (`models.rules.dsp_decision_refusals`); it sets
+  the case's path (`models.rules.case_path`). With a SIN, the local authority's two notification
+  steps open, counted from the day it became aware (Children Act 2004 s16C; GOV.UK guidance).
+  Without one, a Rapid Review the DSPs chose counts from their decision (`models.rules.
+  rapid_review_starts_at_decision`).
+- The SIN's submission is the case's notification: the Rapid Review counts from it.
+- The case closes on "no further action", and, on the SIN-only path, once the local authority has
+  notified and informed the partners.
+"""
+
+from __future__ import annotations
+
+from models.calendar import end_of_london_day
+from models.descriptions import due_line
+from models.effects import (
+    DecisionRecordedMail,
+    Effect,
+    OpenItem,
+    ReferralReceivedMail,
+    SendEmail,
+    SetAnchor,
+    SetPath,
+    SetStatus,
+    StoreDecision,
+)
+from models.enums import CasePath, CaseStatus, StepId, StepState
+from models.errors import Refused
+from models.forms import DspDecisionForm, SinSubmissionForm, StepCompletionForm
+from models.procedure import Context, complete_item, open_item
+from models.registry import ItemSpec, Process, Wait
+from models.rules import (
+    DECISION_RULES,
+    case_path,
+    dsp_decision_refusals,
+    notification_duty,
+    rapid_review_starts_at_decision,
+)
+from models.state import CaseState, ItemState
+from models.timetable import STEP_RULES, Anchor
+
+SIN_PATHS = (CasePath.SIN_AND_RAPID_REVIEW, CasePath.SIN_ONLY)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+# -- the DSP decision ----------------------------------------------------------------------------
+
+def record_decision(state: CaseState, form: DspDecisionForm, ctx: Context, item: ItemState) -> list[Effect]:
+    refusals = dsp_decision_refusals(state.facts, sin=form.sin, rapid_review=form.rapid_review)
+    if refusals:
+        raise Refused(f"{state.case_ref}: the decision was not recorded: {'; '.join(refusals)}")
+    path = case_path(state.facts, sin=form.sin, rapid_review=form.rapid_review)
+    effects: list[Effect] = [
+        StoreDecision(sin=form.sin, rapid_review=form.rapid_review, path=path, rationale=form.rationale,
+                      dsps_present=tuple(form.dsps_present), decided_on=form.decided_on),
+        SetPath(path), SetAnchor(Anchor.DECISION, form.decided_on), SetStatus(CaseStatus.IN_PROGRESS),
+        *complete_item(item, form.decided_on, details={"sin": form.sin, "rapid_review": form.rapid_review}),
+        SendEmail(DecisionRecordedMail(path)),
+    ]
+    if path in SIN_PATHS:
+        decided = state.after(effects)
+        for spec in (SIN_SUBMISSION, PARTNERS_INFORMED):
+            effects += open_item(decided, spec, CASE, ctx)
+    elif rapid_review_starts_at_decision(path):
+        # No SIN: the decision is the notification the Rapid Review counts from.
+        effects.append(SetAnchor(Anchor.NOTIFICATION, form.decided_on))
+    return effects
+
+
+def refuse_a_conflicting_decision(state: CaseState, form: DspDecisionForm) -> None:
+    """The same decision again is already recorded; a different one is refused (DESIGN.md §5)."""
+    previous = state.decision
+    if previous is None or (previous.sin, previous.rapid_review) == (form.sin, form.rapid_review):
+        return
+    raise Refused(f"{state.case_ref} already has a DSP decision (SIN: {_yes(previous.sin)}, "
+                  f"Rapid Review: {_yes(previous.rapid_review)}), recorded by {previous.recorded_by}; "
+                  "a conflicting decision was not recorded")
+
+
+def describe_decision(state: CaseState, wait: Wait) -> list[str]:
+    duty = notification_duty(state.facts)
+    item = state.item(StepId.DSP_DECISION)
+    return [
+        "The three Delegated Safeguarding Partners decide whether the local authority submits a "
+        "**Serious Incident Notification** and whether a **Rapid Review** is held.",
+        "",
+        due_line(item, DSP_DECISION.rule) if item is not None else "",
+        "",
+        f"**What the procedure says for this referral:** {duty.reason}.",
+        "",
+        *(f"- {rule}" for rule in DECISION_RULES),
+        "",
+        "The rationale is copied to the case store and removed from Prefect once read.",
+    ]
+
+
+# -- the Serious Incident Notification ---------------------------------------------------------------
+
+def record_sin_submission(state: CaseState, form: SinSubmissionForm, ctx: Context,
+                          item: ItemState) -> list[Effect]:
+    # The submission is the case's notification (Working Together): the Rapid Review's clocks and
+    # the report to the Panel count from it.
+    return [SetAnchor(Anchor.SIN_SUBMITTED, form.completed_on),
+            SetAnchor(Anchor.NOTIFICATION, form.completed_on),
+            *complete_item(item, form.completed_on, details={"national_ref": form.national_ref})]
+
+
+def describe_sin_submission(state: CaseState, wait: Wait) -> list[str]:
+    item = state.item(StepId.SIN_SUBMISSION)
+    return [
+        "Record the Serious Incident Notification the local authority submitted through the "
+        "Child Safeguarding Incident Notification System: its reference and date.",
+        "",
+        due_line(item, SIN_SUBMISSION.rule) if item is not None else "",
+    ]
+
+
+# -- starting and closing ------------------------------------------------------------------------------
+
+def start_case(state: CaseState, ctx: Context) -> list[Effect]:
+    """A referral opens the DSP decision and tells the DSPs when it is due."""
+    effects = open_item(state, DSP_DECISION, CASE, ctx)
+    opened = next((e for e in effects if isinstance(e, OpenItem)), None)
+    if opened is not None:
+        effects.append(SendEmail(ReferralReceivedMail(due_at=end_of_london_day(opened.due))))
+    return effects
+
+
+def case_closes(state: CaseState) -> str | None:
+    """Why the case closes now, or None."""
+    match state.path:
+        case CasePath.NO_FURTHER_ACTION:
+            return "no further action (DSP decision)"
+        case CasePath.SIN_ONLY if all(state.state_of(step) is StepState.DONE
+                                      for step in (StepId.SIN_SUBMISSION, StepId.PARTNERS_INFORMED)):
+            return "notified; no Rapid Review required"
+    return None
+
+
+DSP_DECISION = ItemSpec(STEP_RULES[StepId.DSP_DECISION], DspDecisionForm, record=record_decision,
+                        on_repeat=refuse_a_conflicting_decision, date_field="decided_on",
+                        # The referral's own email tells the DSPs; no second "step opened".
+                        notify_owner=False)
+SIN_SUBMISSION = ItemSpec(STEP_RULES[StepId.SIN_SUBMISSION], SinSubmissionForm,
+                          record=record_sin_submission)
+PARTNERS_INFORMED = ItemSpec(STEP_RULES[StepId.PARTNERS_INFORMED], StepCompletionForm)
+
+CASE = Process(
+    id="case",
+    title="Case",
+    flow="flows.case:case_flow",
+    run_name="{case_ref}",
+    items=(DSP_DECISION, SIN_SUBMISSION, PARTNERS_INFORMED),
+    waits=(
+        Wait("dsp-decision", "DSP decision", (DSP_DECISION,), describe=describe_decision),
+        Wait("sin-submission", "SIN submitted", (SIN_SUBMISSION,), describe=describe_sin_submission),
+    ),
+    on_start=start_case,
+    closes=case_closes,
+)

@@ -1,0 +1,201 @@
+"""A case as the procedure sees it: its facts, anchor dates, dated items and processes.
+
+The store reads it (`tasks.store.queries`), `sbu status` and the dashboard show it, and the
+procedure (`models.procedure`) is handed it with every event and answers with effects;
+`after` is how the procedure sees a case once its own effects are applied. Plain data: nothing here
+reads the store or the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from models.enums import Agency, Anchor, CasePath, CaseStatus, Category, StepState
+from models.rules import CaseFacts
+
+if TYPE_CHECKING:
+    from models.effects import Effect
+
+
+@dataclass(frozen=True, slots=True)
+class ItemState:
+    """One dated obligation of a case: a step of the procedure, or one agency's (or one action's)
+    part of it. `subject` is empty for a case's only item of its kind."""
+
+    step: str
+    subject: str
+    process: str
+    title: str
+    state: StepState
+    anchor: Anchor
+    anchor_on: date
+    due: date
+    rule: str
+    completed_on: date | None = None
+    completed_by: str | None = None
+    overdue: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.state is StepState.OPEN
+
+    @property
+    def label(self) -> str:
+        """How a person names it: the step id, and the subject after a colon."""
+        return f"{self.step}:{self.subject}" if self.subject else self.step
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step, "subject": self.subject or None, "title": self.title,
+            "due": self.due.isoformat(), "state": self.state.value, "rule": self.rule,
+            "overdue": self.overdue,
+            "completed_on": self.completed_on.isoformat() if self.completed_on else None,
+            "completed_by": self.completed_by,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionSummary:
+    """The DSPs' decision as far as the procedure needs it (the rationale stays in the store)."""
+
+    sin: bool
+    rapid_review: bool
+    recorded_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseState:
+    case_ref: str
+    status: CaseStatus
+    path: CasePath | None
+    category: Category
+    facts: CaseFacts
+    referred_at: datetime
+    anchors: Mapping[Anchor, date]
+    steps: tuple[ItemState, ...]
+    agencies: tuple[tuple[Agency, date | None], ...] = ()
+    # The processes the case has started, each with its flow run's id once Prefect has one.
+    runs: Mapping[str, str | None] = field(default_factory=dict)
+    decision: DecisionSummary | None = None
+
+    # -- reading --------------------------------------------------------------------------------
+
+    @property
+    def referred_on(self) -> date:
+        return self.anchors[Anchor.REFERRAL_RECEIVED]
+
+    @property
+    def agencies_total(self) -> int:
+        return len(self.agencies)
+
+    @property
+    def agencies_responded(self) -> int:
+        return sum(1 for _, responded in self.agencies if responded is not None)
+
+    def item(self, step: str, subject: str = "") -> ItemState | None:
+        return next((i for i in self.steps if i.step == step and i.subject == subject), None)
+
+    def items_of(self, step: str) -> list[ItemState]:
+        return [i for i in self.steps if i.step == step]
+
+    def state_of(self, step: str, subject: str = "") -> StepState | None:
+        found = self.item(step, subject)
+        return found.state if found is not None else None
+
+    def open_steps(self) -> list[ItemState]:
+        return [i for i in self.steps if i.is_open]
+
+    @property
+    def decided(self) -> bool:
+        return self.decision is not None or self.path is not None
+
+    def started(self, process: str) -> bool:
+        return process in self.runs
+
+    def responded(self, agency: Agency) -> bool:
+        return any(a is agency and on is not None for a, on in self.agencies)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "case_ref": self.case_ref, "status": self.status.value,
+            "path": self.path.value if self.path else None, "category": self.category.value,
+            "referred_on": self.referred_on.isoformat(),
+            "steps": [item.as_json() for item in self.steps],
+        }
+
+    # -- what the procedure's effects would make of it --------------------------------------------
+
+    def after(self, effects: Iterable[Effect]) -> CaseState:
+        """The case as it would stand once `effects` are applied: how the procedure sees the
+        consequences of its own answer (a process to start, the case to close) before the store
+        writes anything."""
+        state = self
+        for effect in effects:
+            state = state._after_one(effect)
+        return state
+
+    def _after_one(self, effect: Effect) -> CaseState:
+        # Imported here: `sbu status` reads cases through this module and never applies effects.
+        from models.effects import (
+            CancelItem,
+            CloseCase,
+            CompleteItem,
+            MoveAnchor,
+            OpenItem,
+            RecordAgencyResponse,
+            RetimeItem,
+            SetAnchor,
+            SetPath,
+            SetStatus,
+            StartProcess,
+            StoreDecision,
+        )
+
+        match effect:
+            case OpenItem():
+                if self.item(effect.step, effect.subject) is not None:
+                    return self
+                return replace(self, steps=(*self.steps, ItemState(
+                    step=effect.step, subject=effect.subject, process=effect.process, title=effect.title,
+                    state=StepState.OPEN, anchor=effect.anchor, anchor_on=effect.anchor_on,
+                    due=effect.due, rule=effect.rule)))
+            case CompleteItem():
+                return self._with_item(effect.step, effect.subject, state=StepState.DONE,
+                                       completed_on=effect.completed_on)
+            case CancelItem():
+                return self._with_item(effect.step, effect.subject, state=StepState.CANCELLED)
+            case RetimeItem():
+                return self._with_item(effect.step, effect.subject, due=effect.due, rule=effect.rule,
+                                       anchor_on=effect.anchor_on or self._anchor_on(effect.step,
+                                                                                  effect.subject))
+            case SetAnchor() | MoveAnchor():
+                return replace(self, anchors={**self.anchors, effect.anchor: effect.on})
+            case SetPath():
+                return replace(self, path=effect.path)
+            case SetStatus():
+                return replace(self, status=effect.status)
+            case CloseCase():
+                return replace(self, status=CaseStatus.CLOSED)
+            case StoreDecision():
+                return replace(self, decision=DecisionSummary(effect.sin, effect.rapid_review, ""))
+            case RecordAgencyResponse():
+                return replace(self, agencies=tuple(
+                    (agency, effect.on if agency is effect.agency and on is None else on)
+                    for agency, on in self.agencies))
+            case StartProcess():
+                return replace(self, runs={**self.runs, effect.process: self.runs.get(effect.process)})
+        # Timers, emails and audit-only effects leave the case as it is.
+        return self
+
+    def _anchor_on(self, step: str, subject: str) -> date:
+        item = self.item(step, subject)
+        assert item is not None
+        return item.anchor_on
+
+    def _with_item(self, step: str, subject: str, **changes: Any) -> CaseState:
+        return replace(self, steps=tuple(
+            replace(item, **changes) if item.step == step and item.subject == subject else item
+            for item in self.steps))

@@ -1,0 +1,433 @@
+"""One function per event, each building an `EmailDraft` from template files.
+
+Every builder takes only structured values: a case reference, enums, dates, the directory and the
+dashboard link. None takes free text, so no email can carry a name, a child's record id, a narrative
+or a rationale (DESIGN.md §4): an email says what is due on which case, never what happened. The
+canary test in `tests/mail/test_canary.py` holds every builder to this.
+
+Each draft carries a deduplication key built from stable ids and ISO dates, e.g.
+`reminder:SR-2025-0001:sin-submission:2025-03-04`; the outbox refuses a second draft with the same
+key, so the same reminder for the same step and due date is queued once however often it is built.
+
+Templates live in `sbu/mail/templates/`, one `.txt` and one `.html` per event. The text template sets
+the subject with `{% set subject = ... %}`; the rendered text is the plain-text body.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from models.calendar import LONDON
+from models.enums import Agency, CasePath, Role, StepId, StepState
+from models.timetable import STEP_RULES, StepRule
+from tasks.mail.directory import Address, Directory
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+TEMPLATES_DIR = Path(__file__).with_name("templates")
+
+_CASE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
+_EVENT = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+_DEDUP_KEY = re.compile(r"^[A-Za-z0-9:._+@<>-]{1,200}$")
+_URL = re.compile(r"^https?://[^\s<>\"'`\\\x00-\x1f\x7f]{1,490}$")
+_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_MIME_TOKEN = re.compile(r"^[a-z0-9][a-z0-9.+-]{0,40}$")
+_SUBJECT = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+class Subject(str):
+    """Which item of a step an email is about (an agency, an action number): an identifier,
+    never free text, so it is held to the same spelling as a step id."""
+
+    __slots__ = ()
+
+    def __new__(cls, value: str) -> Subject:
+        if not _SUBJECT.match(value):
+            raise ValueError("an item's subject is lowercase letters, digits and dashes")
+        return super().__new__(cls, value)
+
+
+# A step is named by its rule (any registered step) or, for the procedure's own, by its id.
+StepRef = StepRule | StepId
+
+
+def _rule_of(step: StepRef) -> StepRule:
+    return step if isinstance(step, StepRule) else STEP_RULES[step]
+
+
+def _no_line_breaks(value: str) -> str:
+    # A CR or LF in a header value would start a new header: refused outright, never folded away.
+    if "\r" in value or "\n" in value:
+        raise ValueError("must be a single line")
+    return value
+
+
+def _case_ref(value: str) -> str:
+    if not _CASE_REF.match(value):
+        raise ValueError("case_ref must be a case reference (letters, digits and dashes)")
+    return value
+
+
+def _url(value: str) -> str:
+    if not _URL.match(value):
+        raise ValueError("dashboard_url must be an http(s) URL without spaces or quotes")
+    return value
+
+
+def _matching(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"not a valid {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+CaseRef = Annotated[str, AfterValidator(_case_ref)]
+SingleLine = Annotated[str, AfterValidator(_no_line_breaks)]
+
+
+class Attachment(BaseModel):
+    """A file attached to an email, e.g. the Rapid Review meeting's `invite.ics`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    filename: Annotated[str, _matching(_FILENAME, "attachment filename")]
+    maintype: Annotated[str, _matching(_MIME_TOKEN, "MIME type")]
+    subtype: Annotated[str, _matching(_MIME_TOKEN, "MIME subtype")]
+    # Content-Type parameters such as `method=REQUEST` for a calendar invitation.
+    params: tuple[tuple[Annotated[str, _matching(_MIME_TOKEN, "parameter name")],
+                        Annotated[str, _matching(_MIME_TOKEN, "parameter value")]], ...] = ()
+    data: bytes
+
+
+class EmailDraft(BaseModel):
+    """An email ready to queue: recipients, subject, bodies and attachments, and its dedup key."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event: Annotated[str, _matching(_EVENT, "event name")]
+    dedup_key: Annotated[str, _matching(_DEDUP_KEY, "deduplication key")]
+    to: tuple[Address, ...] = Field(min_length=1)
+    cc: tuple[Address, ...] = ()
+    subject: Annotated[SingleLine, Field(min_length=1, max_length=250)]
+    text: str
+    html: str | None
+    attachments: tuple[Attachment, ...] = ()
+    # Kept beside the message so `sbu outbox` and dead-letter alerts can name the case.
+    case_ref: CaseRef | None = None
+
+    def recipients(self) -> tuple[str, ...]:
+        """Every envelope recipient, To then Cc, each once."""
+        return tuple(dict.fromkeys((*self.to, *self.cc)))
+
+
+class DigestRow(BaseModel):
+    """One open step in the daily digest."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    case_ref: CaseRef
+    step: StepId
+    due: date
+    state: StepState
+    overdue: bool
+
+
+class StepBuilder(Protocol):
+    """The shape shared by the builders for one step and its owner."""
+
+    def __call__(self, *, case_ref: str, step: StepRef, due: date, owner: Role, directory: Directory,
+                 dashboard_url: str, subject: Subject | None = None) -> EmailDraft: ...
+
+
+# -- the builders ------------------------------------------------------------------------------
+
+def referral_received_email(*, case_ref: str, due_at: datetime, directory: Directory,
+                            dashboard_url: str) -> EmailDraft:
+    """To the three DSPs, copied to the SBU: a referral is in; convene and decide by `due_at`
+    (shown in London time)."""
+    return _draft(
+        "referral-received", f"referral-received:{case_ref}", case_ref=case_ref,
+        to=directory.dsps, cc=(directory.address(Role.SBU),),
+        context={"due_text": _moment_text(due_at), "dashboard_url": dashboard_url,
+                 "step_title": STEP_RULES[StepId.DSP_DECISION].title},
+    )
+
+
+_PATH_TEXT: dict[CasePath, str] = {
+    CasePath.SIN_AND_RAPID_REVIEW: "Serious Incident Notification and Rapid Review",
+    CasePath.SIN_ONLY: "Serious Incident Notification only",
+    CasePath.RAPID_REVIEW_ONLY: "Rapid Review only",
+    CasePath.NEAR_MISS_RAPID_REVIEW: "Near miss: Rapid Review with a learning focus",
+    CasePath.NO_FURTHER_ACTION: "No further action",
+}
+
+
+def decision_recorded_email(*, case_ref: str, path: CasePath, directory: Directory,
+                            dashboard_url: str) -> EmailDraft:
+    """To the three DSPs, copied to the SBU and the local authority: the decision's path (a closed
+    choice, never the rationale)."""
+    return _draft(
+        "decision-recorded", f"decision-recorded:{case_ref}", case_ref=case_ref,
+        to=directory.dsps,
+        cc=(directory.address(Role.SBU), directory.address(Role.LOCAL_AUTHORITY)),
+        context={"path_text": _PATH_TEXT[path], "path": path.value, "dashboard_url": dashboard_url},
+    )
+
+
+def step_opened_email(*, case_ref: str, step: StepRef, due: date, owner: Role, directory: Directory,
+                      dashboard_url: str, subject: Subject | None = None) -> EmailDraft:
+    """To the step's owner, copied to the SBU: a step is open and due on `due`."""
+    return _step_draft("step-opened", case_ref=case_ref, step=step, subject=subject, due=due,
+                       to=(directory.address(owner),), cc=(directory.address(Role.SBU),),
+                       dashboard_url=dashboard_url)
+
+
+def reminder_email(*, case_ref: str, step: StepRef, due: date, owner: Role, directory: Directory,
+                   dashboard_url: str, subject: Subject | None = None) -> EmailDraft:
+    """To the step's owner: the step is due soon."""
+    return _step_draft("reminder", case_ref=case_ref, step=step, subject=subject, due=due,
+                       to=(directory.address(owner),), cc=(), dashboard_url=dashboard_url)
+
+
+def overdue_email(*, case_ref: str, step: StepRef, due: date, owner: Role, directory: Directory,
+                  dashboard_url: str, subject: Subject | None = None) -> EmailDraft:
+    """To the step's owner, copied to the SBU: the step is past its due date."""
+    return _step_draft("overdue", case_ref=case_ref, step=step, subject=subject, due=due,
+                       to=(directory.address(owner),), cc=(directory.address(Role.SBU),),
+                       dashboard_url=dashboard_url)
+
+
+def escalation_email(*, case_ref: str, step: StepRef, due: date, on: date, directory: Directory,
+                     dashboard_url: str, subject: Subject | None = None) -> EmailDraft:
+    """To the three DSPs, copied to the SBU: an overdue step escalated; one per working day `on`."""
+    return _step_draft("escalation", case_ref=case_ref, step=step, subject=subject, due=due,
+                       to=directory.dsps, cc=(directory.address(Role.SBU),), dashboard_url=dashboard_url,
+                       extra_key=on.isoformat(), extra={"on_text": _day_text(on)})
+
+
+def rr_information_request_email(*, case_ref: str, agency: Agency, due: date, directory: Directory,
+                                 dashboard_url: str) -> EmailDraft:
+    """To `agency`'s designated lead, copied to the SBU: return the agency's Rapid Review
+    information by `due`."""
+    return _draft(
+        "rr-information-request", f"rr-information-request:{case_ref}:{agency.value}:{due.isoformat()}",
+        case_ref=case_ref, to=(directory.agency_lead(agency),), cc=(directory.address(Role.SBU),),
+        context={"agency": agency.value, "due_text": _day_text(due), "due": due.isoformat(),
+                 "dashboard_url": dashboard_url,
+                 "step_title": STEP_RULES[StepId.RR_AGENCY_RESPONSES].title},
+    )
+
+
+def rr_meeting_invitation_email(*, case_ref: str, starts_at: datetime, duration: timedelta,
+                                agencies: Sequence[Agency], directory: Directory, dashboard_url: str,
+                                issued_at: datetime | None = None, sequence: int = 0) -> EmailDraft:
+    """To the involved agencies' leads and the three DSPs, copied to the SBU: the Rapid Review
+    meeting, with an iCalendar invitation (`invite.ics`, times in Europe/London with a TZID).
+
+    `issued_at` becomes the invitation's DTSTAMP (pass the case clock's now); it defaults to the
+    meeting's start so that building the same invitation twice gives the same bytes. Raise
+    `sequence` when re-sending a changed invitation for the same meeting.
+    """
+    _require_aware(starts_at, "starts_at")
+    if duration <= timedelta(0):
+        raise ValueError("duration must be positive")
+    sbu = directory.address(Role.SBU)
+    to = tuple(dict.fromkeys((*(directory.agency_lead(a) for a in agencies), *directory.dsps)))
+    ics = _meeting_ics(case_ref=_case_ref(case_ref), starts_at=starts_at, duration=duration,
+                       organizer=sbu, attendees=(*to, sbu), dashboard_url=_url(dashboard_url),
+                       issued_at=issued_at or starts_at, sequence=sequence)
+    local_start = starts_at.astimezone(LONDON)
+    local_end = (starts_at + duration).astimezone(LONDON)
+    return _draft(
+        "rr-meeting-invitation",
+        f"rr-meeting-invitation:{case_ref}:{starts_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%MZ')}",
+        case_ref=case_ref, to=to, cc=(sbu,),
+        context={"day_text": _day_text(local_start.date()),
+                 "start_text": local_start.strftime("%H:%M"), "end_text": local_end.strftime("%H:%M"),
+                 "agencies": sorted(agency.value for agency in agencies),
+                 "dashboard_url": dashboard_url},
+        attachments=(Attachment(filename="invite.ics", maintype="text", subtype="calendar",
+                                params=(("method", "request"),), data=ics),),
+    )
+
+
+def daily_digest_email(*, day: date, rows: Sequence[DigestRow], directory: Directory,
+                       dashboard_url: str, partnership: str = "default") -> EmailDraft:
+    """To the SBU: every open step, overdue first, then by due date. One digest per partnership
+    and day."""
+    ordered = sorted(rows, key=lambda row: (not row.overdue, row.due, row.case_ref, row.step.value))
+    return _draft(
+        "daily-digest", f"daily-digest:{partnership}:{day.isoformat()}", case_ref=None,
+        to=(directory.address(Role.SBU),), cc=(),
+        context={"day_text": _day_text(day), "dashboard_url": dashboard_url,
+                 "overdue_count": sum(1 for row in ordered if row.overdue),
+                 "rows": [{"case_ref": row.case_ref, "step": row.step.value,
+                           "step_title": STEP_RULES[row.step].title, "due": row.due.isoformat(),
+                           "due_text": _day_text(row.due), "state": row.state.value,
+                           "overdue": row.overdue} for row in ordered]},
+    )
+
+
+def dead_letter_alert_email(*, outbox_id: int, message_id: str, event: str, case_ref: str | None,
+                            attempts: int, error: str, fallback_address: str, generation: int = 0,
+                            dashboard_url: str | None = None) -> EmailDraft:
+    """To the fallback address: a message could not be delivered and is now a dead letter.
+
+    `error` is the SMTP server's reply or the transport error, already cut short by the caller; it
+    names codes and hosts, not people. One alert per dead letter and `generation` (how many times
+    the message has been requeued by hand), so a requeued message that dies again alerts again.
+    """
+    return _draft(
+        "dead-letter-alert", f"dead-letter:{message_id}:{generation}", case_ref=case_ref,
+        to=(fallback_address,), cc=(),
+        context={"outbox_id": outbox_id, "message_id": message_id, "event": event,
+                 "attempts": attempts, "error": _no_line_breaks_lenient(error),
+                 "dashboard_url": dashboard_url},
+    )
+
+
+def refused_recipients_alert_email(*, outbox_id: int, message_id: str, event: str,
+                                   case_ref: str | None, refused: Sequence[str], fallback_address: str,
+                                   dashboard_url: str | None = None) -> EmailDraft:
+    """To the fallback address: the server accepted a message for some recipients but refused
+    others, so those people were not told."""
+    return _draft(
+        "recipients-refused-alert", f"recipients-refused:{message_id}", case_ref=case_ref,
+        to=(fallback_address,), cc=(),
+        context={"outbox_id": outbox_id, "message_id": message_id, "event": event,
+                 "refused": [_no_line_breaks_lenient(item) for item in refused],
+                 "dashboard_url": dashboard_url},
+    )
+
+
+# -- building ------------------------------------------------------------------------------------
+
+def _step_draft(event: str, *, case_ref: str, step: StepRef, subject: Subject | None, due: date,
+                to: tuple[str, ...], cc: tuple[str, ...], dashboard_url: str,
+                extra_key: str | None = None, extra: dict[str, Any] | None = None) -> EmailDraft:
+    rule = _rule_of(step)
+    # An item with a subject is named "step:subject" (e.g. one agency's part of a step), in the
+    # email and in its dedup key, so each subject's reminder is its own message.
+    label = f"{rule.step}:{Subject(subject)}" if subject else rule.step
+    key = f"{event}:{case_ref}:{label}:{due.isoformat()}"
+    if extra_key is not None:
+        key = f"{key}:{extra_key}"
+    context: dict[str, Any] = {"step": label, "step_title": rule.title,
+                               "due": due.isoformat(), "due_text": _day_text(due),
+                               "dashboard_url": dashboard_url, **(extra or {})}
+    return _draft(event, key, case_ref=case_ref, to=to, cc=cc, context=context)
+
+
+def _draft(event: str, dedup_key: str, *, case_ref: str | None, to: tuple[str, ...],
+           cc: tuple[str, ...], context: dict[str, Any],
+           attachments: tuple[Attachment, ...] = ()) -> EmailDraft:
+    if case_ref is not None:
+        _case_ref(case_ref)
+    if context.get("dashboard_url") is not None:
+        _url(context["dashboard_url"])
+    values = {**context, "case_ref": case_ref}
+    subject, text = render_text(event, values)
+    html = render_html(event, {**values, "subject": subject})
+    # Someone on both To and Cc gets one copy, listed once, on To.
+    cc = tuple(address for address in dict.fromkeys(cc) if address not in to)
+    return EmailDraft(event=event, dedup_key=dedup_key, to=tuple(dict.fromkeys(to)), cc=cc,
+                      subject=subject, text=text, html=html, attachments=attachments,
+                      case_ref=case_ref)
+
+
+@cache
+def _environment() -> Environment:
+    # Imported here so that importing this module (e.g. from the CLI) does not load Jinja2.
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,  # a missing value is a bug in the builder, not an empty string
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_text(event: str, context: dict[str, Any]) -> tuple[str, str]:
+    """Render `<event>.txt`: its `subject` variable and its body."""
+    module = _environment().get_template(f"{event}.txt").make_module(context)
+    subject = " ".join(str(getattr(module, "subject", "")).split())
+    if not subject:
+        raise ValueError(f"template {event}.txt sets no subject")
+    return subject, str(module).strip() + "\n"
+
+
+def render_html(event: str, context: dict[str, Any]) -> str:
+    """Render `<event>.html`, the HTML alternative."""
+    return _environment().get_template(f"{event}.html").render(context)
+
+
+def _require_aware(moment: datetime, name: str) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must carry a timezone")
+
+
+def _day_text(day: date) -> str:
+    return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+def _moment_text(moment: datetime) -> str:
+    """A deadline in London time. The end of a day (midnight) reads as 23:59 on that day, which is
+    how a person reads 'by the end of Tuesday'."""
+    _require_aware(moment, "due_at")
+    local = moment.astimezone(LONDON)
+    if local.time() == time(0, 0):
+        return f"23:59 on {_day_text(local.date() - timedelta(days=1))} (London time)"
+    return f"{local:%H:%M} on {_day_text(local.date())} (London time)"
+
+
+def _no_line_breaks_lenient(value: str) -> str:
+    return " ".join(value.split())[:300]
+
+
+def _meeting_ics(*, case_ref: str, starts_at: datetime, duration: timedelta, organizer: str,
+                 attendees: Sequence[str], dashboard_url: str, issued_at: datetime,
+                 sequence: int) -> bytes:
+    # Imported here: icalendar is only needed for invitations.
+    from icalendar import Calendar, Event, vCalAddress
+
+    _require_aware(issued_at, "issued_at")
+    calendar = Calendar()
+    calendar.add("prodid", "-//Safeguarding review pipeline//sbu//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", "REQUEST")
+    event = Event()
+    # One UID per case's meeting: a rescheduled invitation (higher SEQUENCE) replaces the first.
+    event.add("uid", f"rr-meeting-{case_ref.lower()}@{organizer.rpartition('@')[2]}")
+    event.add("dtstamp", issued_at.astimezone(UTC))
+    event.add("sequence", sequence)
+    event.add("dtstart", starts_at.astimezone(LONDON))
+    event.add("dtend", (starts_at + duration).astimezone(LONDON))
+    event.add("summary", f"Rapid Review meeting: {case_ref}")
+    event.add("description", f"Rapid Review meeting for case {case_ref}. Case record: {dashboard_url}")
+    event.add("organizer", vCalAddress(f"mailto:{organizer}"))
+    for address in dict.fromkeys(attendees):
+        attendee = vCalAddress(f"mailto:{address}")
+        attendee.params["ROLE"] = "REQ-PARTICIPANT"
+        attendee.params["PARTSTAT"] = "NEEDS-ACTION"
+        attendee.params["RSVP"] = "TRUE"
+        event.add("attendee", attendee, encode=False)
+    calendar.add_component(event)
+    # A VTIMEZONE for Europe/London, so clients without the Olson database read the TZID right;
+    # the year either side of the meeting is enough and keeps the definition short.
+    local_day = starts_at.astimezone(LONDON).date()
+    calendar.add_missing_timezones(first_date=local_day - timedelta(days=366),
+                                   last_date=local_day + timedelta(days=366))
+    return bytes(calendar.to_ical())

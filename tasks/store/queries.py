@@ -1,0 +1,101 @@
+"""What the store says about cases, read with SQLAlchemy Core: the `CaseState` every interface shows
+and the procedure is given.
+
+`sbu status` and `sbu cases` answer from here without importing the ORM, the case service or the
+procedure, which keeps them inside issue 2's half second; the service, the flows and the bridge
+read through here too, so a case looks the same wherever it is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import exists, select
+
+from models import schema
+from models.enums import Agency, StepState, known_step
+from models.errors import NotFound
+from models.rules import CaseFacts
+from models.state import CaseState, DecisionSummary, ItemState
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine, Row
+
+
+def no_such_case(case_ref: str, partnership: str) -> NotFound:
+    return NotFound(f"no case {case_ref!s:.40} in partnership {partnership}")
+
+
+def _case_query() -> Any:
+    cases, children, decisions = schema.cases, schema.case_children, schema.decisions
+
+    def any_child(flag: Any) -> Any:
+        return exists().where(children.c.case_id == cases.c.id, flag.is_(True)).label(f"any_{flag.name}")
+
+    return (select(cases, any_child(children.c.looked_after), any_child(children.c.care_leaver),
+                   decisions.c.sin.label("decision_sin"),
+                   decisions.c.rapid_review.label("decision_rapid_review"),
+                   decisions.c.recorded_by.label("decision_recorded_by"))
+            .select_from(cases.outerjoin(decisions, decisions.c.case_id == cases.c.id)))
+
+
+def case_state(connection: Connection, *, partnership: str, case_ref: str, today: date) -> CaseState:
+    """One case as it stands; `today` (London) decides which open items are overdue."""
+    cases = schema.cases
+    row = connection.execute(_case_query().where(
+        cases.c.case_ref == case_ref, cases.c.partnership == partnership)).one_or_none()
+    if row is None:
+        raise no_such_case(case_ref, partnership)
+    return _states(connection, [row], today)[0]
+
+
+def case_view(engine: Engine, *, partnership: str, case_ref: str, today: date) -> CaseState:
+    with engine.connect() as connection:
+        return case_state(connection, partnership=partnership, case_ref=case_ref, today=today)
+
+
+def case_views(engine: Engine, *, partnership: str, today: date) -> list[CaseState]:
+    """Every case of the partnership, oldest first."""
+    cases = schema.cases
+    with engine.connect() as connection:
+        rows = connection.execute(
+            _case_query().where(cases.c.partnership == partnership).order_by(cases.c.id)).all()
+        return _states(connection, rows, today)
+
+
+def _states(connection: Connection, rows: Sequence[Row[Any]], today: date) -> list[CaseState]:
+    if not rows:
+        return []
+    ids = [row.id for row in rows]
+    items, agencies, runs = schema.items, schema.case_agencies, schema.case_runs
+    items_by_case: dict[int, list[ItemState]] = {case_id: [] for case_id in ids}
+    for i in connection.execute(select(items).where(items.c.case_id.in_(ids)).order_by(items.c.id)):
+        items_by_case[i.case_id].append(ItemState(
+            step=known_step(i.step), subject=i.subject, process=i.process, title=i.title, state=i.state,
+            anchor=i.anchor, anchor_on=i.anchor_on, due=i.due_on, rule=i.rule,
+            completed_on=i.completed_on, completed_by=i.completed_by,
+            overdue=i.state is StepState.OPEN and i.due_on < today))
+    agencies_by_case: dict[int, list[tuple[Agency, date | None]]] = {case_id: [] for case_id in ids}
+    for a in connection.execute(select(agencies).where(agencies.c.case_id.in_(ids))
+                                .order_by(agencies.c.case_id, agencies.c.agency)):
+        agencies_by_case[a.case_id].append((a.agency, a.responded_on))
+    runs_by_case: dict[int, dict[str, str | None]] = {case_id: {} for case_id in ids}
+    for r in connection.execute(select(runs).where(runs.c.case_id.in_(ids)).order_by(runs.c.started_at)):
+        runs_by_case[r.case_id][r.process] = r.flow_run_id
+    states = []
+    for row in rows:
+        decision = (DecisionSummary(row.decision_sin, row.decision_rapid_review, row.decision_recorded_by)
+                    if row.decision_sin is not None else None)
+        states.append(CaseState(
+            case_ref=row.case_ref, status=row.status, path=row.path, category=row.category,
+            facts=CaseFacts(category=row.category, abuse_or_neglect=row.abuse_or_neglect,
+                            looked_after_child=bool(row.any_looked_after),
+                            care_leaver=bool(row.any_care_leaver)),
+            referred_at=row.referred_at,
+            anchors={anchor: getattr(row, column) for anchor, column in schema.ANCHOR_COLUMNS.items()
+                     if getattr(row, column) is not None},
+            steps=tuple(items_by_case[row.id]), agencies=tuple(agencies_by_case[row.id]),
+            runs=runs_by_case[row.id], decision=decision))
+    return states

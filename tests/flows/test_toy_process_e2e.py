@@ -1,0 +1,133 @@
+"""The proof that the next process is an addition (issue 7): a toy two-step process, registered from
+the tests (`tests.flows.toy_process`) through `SBU_PROCESS_MODULES`, runs end to end under the real
+`sbu serve` on a real Prefect server, with its dashboard forms, its `sbu record` command, its durable
+timers and emails, and the reconciliation sweep, none of whose code knows it exists.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
+from tasks.prefect_bridge import RECONCILE_DEPLOYMENT, waiting_key
+from tests.conftest import EXAMPLE_REFERRAL
+from tests.flows.conftest import SystemFactory
+
+pytestmark = [pytest.mark.prefect, pytest.mark.slow]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Monday 11 January 2027, 08:00, with a case hour passing every wall second: the toy check, due one
+# working day after Monday's decision (Tuesday), is overdue from Wednesday 00:01, about 40 s in;
+# each agency's visit is due Monday 1 February, its reminder fourteen case days (over 300 s) away.
+CASE_START = datetime(2027, 1, 11, 8, 0, tzinfo=UTC)
+DAY = "2027-01-11"
+DSPS = ["--dsp", "Director of Children's Services", "--dsp", "Director of Nursing",
+        "--dsp", "Chief Superintendent"]
+
+
+def toy_system(local_system: SystemFactory) -> LocalSystem:
+    return local_system(time_scale=3600, case_start=CASE_START, serving=False, extra_env={
+        "SBU_PROCESS_MODULES": "tests.flows.toy_process", "PYTHONPATH": str(REPO_ROOT)})
+
+
+def items_of(system: LocalSystem, case_ref: str) -> dict[str, dict[str, Any]]:
+    return {f"{row['step']}:{row['subject']}" if row["subject"] else row["step"]: row
+            for row in system.sbu_json("status", case_ref)["steps"]}
+
+
+def key_of(system: LocalSystem, run_id: UUID) -> str | None:
+    return waiting_key(system.run(run_id))
+
+
+def test_a_process_registered_from_the_tests_runs_end_to_end(
+        local_system: SystemFactory, tmp_path: Path) -> None:
+    system = toy_system(local_system)
+    referral = tmp_path / "referral.json"
+    referral.write_text(json.dumps(dict(EXAMPLE_REFERRAL, incident_date="2027-01-10",
+                                        la_aware_date="2027-01-10", referred_at="2027-01-11T08:00:00+00:00",
+                                        agencies_involved=["police", "health"])))
+    # Referred and decided while nothing serves: the store alone starts the toy process, and
+    # `sbu serve`'s reconciliation sweep on start creates its run and schedules its timers.
+    case_ref = str(system.sbu_json("refer", str(referral))["case_ref"])
+    decided = system.sbu_json("decide", case_ref, "--sin", "--rapid-review", "--on", DAY,
+                              "--rationale", "Abuse suspected; criteria met.", *DSPS)
+    assert "toy" in decided["started"]
+    items = items_of(system, case_ref)
+    assert {key: row["due"] for key, row in items.items() if key.startswith("toy")} == {
+        "toy-check": "2027-01-12", "toy-visit:police": "2027-02-01", "toy-visit:health": "2027-02-01"}
+    system.start()
+
+    # Its run, named by its own rule, waits on its first form, derived from the domain form.
+    run = system.wait_for_wait(f"{case_ref} toy", "toy-check", timeout=90 + STALL_ALLOWANCE)
+    assert waiting_key(run) == "toy-check"
+    with system.client() as client:
+        schema = json.loads(client.read_flow_run_input(run.id, "suspended-toy-check-schema"))
+        description = json.loads(client.read_flow_run_input(run.id, "suspended-toy-check-description"))
+    assert {"completed_on", "reference", "recorded_by"} == set(schema["properties"])
+    assert schema["properties"]["completed_on"]["title"] == "Done on"
+    assert case_ref in description
+    assert "Tuesday 12 January 2027" in description
+    assert "the tests' toy rule" in description
+
+    # Left undone, the check is chased by its own timers, by email.
+    def toy_alerts() -> list[str]:
+        return [s for s in system.mail_subjects() if case_ref in s and "Toy check made" in s]
+
+    wait_until(lambda: any("overdue" in s.lower() for s in toy_alerts()), timeout=180,
+               what="the toy check's overdue alert")
+
+    # The check, answered on the dashboard: recorded with its author, and the run moves on.
+    with system.client() as client:
+        answer = client.resume_flow_run(run.id, run_input={"completed_on": DAY, "recorded_by": "Toy Tester"})
+    assert answer.status.value == "ACCEPT", answer.details
+    wait_until(lambda: key_of(system, run.id) == "toy-visits-0", timeout=60 + STALL_ALLOWANCE,
+               what="the toy visits' wait")
+    check = items_of(system, case_ref)["toy-check"]
+    assert (check["state"], check["completed_by"]) == ("done", "Toy Tester")
+
+    # One agency's visit, recorded with `sbu record`: the run wakes to the next count.
+    recorded = system.sbu_json("record", case_ref, "toy-visit", "--agency", "police", "--on", DAY)
+    assert recorded["completed"] == ["toy-visit:police"]
+    wait_until(lambda: key_of(system, run.id) == "toy-visits-1", timeout=60 + STALL_ALLOWANCE,
+               what="the next toy wait")
+    items = items_of(system, case_ref)
+    assert (items["toy-visit:police"]["state"], items["toy-visit:health"]["state"]) == ("done", "open")
+    refused = system.sbu("record", case_ref, "toy-visit", "--agency", "education", check=False)
+    assert refused.returncode == 2
+    assert "not waiting for toy-visit" in refused.stderr
+
+    # Its items' timers are Prefect runs of their own, each keyed by its item.
+    with system.client() as client:
+        names = {r.name for r in client.read_flow_runs(limit=200) if r.name.startswith(case_ref)}
+    assert f"{case_ref} toy-visit:health reminder" in names
+    assert f"{case_ref} toy-visit:health overdue" in names
+
+    # Prefect loses the run: the sweep notices and replaces it, waiting where the store says.
+    with system.client() as client:
+        from prefect.states import Crashed
+
+        client.set_flow_run_state(run.id, Crashed(message="lost in a test"), force=True)
+        client.create_flow_run_from_deployment(
+            client.read_deployment_by_name(RECONCILE_DEPLOYMENT).id, name="reconcile (test)")
+
+    def replacement() -> UUID | None:
+        for candidate in system.runs_named(f"{case_ref} toy"):
+            if candidate.id != run.id and waiting_key(candidate) == "toy-visits-1":
+                return candidate.id
+        return None
+
+    wait_until(replacement, timeout=90 + STALL_ALLOWANCE, what="reconcile to replace the toy run")
+
+    # Done, the check is chased no more: its timers were cancelled with it (at most one
+    # escalation crossed paths with the record).
+    seen = toy_alerts()
+    time.sleep(12)  # half a case day
+    assert len(toy_alerts()) <= len(seen) + 1, toy_alerts()
+    assert not [s for s in system.mail_subjects() if "toy-visit:police" in s]

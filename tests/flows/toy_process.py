@@ -1,0 +1,58 @@
+"""A toy process for the tests: two steps, one of them with an item per involved agency, added to
+the registry the way a partnership would add its own (`SBU_PROCESS_MODULES=tests.flows.toy_process`)
+and run by `sbu serve`, the bridge and the reconciliation sweep without a line of theirs changed.
+
+It starts once the DSPs have decided (unless on "no further action"); `toy-check` is due one
+working day after the decision, and each agency's `toy-visit` fifteen.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from flows.waits import run_waits
+from models.effects import Effect
+from models.enums import Anchor, CasePath, Role, StepState
+from models.forms import AgencyResponseForm, StepCompletionForm
+from models.procedure import Context, open_item
+from models.registry import ItemSpec, Process, Wait
+from models.state import CaseState
+from models.timetable import StepRule, WorkingDaysAfter
+
+CHECK = ItemSpec(StepRule("toy-check", "Toy check made", Role.SBU, Anchor.DECISION, "the tests' toy rule",
+                          WorkingDaysAfter(1)), StepCompletionForm)
+VISIT = ItemSpec(StepRule("toy-visit", "Toy visit by each agency", Role.SBU, Anchor.DECISION,
+                          "the tests' toy rule", WorkingDaysAfter(15)), AgencyResponseForm,
+                 subject_field="agency", notify_owner=False)
+
+
+def starts(state: CaseState) -> bool:
+    return state.anchors.get(Anchor.DECISION) is not None and state.path is not CasePath.NO_FURTHER_ACTION
+
+
+def start(state: CaseState, ctx: Context) -> list[Effect]:
+    effects = open_item(state, CHECK, TOY, ctx)
+    for agency, _ in state.agencies:
+        effects += open_item(state, VISIT, TOY, ctx, subject=agency.value)
+    return effects
+
+
+TOY = Process(
+    id="toy",
+    title="Toy",
+    flow="tests.flows.toy_process:toy_flow",
+    run_name="{case_ref} toy",
+    items=(CHECK, VISIT),
+    waits=(Wait("toy-check", "Toy check", (CHECK,)), Wait("toy-visits", "Toy visits", (VISIT,))),
+    starts=starts,
+    on_start=start,
+    tags=("case", "toy"),
+)
+PROCESSES = (TOY,)
+
+
+@flow(name="toy", flow_run_name="{case_ref} toy", persist_result=True)
+def toy_flow(case_ref: str) -> int:
+    """The toy process: waits for its check, then for every agency's visit."""
+    state = run_waits(TOY, case_ref)
+    return sum(1 for item in state.steps if item.process == TOY.id and item.state is StepState.DONE)

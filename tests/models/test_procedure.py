@@ -1,0 +1,335 @@
+"""The procedure engine as a pure function: a case and an event in, effects out (issue 7).
+
+Every test builds a case in memory, tells the engine what happened, and reads the effects, or the
+case as they would leave it (`CaseState.after`). No store, no clock, no Prefect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from models.alerts import AlertPolicy
+from models.calendar import WorkingDayCalendar
+from models.effects import (
+    AlertSent,
+    AnchorMoved,
+    CancelAlerts,
+    CloseCase,
+    CompleteItem,
+    DecisionRecordedMail,
+    Effect,
+    EscalationMail,
+    InformationRequestMail,
+    OpenItem,
+    Recorded,
+    ReferralReceivedMail,
+    Referred,
+    Retimed,
+    RetimeItem,
+    ScheduleAlert,
+    SendEmail,
+    StartProcess,
+    StepOpenedMail,
+    TimerFired,
+)
+from models.enums import (
+    AbuseOrNeglect,
+    Agency,
+    Anchor,
+    CasePath,
+    CaseStatus,
+    Category,
+    StepId,
+    StepState,
+    TimerKind,
+)
+from models.errors import Refused
+from models.forms import AgencyResponseForm, DspDecisionForm, SinSubmissionForm, StepCompletionForm
+from models.procedure import Context, Outcome, handle
+from models.registry import build_registry
+from models.rules import CaseFacts, case_path, dsp_decision_refusals
+from models.state import CaseState, DecisionSummary
+from models.timetable import Clocks
+
+CALENDAR = WorkingDayCalendar()
+REGISTRY = build_registry()
+# Wednesday 23 December 2026, noon: the example referral's afternoon.
+NOW = datetime(2026, 12, 23, 12, 0, tzinfo=UTC)
+DAY = date(2026, 12, 23)
+DSPS = ["Director CS", "Director Nursing", "Chief Supt"]
+
+
+def context(now: datetime = NOW) -> Context:
+    return Context(now=now, clocks=Clocks(), calendar=CALENDAR, alerts=AlertPolicy(), registry=REGISTRY)
+
+
+def new_case(*, category: Category = Category.SERIOUS_HARM,
+             abuse: AbuseOrNeglect = AbuseOrNeglect.SUSPECTED, looked_after: bool = False,
+             care_leaver: bool = False,
+             agencies: tuple[Agency, ...] = (Agency.POLICE, Agency.HEALTH)) -> CaseState:
+    """A case as the store holds it the moment it is referred, before the procedure has spoken."""
+    return CaseState(
+        case_ref="SR-2026-0001", status=CaseStatus.AWAITING_DECISION, path=None, category=category,
+        facts=CaseFacts(category=category, abuse_or_neglect=abuse, looked_after_child=looked_after,
+                        care_leaver=care_leaver),
+        referred_at=datetime(2026, 12, 23, 10, 15, tzinfo=UTC),
+        anchors={Anchor.REFERRAL_RECEIVED: DAY, Anchor.LA_AWARE: date(2026, 12, 22)},
+        steps=(), agencies=tuple((agency, None) for agency in agencies))
+
+
+def referred(**facts: Any) -> CaseState:
+    state = new_case(**facts)
+    return state.after(handle(state, Referred(), context()).effects)
+
+
+def decision(*, sin: bool, rapid_review: bool, on: date = DAY) -> DspDecisionForm:
+    return DspDecisionForm(sin=sin, rapid_review=rapid_review, rationale="Criteria met on the facts.",
+                           dsps_present=DSPS, decided_on=on)
+
+
+def follow(state: CaseState, outcome: Outcome) -> CaseState:
+    after = state.after(outcome.effects)
+    # What the store would write for the decision's author.
+    if after.decision is not None and not after.decision.recorded_by:
+        after = replace(after, decision=DecisionSummary(after.decision.sin, after.decision.rapid_review,
+                                                        "an officer"))
+    return after
+
+
+def of_type(effects: tuple[Effect, ...], kind: type[Any]) -> list[Any]:
+    return [effect for effect in effects if isinstance(effect, kind)]
+
+
+def mails(effects: tuple[Effect, ...]) -> list[Any]:
+    return [effect.mail for effect in of_type(effects, SendEmail)]
+
+
+# -- referral -----------------------------------------------------------------------------------------
+
+def test_a_referral_starts_the_case_and_opens_the_dsp_decision() -> None:
+    state = new_case()
+    outcome = handle(state, Referred(), context())
+    assert of_type(outcome.effects, StartProcess) == [StartProcess("case")]
+    [opened] = of_type(outcome.effects, OpenItem)
+    assert (opened.step, opened.due, opened.process) == (StepId.DSP_DECISION, date(2026, 12, 24), "case")
+    assert {alert.kind for alert in of_type(outcome.effects, ScheduleAlert)} == {
+        TimerKind.OVERDUE, TimerKind.ESCALATION}  # the reminder's time (today 09:00) has passed
+    [mail] = mails(outcome.effects)
+    assert isinstance(mail, ReferralReceivedMail)
+    assert mail.due_at == datetime(2026, 12, 25, 0, 0, tzinfo=UTC)  # the end of Thu 24 Dec, London
+
+
+# -- the DSP decision ------------------------------------------------------------------------------------
+
+def test_a_sin_decision_opens_the_notification_steps_and_no_rapid_review_yet() -> None:
+    state = referred()
+    outcome = handle(state, Recorded(StepId.DSP_DECISION, decision(sin=True, rapid_review=True)), context())
+    opened = {e.step: e.due for e in of_type(outcome.effects, OpenItem)}
+    assert opened == {StepId.SIN_SUBMISSION: date(2026, 12, 31), StepId.PARTNERS_INFORMED: date(2026, 12, 31)}
+    assert of_type(outcome.effects, StartProcess) == []
+    after = follow(state, outcome)
+    assert (after.path, after.status) == (CasePath.SIN_AND_RAPID_REVIEW, CaseStatus.IN_PROGRESS)
+    assert after.state_of(StepId.DSP_DECISION) is StepState.DONE
+    assert after.anchors[Anchor.DECISION] == DAY
+    assert [type(m) for m in mails(outcome.effects)] == [DecisionRecordedMail, StepOpenedMail, StepOpenedMail]
+
+
+def test_a_rapid_review_without_a_sin_starts_at_the_decision() -> None:
+    state = referred(category=Category.NEAR_MISS)
+    outcome = handle(state, Recorded(StepId.DSP_DECISION, decision(sin=False, rapid_review=True)), context())
+    assert of_type(outcome.effects, StartProcess) == [StartProcess("rapid-review")]
+    opened = {e.step: e.due for e in of_type(outcome.effects, OpenItem)}
+    # Near miss, decided Wed 23 Dec: 10 working days to 11 Jan, the meeting on the 15th.
+    assert opened == {StepId.RR_AGENCY_RESPONSES: date(2027, 1, 11), StepId.RR_MEETING: date(2027, 1, 18)}
+    requests = [m for m in mails(outcome.effects) if isinstance(m, InformationRequestMail)]
+    assert [(m.agency, m.due) for m in requests] == [(Agency.POLICE, date(2027, 1, 11)),
+                                                      (Agency.HEALTH, date(2027, 1, 11))]
+
+
+def test_no_further_action_closes_the_case() -> None:
+    state = referred(abuse=AbuseOrNeglect.NOT_SUSPECTED)
+    outcome = handle(state, Recorded(StepId.DSP_DECISION, decision(sin=False, rapid_review=False)), context())
+    assert of_type(outcome.effects, CloseCase) == [CloseCase("no further action (DSP decision)")]
+    assert follow(state, outcome).status is CaseStatus.CLOSED
+
+
+def test_a_decision_the_procedure_forbids_is_refused_with_its_reason() -> None:
+    state = referred(category=Category.DEATH, abuse=AbuseOrNeglect.NOT_SUSPECTED, looked_after=True)
+    with pytest.raises(Refused, match="looked-after child must always be notified"):
+        handle(state, Recorded(StepId.DSP_DECISION, decision(sin=False, rapid_review=False)), context())
+
+
+def test_the_same_decision_again_is_already_recorded_and_another_is_refused() -> None:
+    state = referred()
+    state = follow(state, handle(state, Recorded(StepId.DSP_DECISION, decision(sin=True, rapid_review=True)),
+                                 context()))
+    again = handle(state, Recorded(StepId.DSP_DECISION, decision(sin=True, rapid_review=True)), context())
+    assert again.already_recorded
+    assert again.effects == ()
+    with pytest.raises(Refused, match="already has a DSP decision"):
+        handle(state, Recorded(StepId.DSP_DECISION, decision(sin=False, rapid_review=False)), context())
+
+
+def test_a_decision_dated_in_the_future_or_before_the_referral_is_refused() -> None:
+    state = referred()
+    with pytest.raises(Refused, match="decided_on is in the future"):
+        handle(state, Recorded(StepId.DSP_DECISION, decision(sin=True, rapid_review=True,
+                                                             on=date(2026, 12, 24))), context())
+    with pytest.raises(Refused, match="before the step's clock started"):
+        handle(state, Recorded(StepId.DSP_DECISION, decision(sin=True, rapid_review=True,
+                                                             on=date(2026, 12, 22))), context())
+
+
+# -- the SIN and the Rapid Review ----------------------------------------------------------------------
+
+def notified(*, on: date = DAY, **facts: Any) -> CaseState:
+    state = referred(**facts)
+    state = follow(state, handle(state, Recorded(StepId.DSP_DECISION, decision(sin=True, rapid_review=True)),
+                                 context()))
+    return follow(state, handle(state, Recorded(StepId.SIN_SUBMISSION,
+                                                SinSubmissionForm(national_ref="CSIN-1", completed_on=on)),
+                                context()))
+
+
+def test_the_sins_submission_starts_the_rapid_review_counted_from_it() -> None:
+    state = notified()
+    assert state.started("rapid-review")
+    due = {item.step: item.due for item in state.steps if item.process == "rapid-review"}
+    # Notified Wed 23 Dec: 24, 29, 30, 31 Dec, 4 Jan; the meeting on the 8th working day (7 Jan);
+    # the Panel's 15th working day is 18 Jan (25, 28 Dec and 1 Jan are bank holidays).
+    assert due == {StepId.RR_AGENCY_RESPONSES: date(2027, 1, 4), StepId.RR_MEETING: date(2027, 1, 7),
+                   StepId.RR_REPORT_TO_PANEL: date(2027, 1, 18)}
+    assert state.anchors[Anchor.SIN_SUBMITTED] == state.anchors[Anchor.NOTIFICATION] == DAY
+
+
+def test_agency_responses_complete_the_step_with_the_last_one() -> None:
+    state = notified()
+    first = handle(state, Recorded(StepId.RR_AGENCY_RESPONSES,
+                                   AgencyResponseForm(agency=Agency.POLICE, completed_on=DAY)), context())
+    assert of_type(first.effects, CompleteItem) == []
+    state = follow(state, first)
+    again = handle(state, Recorded(StepId.RR_AGENCY_RESPONSES,
+                                   AgencyResponseForm(agency=Agency.POLICE, completed_on=DAY)), context())
+    assert again.already_recorded
+    with pytest.raises(Refused, match="education is not an agency involved"):
+        handle(state, Recorded(StepId.RR_AGENCY_RESPONSES,
+                               AgencyResponseForm(agency=Agency.EDUCATION, completed_on=DAY)), context())
+    last = handle(state, Recorded(StepId.RR_AGENCY_RESPONSES,
+                                  AgencyResponseForm(agency=Agency.HEALTH, completed_on=DAY)), context())
+    [done] = of_type(last.effects, CompleteItem)
+    assert (done.step, done.late) == (StepId.RR_AGENCY_RESPONSES, False)
+    assert CancelAlerts(StepId.RR_AGENCY_RESPONSES, "") in last.effects
+
+
+def test_a_sin_only_case_closes_once_notified_and_the_partners_informed() -> None:
+    state = referred(category=Category.DEATH, abuse=AbuseOrNeglect.NOT_SUSPECTED, looked_after=True)
+    state = follow(state, handle(state, Recorded(StepId.DSP_DECISION, decision(sin=True, rapid_review=False)),
+                                 context()))
+    state = follow(state, handle(state, Recorded(StepId.SIN_SUBMISSION,
+                                                 SinSubmissionForm(national_ref="CSIN-1", completed_on=DAY)),
+                                 context()))
+    assert not state.started("rapid-review")
+    assert state.status is CaseStatus.IN_PROGRESS
+    outcome = handle(state, Recorded(StepId.PARTNERS_INFORMED, StepCompletionForm(completed_on=DAY)),
+                     context())
+    assert of_type(outcome.effects, CloseCase) == [CloseCase("notified; no Rapid Review required")]
+
+
+def test_a_step_the_case_does_not_wait_for_is_refused() -> None:
+    state = referred()
+    with pytest.raises(Refused, match=r"not waiting for sin-submission \(open steps: dsp-decision"):
+        handle(state, Recorded(StepId.SIN_SUBMISSION, SinSubmissionForm(national_ref="X", completed_on=DAY)),
+               context())
+    with pytest.raises(Refused, match="not waiting for cspr-draft-report"):
+        handle(state, Recorded(StepId.CSPR_DRAFT_REPORT, StepCompletionForm(completed_on=DAY)), context())
+
+
+# -- timers ----------------------------------------------------------------------------------------------
+
+def test_an_escalation_goes_out_and_schedules_the_next_working_days() -> None:
+    state = referred()
+    fired = handle(state, TimerFired(StepId.DSP_DECISION, "", TimerKind.ESCALATION, 1,
+                                     datetime(2026, 12, 29, 9, 0, tzinfo=UTC)), context())
+    assert fired.fired
+    [mail] = mails(fired.effects)
+    assert isinstance(mail, EscalationMail)
+    assert mail.on == date(2026, 12, 29)
+    assert AlertSent(StepId.DSP_DECISION, "", TimerKind.ESCALATION, date(2026, 12, 24), 1) in fired.effects
+    [nxt] = of_type(fired.effects, ScheduleAlert)
+    assert (nxt.sequence, nxt.fire_at) == (2, datetime(2026, 12, 30, 9, 0, tzinfo=UTC))
+
+
+def test_a_timer_for_a_done_step_sends_nothing() -> None:
+    state = notified()
+    outcome = handle(state, TimerFired(StepId.DSP_DECISION, "", TimerKind.OVERDUE, 0, NOW), context())
+    assert (outcome.fired, outcome.effects, outcome.reason) == (False, (), "step no longer open")
+
+
+# -- moving dates ------------------------------------------------------------------------------------------
+
+def test_a_retimed_item_gets_new_timers_for_its_new_date() -> None:
+    state = notified()
+    outcome = handle(state, Retimed(StepId.RR_MEETING, "", date(2027, 1, 12), "Panel chair away"), context())
+    [retimed] = of_type(outcome.effects, RetimeItem)
+    assert (retimed.due, retimed.was) == (date(2027, 1, 12), date(2027, 1, 7))
+    assert retimed.reason == "Panel chair away"
+    assert "Panel chair" not in retimed.rule  # the reason stays in the audit trail, never in the rule text
+    assert CancelAlerts(StepId.RR_MEETING, "") in outcome.effects
+    assert {a.due for a in of_type(outcome.effects, ScheduleAlert)} == {date(2027, 1, 12)}
+    assert follow(state, outcome).item(StepId.RR_MEETING).due == date(2027, 1, 12)  # type: ignore[union-attr]
+
+
+def test_only_an_open_item_can_be_retimed_and_never_into_the_past() -> None:
+    state = notified()
+    with pytest.raises(Refused, match="no open dsp-decision to re-time"):
+        handle(state, Retimed(StepId.DSP_DECISION, "", date(2027, 1, 12), "A reason given"), context())
+    with pytest.raises(Refused, match="in the past"):
+        handle(state, Retimed(StepId.RR_MEETING, "", date(2026, 12, 1), "A reason given"), context())
+
+
+def test_moving_an_anchor_retimes_every_open_item_counted_from_it() -> None:
+    state = notified()
+    outcome = handle(state, AnchorMoved(Anchor.NOTIFICATION, date(2026, 12, 29), "Corrected date"), context())
+    moved = {e.step: e.due for e in of_type(outcome.effects, RetimeItem)}
+    # Notified Tue 29 Dec: 30, 31 Dec, 4, 5, 6 Jan; the meeting on the 8th working day, 11 Jan.
+    assert moved == {StepId.RR_AGENCY_RESPONSES: date(2027, 1, 6), StepId.RR_MEETING: date(2027, 1, 11)}
+    after = follow(state, outcome)
+    assert after.anchors[Anchor.NOTIFICATION] == date(2026, 12, 29)
+    assert after.item(StepId.RR_MEETING).anchor_on == date(2026, 12, 29)  # type: ignore[union-attr]
+
+
+# -- for every referral and every decision -------------------------------------------------------------
+
+@settings(max_examples=150, deadline=None)
+@given(category=st.sampled_from(Category), abuse=st.sampled_from(AbuseOrNeglect),
+       status=st.sampled_from(["none", "looked-after", "care-leaver"]), sin=st.booleans(),
+       rapid_review=st.booleans())
+def test_every_allowed_decision_sets_the_rules_path_and_every_open_item_is_timed(
+        category: Category, abuse: AbuseOrNeglect, status: str, sin: bool, rapid_review: bool) -> None:
+    facts = {"category": category, "abuse": abuse, "looked_after": status == "looked-after",
+             "care_leaver": status == "care-leaver"}
+    state = referred(**facts)
+    event = Recorded(StepId.DSP_DECISION, decision(sin=sin, rapid_review=rapid_review))
+    if dsp_decision_refusals(state.facts, sin=sin, rapid_review=rapid_review):
+        with pytest.raises(Refused):
+            handle(state, event, context())
+        return
+    outcome = handle(state, event, context())
+    after = follow(state, outcome)
+    path = case_path(state.facts, sin=sin, rapid_review=rapid_review)
+    assert after.path is path
+    assert (after.status is CaseStatus.CLOSED) == (path is CasePath.NO_FURTHER_ACTION)
+    without_sin = (CasePath.RAPID_REVIEW_ONLY, CasePath.NEAR_MISS_RAPID_REVIEW)
+    assert after.started("rapid-review") == (path in without_sin)
+    timed = {(e.step, e.subject) for e in of_type(outcome.effects, ScheduleAlert)}
+    for item in after.open_steps():
+        if item.step != StepId.DSP_DECISION:
+            assert (item.step, item.subject) in timed
+            assert item.due > DAY
+            assert CALENDAR.is_working_day(item.due)

@@ -1,0 +1,142 @@
+"""The canary: a referral whose fields carry marker strings (a child's record id, names, the
+referring agency's reference, a rationale) produces no email that contains any of them.
+
+The builders cannot be handed those values: their parameters are case references, enums, dates,
+the directory and the dashboard link. This test holds them to that, then builds every email the
+case could cause, sends them through the outbox to a real SMTP server, and searches every header,
+body and attachment of every message received.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from email import message_from_bytes
+from email.policy import default as default_policy
+from typing import Any
+
+from models.calendar import end_of_london_day
+from models.clock import FixedClock
+from models.enums import Agency, CasePath, Role, StepId, StepState
+from models.forms import DspDecisionForm, parse_referral
+from tasks.mail import messages
+from tasks.mail.delivery import deliver_pending
+from tasks.mail.directory import Directory
+from tasks.mail.messages import DigestRow, EmailDraft
+from tasks.mail.outbox import queue_email
+from tasks.mail.sender import SmtpSender
+from tasks.store.db import Store
+from tests.tasks.mail.conftest import FAST, SmtpServer
+
+MARKERS = ("LA-CANARY-4242", "CANARY-EXT-0099", "Jessamine Canarywood", "Bartholomew Canarybrook",
+           "Ottoline Canaryfield", "canary-rationale-marker")
+
+CONTRACT_BUILDERS: list[Callable[..., EmailDraft]] = [
+    messages.referral_received_email, messages.decision_recorded_email, messages.step_opened_email,
+    messages.reminder_email, messages.overdue_email, messages.escalation_email,
+    messages.rr_information_request_email, messages.rr_meeting_invitation_email,
+    messages.daily_digest_email,
+]
+# The only str parameters a builder may take, each validated against a strict pattern.
+ALLOWED_STR_PARAMETERS = {"case_ref", "dashboard_url", "partnership"}
+
+
+def _referral() -> Any:
+    return parse_referral({
+        "referring_agency": "police", "external_ref": "CANARY-EXT-0099",
+        "category": "serious-harm", "abuse_or_neglect": "suspected",
+        "incident_date": "2026-03-02", "la_aware_date": "2026-03-02",
+        "referred_at": "2026-03-02T10:15:00+00:00",
+        "children": [{"la_record_id": "LA-CANARY-4242", "age_years": 7, "looked_after": False,
+                      "care_leaver": False}],
+        "agencies_involved": ["police", "health", "education"],
+    }, now=datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
+
+
+def _decision() -> DspDecisionForm:
+    return DspDecisionForm(sin=True, rapid_review=True,
+                           rationale="canary-rationale-marker: the reasons the DSPs gave",
+                           dsps_present=["Jessamine Canarywood", "Bartholomew Canarybrook",
+                                         "Ottoline Canaryfield"],
+                           decided_on=date(2026, 3, 3))
+
+
+def test_no_builder_takes_free_text() -> None:
+    for builder in CONTRACT_BUILDERS:
+        hints = typing.get_type_hints(builder)
+        for name, parameter in inspect.signature(builder).parameters.items():
+            assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, (builder.__name__, name)
+            hint = hints[name]
+            if _mentions_str(hint):
+                assert name in ALLOWED_STR_PARAMETERS, (builder.__name__, name)
+    digest_fields = {name: info.annotation for name, info in DigestRow.model_fields.items()}
+    assert [name for name, hint in digest_fields.items() if _mentions_str(hint)] == ["case_ref"]
+
+
+def _mentions_str(hint: Any) -> bool:
+    if hint is str:
+        return True
+    return any(_mentions_str(arg) for arg in typing.get_args(hint))
+
+
+def _every_email(case_ref: str, agencies: Sequence[Agency], directory: Directory) -> list[EmailDraft]:
+    url = "http://127.0.0.1:4200"
+    due = date(2026, 3, 9)
+    common: dict[str, Any] = {"case_ref": case_ref, "directory": directory, "dashboard_url": url}
+    drafts = [
+        messages.referral_received_email(due_at=end_of_london_day(date(2026, 3, 3)), **common),
+        *(messages.decision_recorded_email(path=path, **common) for path in CasePath),
+        messages.rr_meeting_invitation_email(starts_at=datetime(2026, 3, 12, 10, tzinfo=UTC),
+                                             duration=timedelta(hours=2), agencies=agencies, **common),
+        messages.daily_digest_email(day=due, directory=directory, dashboard_url=url, rows=[
+            DigestRow(case_ref=case_ref, step=step, due=due, state=StepState.OPEN, overdue=True)
+            for step in StepId]),
+    ]
+    for step in StepId:
+        for build in (messages.step_opened_email, messages.reminder_email, messages.overdue_email):
+            drafts.append(build(step=step, due=due, owner=Role.SBU, **common))
+        drafts.append(messages.escalation_email(step=step, due=due, on=date(2026, 3, 10), **common))
+    drafts += [messages.rr_information_request_email(agency=agency, due=due, **common)
+               for agency in agencies]
+    return drafts
+
+
+def test_no_email_for_a_case_carries_any_marker(sqlite_store: Store, sender: SmtpSender,
+                                                fixed_clock: FixedClock, directory: Directory,
+                                                smtp_server: SmtpServer) -> None:
+    referral = _referral()
+    decision = _decision()
+    assert referral.children[0].la_record_id in MARKERS
+    assert decision.dsps_present[0] in MARKERS
+    case_ref = "SR-2026-0001"  # given by the case store, never taken from the referral
+    drafts = _every_email(case_ref, referral.agencies_involved, directory)
+
+    with sqlite_store.transaction() as session:
+        # One decision per case: the variants for each path share a dedup key, so only the first
+        # is queued; every variant's text is checked below all the same.
+        queued = sum(queue_email(session, draft, case_id=None, now=fixed_clock.now(),
+                                 mail_from_domain="partnership.example") for draft in drafts)
+    report = deliver_pending(sqlite_store, sender, now=fixed_clock, fallback_address=directory.fallback,
+                             batch_size=len(drafts), **FAST)  # type: ignore[arg-type]
+
+    received = smtp_server.messages()
+    assert report.sent == queued == len(received) == len({draft.dedup_key for draft in drafts})
+    for draft in drafts:
+        built = "\n".join([draft.subject, draft.text, draft.html or "", *draft.to, *draft.cc,
+                           *(a.data.decode() for a in draft.attachments)]).lower()
+        for marker in MARKERS:
+            assert marker.lower() not in built
+    for raw in received:
+        texts = [raw.decode("utf-8", "replace")]
+        parsed = message_from_bytes(raw, policy=default_policy)
+        texts += [f"{key}: {value}" for key, value in parsed.items()]
+        for part in parsed.walk():
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                texts.append(payload.decode("utf-8", "replace"))
+        everything = "\n".join(texts).lower()
+        for marker in MARKERS:
+            assert marker.lower() not in everything
+        assert case_ref in everything.upper()

@@ -1,0 +1,160 @@
+"""The builders: one per event, from templates, with dedup keys from stable ids and ISO dates,
+due times in London, and a meeting invitation that calendar software reads right."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+from icalendar import Calendar
+from pydantic import ValidationError
+
+from models.calendar import LONDON, end_of_london_day
+from models.enums import Agency, CasePath, Role, StepId, StepState
+from tasks.mail import messages
+from tasks.mail.directory import Directory
+from tasks.mail.messages import DigestRow, EmailDraft
+
+DASHBOARD = "http://127.0.0.1:4200/runs"
+REF = "SR-2026-0007"
+
+
+def test_referral_received_goes_to_the_three_dsps_with_the_due_time_in_london(
+        directory: Directory) -> None:
+    # Due by the end of Tuesday 7 April 2026 (BST): end_of_london_day gives 23:00 UTC.
+    draft = messages.referral_received_email(case_ref=REF, due_at=end_of_london_day(date(2026, 4, 7)),
+                                             directory=directory, dashboard_url=DASHBOARD)
+    assert draft.to == directory.dsps
+    assert draft.cc == (directory.address(Role.SBU),)
+    assert draft.dedup_key == f"referral-received:{REF}"
+    assert "23:59 on Tuesday 7 April 2026 (London time)" in draft.subject
+    assert "within one working day" in draft.text
+    assert REF in draft.subject
+    assert DASHBOARD in draft.text
+    assert draft.html is not None
+    assert f'href="{DASHBOARD}"' in draft.html
+
+
+def test_a_due_time_within_the_day_is_shown_as_london_wall_time(directory: Directory) -> None:
+    draft = messages.referral_received_email(case_ref=REF, due_at=datetime(2026, 1, 13, 16, 30, tzinfo=UTC),
+                                             directory=directory, dashboard_url=DASHBOARD)
+    assert "16:30 on Tuesday 13 January 2026" in draft.subject
+    summer = messages.referral_received_email(case_ref=REF, due_at=datetime(2026, 7, 14, 16, 30, tzinfo=UTC),
+                                              directory=directory, dashboard_url=DASHBOARD)
+    assert "17:30 on Tuesday 14 July 2026" in summer.subject
+
+
+@pytest.mark.parametrize(("event", "build"), [
+    ("reminder", messages.reminder_email),
+    ("overdue", messages.overdue_email),
+    ("step-opened", messages.step_opened_email),
+])
+def test_step_messages_go_to_the_owner_with_a_dedup_key_per_step_and_due_date(
+        directory: Directory, event: str, build: messages.StepBuilder) -> None:
+    draft = build(case_ref=REF, step=StepId.SIN_SUBMISSION, due=date(2026, 3, 6),
+                  owner=Role.LOCAL_AUTHORITY, directory=directory, dashboard_url=DASHBOARD)
+    assert draft.event == event
+    assert draft.to == (directory.address(Role.LOCAL_AUTHORITY),)
+    assert draft.dedup_key == f"{event}:{REF}:sin-submission:2026-03-06"
+    assert "Friday 6 March 2026" in draft.subject
+    assert REF in draft.subject
+    assert "sin-submission" in draft.text
+    assert DASHBOARD in draft.text
+    again = build(case_ref=REF, step=StepId.SIN_SUBMISSION, due=date(2026, 3, 6),
+                  owner=Role.LOCAL_AUTHORITY, directory=directory, dashboard_url=DASHBOARD)
+    assert again == draft  # the same inputs build the same email
+
+
+def test_escalation_goes_to_the_dsps_once_per_working_day(directory: Directory) -> None:
+    monday, tuesday = (messages.escalation_email(case_ref=REF, step=StepId.RR_MEETING, due=date(2026, 3, 6),
+                                                 on=day, directory=directory, dashboard_url=DASHBOARD)
+                       for day in (date(2026, 3, 9), date(2026, 3, 10)))
+    assert monday.to == directory.dsps
+    assert monday.dedup_key == f"escalation:{REF}:rr-meeting:2026-03-06:2026-03-09"
+    assert monday.dedup_key != tuesday.dedup_key
+
+
+def test_decision_and_information_request(directory: Directory) -> None:
+    decision = messages.decision_recorded_email(case_ref=REF, path=CasePath.SIN_AND_RAPID_REVIEW,
+                                                directory=directory, dashboard_url=DASHBOARD)
+    assert "Serious Incident Notification and Rapid Review" in decision.subject
+    assert decision.dedup_key == f"decision-recorded:{REF}"
+    request = messages.rr_information_request_email(case_ref=REF, agency=Agency.EDUCATION,
+                                                    due=date(2026, 3, 13), directory=directory,
+                                                    dashboard_url=DASHBOARD)
+    assert request.to == (directory.agency_lead(Agency.EDUCATION),)
+    assert request.dedup_key == f"rr-information-request:{REF}:education:2026-03-13"
+
+
+def test_daily_digest_lists_overdue_first(directory: Directory) -> None:
+    rows = [DigestRow(case_ref="SR-2026-0002", step=StepId.SIN_SUBMISSION, due=date(2026, 3, 9),
+                      state=StepState.OPEN, overdue=False),
+            DigestRow(case_ref="SR-2026-0001", step=StepId.RR_MEETING, due=date(2026, 3, 4),
+                      state=StepState.OPEN, overdue=True)]
+    draft = messages.daily_digest_email(day=date(2026, 3, 5), rows=rows, directory=directory,
+                                        dashboard_url=DASHBOARD)
+    assert draft.to == (directory.address(Role.SBU),)
+    assert draft.dedup_key == "daily-digest:default:2026-03-05"
+    assert "1 overdue, 2 open" in draft.subject
+    assert draft.text.index("SR-2026-0001") < draft.text.index("SR-2026-0002")
+    empty = messages.daily_digest_email(day=date(2026, 3, 5), rows=[], directory=directory,
+                                        dashboard_url=DASHBOARD)
+    assert "Nothing is open." in empty.text
+
+
+@pytest.mark.parametrize(("starts_at", "local_time", "offset"), [
+    (datetime(2026, 7, 14, 9, 30, tzinfo=UTC), "10:30", timedelta(hours=1)),   # BST
+    (datetime(2026, 1, 13, 9, 30, tzinfo=UTC), "09:30", timedelta(0)),         # GMT
+])
+def test_the_meeting_invitation_parses_with_the_london_date_and_time(
+        directory: Directory, starts_at: datetime, local_time: str, offset: timedelta) -> None:
+    draft = messages.rr_meeting_invitation_email(
+        case_ref=REF, starts_at=starts_at, duration=timedelta(hours=2),
+        agencies=[Agency.POLICE, Agency.HEALTH, Agency.EDUCATION], directory=directory,
+        dashboard_url=DASHBOARD)
+    [attachment] = draft.attachments
+    assert attachment.filename == "invite.ics"
+    assert (attachment.maintype, attachment.subtype) == ("text", "calendar")
+    assert ("method", "request") in attachment.params
+
+    calendar = Calendar.from_ical(attachment.data)
+    assert str(calendar["method"]) == "REQUEST"
+    [event] = calendar.walk("VEVENT")
+    start, end = event.decoded("dtstart"), event.decoded("dtend")
+    assert event["dtstart"].params["TZID"] == "Europe/London"
+    assert start.date() == starts_at.date()
+    assert start.strftime("%H:%M") == local_time
+    assert start.utcoffset() == offset
+    assert start == starts_at
+    assert end - start == timedelta(hours=2)
+    assert str(event["uid"]) == f"rr-meeting-{REF.lower()}@partnership.example"
+    attendees = {str(attendee).removeprefix("mailto:") for attendee in cast(list[Any], event["attendee"])}
+    assert {directory.agency_lead(Agency.EDUCATION), *directory.dsps} <= attendees
+    assert [tz["tzid"] for tz in calendar.walk("VTIMEZONE")] == ["Europe/London"]
+    local = starts_at.astimezone(LONDON)
+    assert f"{local:%H:%M}" in draft.subject
+    assert f"{local:%H:%M}" in draft.text
+
+
+def test_no_header_injection_through_any_value(directory: Directory) -> None:
+    with pytest.raises(ValueError, match="case reference"):
+        messages.reminder_email(case_ref="SR-1\r\nBcc: spy@evil.example", step=StepId.RR_MEETING,
+                                due=date(2026, 3, 6), owner=Role.SBU, directory=directory,
+                                dashboard_url=DASHBOARD)
+    with pytest.raises(ValueError, match="dashboard_url"):
+        messages.reminder_email(case_ref=REF, step=StepId.RR_MEETING, due=date(2026, 3, 6),
+                                owner=Role.SBU, directory=directory,
+                                dashboard_url="http://x.example/\r\nBcc: spy@evil.example")
+    good = messages.reminder_email(case_ref=REF, step=StepId.RR_MEETING, due=date(2026, 3, 6),
+                                   owner=Role.SBU, directory=directory, dashboard_url=DASHBOARD)
+    with pytest.raises(ValidationError):
+        EmailDraft.model_validate({**good.model_dump(), "subject": "Hello\r\nBcc: spy@evil.example"})
+    with pytest.raises(ValidationError):
+        EmailDraft.model_validate({**good.model_dump(), "to": ("a@x.example\nBcc: b@evil.example",)})
+
+
+def test_a_naive_due_time_is_refused(directory: Directory) -> None:
+    with pytest.raises(ValueError, match="timezone"):
+        messages.referral_received_email(case_ref=REF, due_at=datetime(2026, 3, 6, 17, 0),
+                                         directory=directory, dashboard_url=DASHBOARD)

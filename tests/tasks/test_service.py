@@ -1,0 +1,208 @@
+"""The case service against a real store (SQLite, and PostgreSQL where reachable)."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from models.clock import FixedClock
+from models.enums import CasePath, CaseStatus, Interface, StepId, StepState, TimerKind, TimerState
+from models.errors import NotFound, Refused
+from models.forms import DspDecisionForm, SinSubmissionForm, StepCompletionForm, parse_referral
+from models.tables import AuditEvent, Case, OutboxMessage, Timer
+from tasks.service import Actor, CaseService
+from tests.conftest import EXAMPLE_NOW, EXAMPLE_REFERRAL
+
+OFFICER = Actor("sbu-officer", Interface.CLI)
+DSPS = ["Director CS", "Director Nursing", "Chief Supt"]
+
+
+def referral(**changes: Any) -> Any:
+    data = copy.deepcopy(EXAMPLE_REFERRAL)
+    data.update(changes)
+    return parse_referral(data, now=EXAMPLE_NOW)
+
+
+def decision(*, sin: bool, rapid_review: bool, on: date = date(2026, 12, 23)) -> DspDecisionForm:
+    return DspDecisionForm(sin=sin, rapid_review=rapid_review, rationale="Criteria met on the facts known.",
+                           dsps_present=DSPS, decided_on=on)
+
+
+def count(service: CaseService, model: Any) -> int:
+    with service.store.reading() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_refer_stores_the_case_with_its_first_deadline(service: CaseService) -> None:
+    outcome = service.refer(referral(), actor=OFFICER)
+    assert outcome.created
+    assert outcome.case_ref == "SR-2026-0001"
+    view = service.case_view(outcome.case_ref)
+    assert view.status is CaseStatus.AWAITING_DECISION
+    [step] = view.steps
+    assert (step.step, step.due, step.state) == (StepId.DSP_DECISION, date(2026, 12, 24), StepState.OPEN)
+    assert count(service, OutboxMessage) == 1  # the DSPs are told, in the same transaction
+    assert count(service, AuditEvent) == 2  # referred, step opened
+
+
+def test_same_referral_twice_gives_one_case(service: CaseService) -> None:
+    first = service.refer(referral(), actor=OFFICER)
+    second = service.refer(referral(), actor=OFFICER)
+    assert (second.case_ref, second.created) == (first.case_ref, False)
+    assert count(service, Case) == 1
+    assert count(service, OutboxMessage) == 1
+
+
+def test_same_external_ref_with_other_details_is_refused_and_nothing_written(service: CaseService) -> None:
+    service.refer(referral(), actor=OFFICER)
+    before = (count(service, Case), count(service, AuditEvent), count(service, OutboxMessage))
+    with pytest.raises(Refused, match="already referred"):
+        service.refer(referral(category="death"), actor=OFFICER)
+    assert (count(service, Case), count(service, AuditEvent), count(service, OutboxMessage)) == before
+
+
+def test_case_references_run_in_sequence_per_year(service: CaseService) -> None:
+    refs = [service.refer(referral(external_ref=f"POL-{n}"), actor=OFFICER).case_ref for n in range(3)]
+    assert refs == ["SR-2026-0001", "SR-2026-0002", "SR-2026-0003"]
+
+
+def test_concurrent_submissions_of_one_referral_give_one_case(service: CaseService) -> None:
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def submit() -> None:
+        try:
+            results.append(service.refer(referral(), actor=OFFICER).case_ref)
+        except BaseException as error:  # noqa: BLE001 - a thread's failure is reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert len(set(results)) == 1
+    assert count(service, Case) == 1
+
+
+def test_sin_decision_opens_the_notification_steps(service: CaseService) -> None:
+    ref = service.refer(referral(), actor=OFFICER).case_ref
+    outcome = service.decide(ref, decision(sin=True, rapid_review=True), actor=OFFICER)
+    assert outcome.opened == (StepId.SIN_SUBMISSION, StepId.PARTNERS_INFORMED)
+    view = service.case_view(ref)
+    steps = {s.step: s for s in view.steps}
+    assert view.path is CasePath.SIN_AND_RAPID_REVIEW
+    assert steps[StepId.DSP_DECISION].state is StepState.DONE
+    # LA aware Tue 22 Dec 2026; 25 and 28 Dec are bank holidays: 23, 24, 29, 30, 31 Dec.
+    assert steps[StepId.SIN_SUBMISSION].due == date(2026, 12, 31)
+    assert steps[StepId.PARTNERS_INFORMED].due == date(2026, 12, 31)
+
+
+def test_a_second_conflicting_decision_is_refused(service: CaseService) -> None:
+    ref = service.refer(referral(), actor=OFFICER).case_ref
+    service.decide(ref, decision(sin=True, rapid_review=True), actor=OFFICER)
+    again = service.decide(ref, decision(sin=True, rapid_review=True), actor=OFFICER)
+    assert again.already_recorded
+    with pytest.raises(Refused, match="already has a DSP decision"):
+        service.decide(ref, decision(sin=False, rapid_review=False), actor=OFFICER)
+
+
+def test_looked_after_child_death_cannot_be_recorded_as_no_sin(service: CaseService) -> None:
+    child = {"la_record_id": "LA-1", "age_years": 15, "looked_after": True, "care_leaver": False}
+    ref = service.refer(referral(category="death", abuse_or_neglect="not-suspected", children=[child]),
+                        actor=OFFICER).case_ref
+    with pytest.raises(Refused, match="looked-after child must always be notified"):
+        service.decide(ref, decision(sin=False, rapid_review=False), actor=OFFICER)
+    assert service.case_view(ref).status is CaseStatus.AWAITING_DECISION
+
+
+def test_sin_submission_starts_the_rapid_review(service: CaseService, clock: FixedClock) -> None:
+    ref = service.refer(referral(), actor=OFFICER).case_ref
+    service.decide(ref, decision(sin=True, rapid_review=True), actor=OFFICER)
+    clock.advance(timedelta(days=7))
+    outcome = service.record(ref, StepId.SIN_SUBMISSION,
+                             SinSubmissionForm(national_ref="CSIN-1", completed_on=date(2026, 12, 29)),
+                             actor=OFFICER)
+    assert "rapid-review" in outcome.started
+    steps = {s.step: s for s in service.case_view(ref).steps}
+    # Notified Tue 29 Dec: working days 30, 31 Dec, 4, 5, 6 Jan (1 Jan is a bank holiday).
+    assert steps[StepId.RR_AGENCY_RESPONSES].due == date(2027, 1, 6)
+    assert steps[StepId.RR_MEETING].due == date(2027, 1, 11)
+    assert steps[StepId.RR_REPORT_TO_PANEL].due == date(2027, 1, 20)
+
+
+def test_recording_a_step_the_case_is_not_waiting_for_is_refused(service: CaseService) -> None:
+    ref = service.refer(referral(), actor=OFFICER).case_ref
+    with pytest.raises(Refused, match="not waiting for sin-submission"):
+        service.record(ref, StepId.SIN_SUBMISSION,
+                       SinSubmissionForm(national_ref="X", completed_on=date(2026, 12, 23)), actor=OFFICER)
+
+
+def test_no_further_action_closes_the_case_and_cancels_timers(service: CaseService) -> None:
+    ref = service.refer(referral(abuse_or_neglect="not-suspected"), actor=OFFICER).case_ref
+    assert service.timers(case_ref=ref)
+    service.decide(ref, decision(sin=False, rapid_review=False), actor=OFFICER)
+    assert service.case_view(ref).status is CaseStatus.CLOSED
+    assert service.timers(case_ref=ref) == []
+
+
+def test_completing_a_step_cancels_its_timers(service: CaseService) -> None:
+    ref = service.refer(referral(), actor=OFFICER).case_ref
+    service.decide(ref, decision(sin=True, rapid_review=True), actor=OFFICER)
+    sin_timers = [t for t in service.timers(case_ref=ref) if t.step is StepId.SIN_SUBMISSION]
+    assert {t.kind for t in sin_timers} == {TimerKind.REMINDER, TimerKind.OVERDUE, TimerKind.ESCALATION}
+    service.record(ref, StepId.SIN_SUBMISSION,
+                   SinSubmissionForm(national_ref="CSIN-1", completed_on=date(2026, 12, 23)), actor=OFFICER)
+    left = [t for t in service.timers(case_ref=ref) if t.step is StepId.SIN_SUBMISSION]
+    assert left == []
+    # A timer firing after its step was done exits quietly and sends nothing.
+    outbox_before = count(service, OutboxMessage)
+    outcome = service.fire_timer(sin_timers[0].key)
+    assert not outcome.fired
+    assert count(service, OutboxMessage) == outbox_before
+
+
+def test_an_escalation_schedules_the_next_one(service: CaseService) -> None:
+    ref = service.refer(referral(), actor=OFFICER).case_ref
+    escalation = next(t for t in service.timers(case_ref=ref) if t.kind is TimerKind.ESCALATION)
+    outcome = service.fire_timer(escalation.key)
+    assert outcome.fired
+    assert outcome.next_timer_key
+    again = service.fire_timer(escalation.key)
+    assert not again.fired  # a timer fires once, however often its run is retried
+    with service.store.reading() as session:
+        nxt = session.scalars(select(Timer).where(Timer.key == outcome.next_timer_key)).one()
+    assert (nxt.sequence, nxt.state) == (2, TimerState.SCHEDULED)
+    assert nxt.fire_at > escalation.fire_at
+
+
+def test_audit_events_cannot_be_changed_or_deleted(service: CaseService) -> None:
+    service.refer(referral(), actor=OFFICER)
+    for statement in ("UPDATE audit_events SET actor = 'someone else'", "DELETE FROM audit_events"):
+        with pytest.raises(DBAPIError, match="append-only"), service.store.transaction() as session:
+            session.execute(text(statement))
+    assert count(service, AuditEvent) == 2
+
+
+def test_unknown_case_is_not_found(service: CaseService) -> None:
+    with pytest.raises(NotFound):
+        service.case_view("SR-2026-9999")
+
+
+def test_near_miss_rapid_review_uses_longer_clocks(service: CaseService) -> None:
+    ref = service.refer(referral(category="near-miss", external_ref="NM-1"), actor=OFFICER).case_ref
+    outcome = service.decide(ref, decision(sin=False, rapid_review=True), actor=OFFICER)
+    assert "rapid-review" in outcome.started
+    steps = {s.step: s for s in service.case_view(ref).steps}
+    assert StepId.RR_REPORT_TO_PANEL not in steps  # no SIN, nothing to the Panel
+    # Decided Wed 23 Dec: 10 working days: 24, 29, 30, 31 Dec, 4-8 Jan, 11 Jan.
+    assert steps[StepId.RR_AGENCY_RESPONSES].due == date(2027, 1, 11)
+    service.record(ref, StepId.RR_MEETING, StepCompletionForm(completed_on=date(2026, 12, 23)),
+                   actor=OFFICER)
