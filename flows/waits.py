@@ -75,8 +75,11 @@ def run_waits(process: Process, case_ref: str, *, before_wait: BeforeWait | None
         refusal = None
         logger.info("%s: %s answered (path %s)", case_ref, wait.name,
                     state.path.value if state.path else "none yet")
-        if wait.counts_progress:
-            # Each record moves this wait to a fresh key; the answered ones are in the store.
-            scrub_run_inputs(run_id, wait.name)
+        # The answer is in the store: remove it from Prefect before anything else happens (the
+        # processes this record starts are told next). A wait counting progress moves to a fresh
+        # key, so none of its answered keys is read again either.
+        scrub_run_inputs(run_id, wait.name)
+        if not wait.is_open(state):
+            scrubbed.add(wait.name)
         sync_case(case_ref)
         deliver_mail()

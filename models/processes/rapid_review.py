@@ -42,11 +42,11 @@ def start(state: CaseState, ctx: Context) -> list[Effect]:
     """Open the Rapid Review's steps whose anchor is known and ask every agency for its
     information."""
     effects = open_anchored_items(state, RAPID_REVIEW, ctx)
-    for opened in effects:
-        if isinstance(opened, OpenItem) and opened.step == StepId.RR_AGENCY_RESPONSES:
-            effects = [*effects, *(SendEmail(InformationRequestMail(agency=agency, due=opened.due))
-                                   for agency, _ in state.agencies)]
-            break
+    responses = next((e for e in effects if isinstance(e, OpenItem) and e.step == StepId.RR_AGENCY_RESPONSES),
+                     None)
+    if responses is not None:
+        effects += [SendEmail(InformationRequestMail(agency=agency, due=responses.due))
+                    for agency, _ in state.agencies]
     return effects
 
 
