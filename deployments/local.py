@@ -171,10 +171,11 @@ class LocalSystem:
 
     # -- the user's doors ------------------------------------------------------------------------
 
-    def sbu(self, *args: str, stdin: str | None = None,
-            check: bool = True) -> subprocess.CompletedProcess[str]:
+    def sbu(self, *args: str, stdin: str | None = None, check: bool = True,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """`sbu ARGS` as a user in this system runs it (`env` adds to or overrides its environment)."""
         result = subprocess.run([SBU, *args], input=stdin, capture_output=True, text=True,
-                                env=self.env, timeout=120, check=False)
+                                env={**self.env, **(env or {})}, timeout=120, check=False)
         if check and result.returncode != 0:
             raise SbuError(f"sbu {' '.join(args[:2])} failed: {result.stderr.strip()}")
         return result

@@ -16,6 +16,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -149,6 +150,34 @@ def serve_forever(settings: Settings, *, port: int | None = None) -> None:
         _serve(settings, url)
 
 
+class CatchUp(threading.Thread):
+    """Every `catch_up_seconds`, tells Prefect what the store committed while Prefect could not be
+    told (`tasks.prefect_bridge.tell_untold`): a case referred while the server was busy gets its
+    run within seconds, not at the next full reconciliation sweep."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(name="sbu-catch-up", daemon=True)
+        self.settings = settings
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        from tasks.prefect_bridge import prefect_client, tell_untold
+        from tasks.service import CaseService
+        from tasks.store.db import Store
+
+        service = CaseService(store=Store(self.settings.sqlalchemy_url), settings=self.settings,
+                              clock=self.settings.clock())
+        while not self.stopping.wait(self.settings.catch_up_seconds):
+            try:
+                with prefect_client(self.settings) as client:
+                    if client is not None and (told := tell_untold(client, service)):
+                        log.info("catch-up: told Prefect of %d runs or timers it had missed", told)
+            except Exception as error:  # noqa: BLE001 - the next round, or reconcile, tries again
+                log.warning("catch-up: Prefect could not be told (%s); trying again",
+                            error.__class__.__name__)
+        service.store.dispose()
+
+
 def _serve(settings: Settings, url: str) -> None:
     os.environ["PREFECT_API_URL"] = url
     from prefect.client.orchestration import get_client
@@ -179,11 +208,14 @@ def _serve(settings: Settings, url: str) -> None:
         client.create_flow_run_from_deployment(
             client.read_deployment_by_name(RECONCILE_DEPLOYMENT).id, name="reconcile (on start)",
             parameters={"serve_started": started.isoformat()})
+    catch_up = CatchUp(settings)
+    catch_up.start()
     try:
         asyncio.run(runner.start())
     except (KeyboardInterrupt, TerminationSignal):
         pass
     finally:
+        catch_up.stopping.set()
         if marker.exists() and marker.read_text() == url:
             marker.unlink()
         print("sbu serve: stopped", flush=True)

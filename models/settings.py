@@ -70,6 +70,9 @@ class Settings(BaseModel):
     # Prefect: how often a served deployment looks for runs to start or resume. Prefect's default
     # (about 10 s) would make a recorded decision take 10 to 15 s to act.
     runner_poll_seconds: float = Field(0.25, gt=0, le=60)
+    # How often `sbu serve` tells Prefect what the store committed while Prefect could not be told
+    # (a run for a process just started, a timer): store reads only when there is nothing to do.
+    catch_up_seconds: float = Field(15.0, gt=0, le=3600)
     prefect_port: int = Field(4200, ge=1, le=65535)
     # The Rapid Review meeting's default start time and length, London time.
     rr_meeting_duration_minutes: int = Field(120, ge=15, le=480)

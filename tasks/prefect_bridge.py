@@ -328,6 +328,21 @@ def wake_case(service: CaseService, case_ref: str, *, step: str | None = None,
         return note
 
 
+def tell_untold(client: SyncPrefectClient, service: CaseService) -> int:
+    """Tell Prefect what the store committed while Prefect could not be told (its server busy or
+    down when `sbu` made the change): the run of a process a case started, a timer to schedule or
+    cancel. Only store reads when there is nothing to tell, so `sbu serve` runs it every few
+    seconds; the full reconciliation sweep, which also reads every run from Prefect, runs rarely.
+    Returns how many things it told."""
+    told = 0
+    for case_ref in service.cases_with_untold_runs():
+        ensure_runs(client, service, case_ref)
+        told += 1
+    if any(timer.flow_run_id is None for timer in service.timers()) or service.timer_runs_to_cancel():
+        told += sync_timers(client, service)
+    return told
+
+
 def reconcile(client: SyncPrefectClient, service: CaseService, *,
               serve_started: datetime | None = None) -> dict[str, int]:
     """Repair any disagreement between the store and Prefect: runs missing for open cases (or

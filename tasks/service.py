@@ -290,6 +290,10 @@ class CaseService:
             return repo.timers(session=session, partnership=self.settings.partnership,
                                case_ref=case_ref, states=states)
 
+    def cases_with_untold_runs(self) -> list[str]:
+        with self.store.reading() as session:
+            return repo.cases_with_untold_runs(session=session, partnership=self.settings.partnership)
+
     def timer_runs_to_cancel(self, *, case_ref: str | None = None) -> list[TimerView]:
         """Cancelled timers whose deadline-check run may still be waiting in Prefect."""
         return [t for t in self.timers(case_ref=case_ref, states=(TimerState.CANCELLED,))

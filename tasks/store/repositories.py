@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.enums import Agency, Interface, TimerKind, TimerState, known_step
+from models.enums import Agency, CaseStatus, Interface, TimerKind, TimerState, known_step
 from models.tables import AuditEvent, Case, CaseAgency, CaseRun, CaseSequence, Item, Timer
 
 
@@ -104,6 +104,15 @@ def timers(*, session: Session, partnership: str, case_ref: str | None,
 
 def find_run(*, session: Session, case_id: int, process: str) -> CaseRun | None:
     return session.get(CaseRun, (case_id, process))
+
+
+def cases_with_untold_runs(*, session: Session, partnership: str) -> list[str]:
+    """Open cases running a process that Prefect has no run for yet."""
+    return list(session.scalars(
+        select(Case.case_ref).join(CaseRun, CaseRun.case_id == Case.id)
+        .where(Case.partnership == partnership, Case.status != CaseStatus.CLOSED,
+               CaseRun.flow_run_id.is_(None))
+        .distinct().order_by(Case.case_ref)).all())
 
 
 # -- audit ----------------------------------------------------------------------------------------
