@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from models.enums import StepState
 from models.timetable import Anchor, StepRule
 
 if TYPE_CHECKING:
@@ -231,9 +230,6 @@ class Process:
             raise KeyError(f"process {self.id} has no wait {name}")
         return found
 
-    def open_items(self, state: CaseState) -> list[ItemState]:
-        steps = {spec.step for spec in self.items}
-        return [item for item in state.steps if item.step in steps and item.state is StepState.OPEN]
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,8 +282,6 @@ class Registry:
             raise KeyError(f"no process {process_id}")
         return found
 
-    def find_process(self, process_id: str) -> Process | None:
-        return next((p for p in self.processes if p.id == process_id), None)
 
     def item(self, step: str) -> ItemSpec | None:
         found = self._items.get(step)

@@ -338,7 +338,7 @@ def tell_untold(client: SyncPrefectClient, service: CaseService) -> int:
     for case_ref in service.cases_with_untold_runs():
         ensure_runs(client, service, case_ref)
         told += 1
-    if any(timer.flow_run_id is None for timer in service.timers()) or service.timer_runs_to_cancel():
+    if service.untold_timers():
         told += sync_timers(client, service)
     return told
 

@@ -290,6 +290,10 @@ class CaseService:
             return repo.timers(session=session, partnership=self.settings.partnership,
                                case_ref=case_ref, states=states)
 
+    def untold_timers(self) -> bool:
+        with self.store.reading() as session:
+            return repo.untold_timers(session=session, partnership=self.settings.partnership)
+
     def cases_with_untold_runs(self) -> list[str]:
         with self.store.reading() as session:
             return repo.cases_with_untold_runs(session=session, partnership=self.settings.partnership)

@@ -30,7 +30,7 @@ from models.effects import (
 )
 from models.enums import CasePath, CaseStatus, StepId, StepState
 from models.errors import Refused
-from models.forms import DspDecisionForm, SinSubmissionForm, StepCompletionForm
+from models.forms import STEP_FORMS, DspDecisionForm, SinSubmissionForm
 from models.procedure import Context, complete_item, open_item
 from models.registry import ItemSpec, Process, Wait
 from models.rules import (
@@ -148,9 +148,9 @@ DSP_DECISION = ItemSpec(STEP_RULES[StepId.DSP_DECISION], DspDecisionForm, record
                         on_repeat=refuse_a_conflicting_decision, date_field="decided_on",
                         # The referral's own email tells the DSPs; no second "step opened".
                         notify_owner=False)
-SIN_SUBMISSION = ItemSpec(STEP_RULES[StepId.SIN_SUBMISSION], SinSubmissionForm,
+SIN_SUBMISSION = ItemSpec(STEP_RULES[StepId.SIN_SUBMISSION], STEP_FORMS[StepId.SIN_SUBMISSION],
                           record=record_sin_submission)
-PARTNERS_INFORMED = ItemSpec(STEP_RULES[StepId.PARTNERS_INFORMED], StepCompletionForm)
+PARTNERS_INFORMED = ItemSpec(STEP_RULES[StepId.PARTNERS_INFORMED], STEP_FORMS[StepId.PARTNERS_INFORMED])
 
 CASE = Process(
     id="case",

@@ -24,7 +24,7 @@ from models.effects import (
 )
 from models.enums import CasePath, StepId
 from models.errors import Refused
-from models.forms import AgencyResponseForm, StepCompletionForm
+from models.forms import STEP_FORMS, AgencyResponseForm, StepCompletionForm
 from models.procedure import Context, complete_item, open_anchored_items
 from models.registry import ItemSpec, Process, Wait
 from models.state import CaseState, ItemState
@@ -83,12 +83,12 @@ def describe(state: CaseState, wait: Wait) -> list[str]:
     return lines
 
 
-AGENCY_RESPONSES = ItemSpec(STEP_RULES[StepId.RR_AGENCY_RESPONSES], AgencyResponseForm,
+AGENCY_RESPONSES = ItemSpec(STEP_RULES[StepId.RR_AGENCY_RESPONSES], STEP_FORMS[StepId.RR_AGENCY_RESPONSES],
                             record=record_agency_response,
                             # Each agency gets its own information request instead.
                             notify_owner=False)
-MEETING = ItemSpec(STEP_RULES[StepId.RR_MEETING], StepCompletionForm, record=record_meeting)
-REPORT_TO_PANEL = ItemSpec(STEP_RULES[StepId.RR_REPORT_TO_PANEL], StepCompletionForm)
+MEETING = ItemSpec(STEP_RULES[StepId.RR_MEETING], STEP_FORMS[StepId.RR_MEETING], record=record_meeting)
+REPORT_TO_PANEL = ItemSpec(STEP_RULES[StepId.RR_REPORT_TO_PANEL], STEP_FORMS[StepId.RR_REPORT_TO_PANEL])
 RAPID_REVIEW_STEPS = (StepId.RR_AGENCY_RESPONSES, StepId.RR_MEETING, StepId.RR_REPORT_TO_PANEL)
 
 RAPID_REVIEW = Process(

@@ -106,6 +106,16 @@ def find_run(*, session: Session, case_id: int, process: str) -> CaseRun | None:
     return session.get(CaseRun, (case_id, process))
 
 
+def untold_timers(*, session: Session, partnership: str) -> bool:
+    """Whether a timer waits to be scheduled in Prefect, or a cancelled one's run to be cancelled."""
+    untold = (select(Timer.id).join(Case, Case.id == Timer.case_id)
+              .where(Case.partnership == partnership,
+                     ((Timer.state == TimerState.SCHEDULED) & Timer.flow_run_id.is_(None))
+                     | ((Timer.state == TimerState.CANCELLED) & Timer.flow_run_id.is_not(None)))
+              .limit(1))
+    return session.execute(untold).first() is not None
+
+
 def cases_with_untold_runs(*, session: Session, partnership: str) -> list[str]:
     """Open cases running a process that Prefect has no run for yet."""
     return list(session.scalars(

@@ -206,3 +206,21 @@ def test_near_miss_rapid_review_uses_longer_clocks(service: CaseService) -> None
     assert steps[StepId.RR_AGENCY_RESPONSES].due == date(2027, 1, 11)
     service.record(ref, StepId.RR_MEETING, StepCompletionForm(completed_on=date(2026, 12, 23)),
                    actor=OFFICER)
+
+
+def test_what_prefect_was_never_told_is_found_in_the_store(service: CaseService) -> None:
+    ref = service.refer(referral(), actor=OFFICER).case_ref
+    assert service.cases_with_untold_runs() == [ref]
+    assert service.untold_timers()  # its timers are not yet runs in Prefect
+    service.set_run(ref, "case", "11111111-1111-1111-1111-111111111111")
+    for timer in service.timers(case_ref=ref):
+        service.mark_timer_scheduled(timer.key, "22222222-2222-2222-2222-222222222222")
+    assert service.cases_with_untold_runs() == []
+    assert not service.untold_timers()
+    # A done step's timers are cancelled in the store while their runs still wait in Prefect.
+    service.record(ref, StepId.DSP_DECISION, decision(sin=False, rapid_review=False), actor=OFFICER)
+    assert service.untold_timers()
+    for timer in service.timer_runs_to_cancel(case_ref=ref):
+        service.forget_timer_run(timer.key)
+    assert not service.untold_timers()
+    assert service.cases_with_untold_runs() == []  # closed: nothing left to tell
