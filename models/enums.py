@@ -43,15 +43,21 @@ class StepId(StrEnum):
     PARTNERS_INFORMED = "partners-informed"
     RR_AGENCY_RESPONSES = "rr-agency-responses"
     RR_MEETING = "rr-meeting"
+    RR_OUTCOME = "rr-outcome"
     RR_REPORT_TO_PANEL = "rr-report-to-panel"
+    RR_PANEL_RESPONSE = "rr-panel-response"
+    RR_ACTION_PLAN = "rr-action-plan"
     CSPR_REVIEWER_APPOINTED = "cspr-reviewer-appointed"
     CSPR_TERMS_OF_REFERENCE = "cspr-terms-of-reference"
-    CSPR_IMRS = "cspr-imrs"
+    CSPR_IMR_REQUESTS = "cspr-imr-requests"
+    CSPR_IMR = "cspr-imr"
     CSPR_FAMILY_ENGAGEMENT = "cspr-family-engagement"
     CSPR_DRAFT_REPORT = "cspr-draft-report"
     CSPR_FINAL_REPORT = "cspr-final-report"
     CSPR_REPORT_TO_PANEL = "cspr-report-to-panel"
     CSPR_PUBLICATION = "cspr-publication"
+    CSPR_ACTION_PLAN = "cspr-action-plan"
+    ACTION = "action"
 
 
 class Anchor(StrEnum):
@@ -63,8 +69,14 @@ class Anchor(StrEnum):
     NOTIFICATION = "notification"
     SIN_SUBMITTED = "sin-submitted"
     MEETING = "meeting"
+    RR_OUTCOME = "rr-outcome"
+    RR_REPORT_SENT = "rr-report-sent"
     CSPR_COMMISSIONED = "cspr-commissioned"
     PLANNED_PUBLICATION = "planned-publication"
+    IMRS_REQUESTED = "imrs-requested"
+    CSPR_PUBLISHED = "cspr-published"
+    # An item's own date, not the case's: the day an action was added to the plan.
+    ACTION_ADDED = "action-added"
 
 
 class StepState(StrEnum):
@@ -120,6 +132,59 @@ class Role(StrEnum):
     SBU = "sbu"
     LOCAL_AUTHORITY = "local-authority"
     FALLBACK = "fallback"
+    # Not an address of its own: the agency an item is owed by (its information, its IMR, its
+    # action), whose designated lead is emailed.
+    AGENCY = "agency"
+
+
+# The three Delegated Safeguarding Partners, each signing for their agency (procedure, step 2).
+DSP_ROLES = (Role.DSP_LA, Role.DSP_HEALTH, Role.DSP_POLICE)
+DSP_ROLE_TITLES: dict[Role, str] = {
+    Role.DSP_LA: "Director of Children's Services (local authority)",
+    Role.DSP_HEALTH: "Director of Nursing (ICB)",
+    Role.DSP_POLICE: "Chief Superintendent (police)",
+}
+
+
+class ReviewRoute(StrEnum):
+    """What the Rapid Review recommends, and, once the National Panel has answered, the route the
+    case's review takes (`models.rules.review_route`)."""
+
+    LOCAL_CSPR = "local-cspr"
+    NO_CSPR = "no-cspr"
+    NATIONAL_REVIEW = "national-review"
+
+
+class PanelResponse(StrEnum):
+    """The National Panel's answer to a Rapid Review report."""
+
+    AGREE = "agree"
+    DISAGREE = "disagree"
+    NATIONAL_REVIEW = "national-review"
+
+
+class FamilyEngagement(StrEnum):
+    ENGAGED = "engaged"
+    DECLINED = "declined"
+    NOT_APPROPRIATE = "not-appropriate"
+
+
+class ActionSource(StrEnum):
+    """The review an action of the plan comes from."""
+
+    RAPID_REVIEW = "rapid-review"
+    CSPR = "cspr"
+
+
+class Stage(StrEnum):
+    """Where a case stands, for the dashboard's tags and `sbu status` (`models.state.stage_of`)."""
+
+    AWAITING_DECISION = "awaiting-decision"
+    NOTIFICATION = "notification"
+    RAPID_REVIEW = "rapid-review"
+    CSPR = "cspr"
+    ACTION_PLAN = "action-plan"
+    CLOSED = "closed"
 
 
 class Interface(StrEnum):

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.calendar import WorkingDayCalendar, london_date
 from models.enums import Anchor, Role, StepId
 
-__all__ = ["STEP_RULES", "Anchor", "Clocks", "Deadline", "MonthsAfter", "StepClock",
+__all__ = ["STEP_RULES", "Anchor", "Clocks", "DateSet", "Deadline", "MonthsAfter", "StepClock",
            "StepRule", "WorkingDaysAfter", "WorkingDaysBefore", "deadline", "due_date",
            "rapid_review_timetable", "statutory_timetable"]
 
@@ -37,17 +37,28 @@ class Clocks(BaseModel):
     rr_agency_responses_days: int = Field(5, ge=1, le=60)
     rr_meeting_day: int = Field(8, ge=1, le=60)
     rr_report_to_panel_days: int = Field(15, ge=1, le=120)
+    # After the meeting is held: its outcome signed off; the Panel's answer expected; the action
+    # plan agreed.
+    rr_outcome_days: int = Field(1, ge=1, le=60)
+    rr_panel_response_days: int = Field(15, ge=1, le=120)
+    rr_action_plan_days: int = Field(20, ge=1, le=120)
     # Near misses: "proportionate timescales and a focus on learning"; longer by default.
     near_miss_rr_agency_responses_days: int = Field(10, ge=1, le=120)
     near_miss_rr_meeting_day: int = Field(15, ge=1, le=120)
     cspr_reviewer_appointed_days: int = Field(10, ge=1, le=250)
     cspr_terms_of_reference_days: int = Field(20, ge=1, le=250)
+    cspr_imr_requests_days: int = Field(10, ge=1, le=250)
+    # Each agency's IMR is due on the date the review panel sets; this many working days after
+    # the requests when it sets none.
     cspr_imrs_days: int = Field(30, ge=1, le=250)
+    # An IMR received with sections missing is chased for the rest, due this many working days on.
+    imr_resubmission_days: int = Field(5, ge=1, le=60)
     cspr_family_engagement_days: int = Field(60, ge=1, le=250)
     cspr_draft_report_days: int = Field(90, ge=1, le=250)
     cspr_final_report_days: int = Field(110, ge=1, le=250)
     cspr_report_to_panel_days_before: int = Field(7, ge=1, le=60)
     cspr_publication_months: int = Field(6, ge=1, le=24)
+    cspr_action_plan_days: int = Field(20, ge=1, le=120)
 
 
 def _setting(clocks: Clocks, value: str | int) -> int:
@@ -130,6 +141,18 @@ class MonthsAfter:
 
 
 @dataclass(frozen=True, slots=True)
+class DateSet:
+    """Due on a date a person sets when the item opens (an action's due date in the plan); there
+    is no clock to count it from."""
+
+    words: str
+
+    def due(self, anchor_date: date, *, anchor: Anchor, clocks: Clocks, calendar: WorkingDayCalendar,
+            near_miss: bool) -> tuple[date, str]:
+        raise ValueError(f"the due date is {self.words}: it is given when the item opens")
+
+
+@dataclass(frozen=True, slots=True)
 class StepRule:
     """One step: who owns it, what starts its clock, how long it may take, and the authority.
 
@@ -169,23 +192,35 @@ STEP_RULES: dict[str, StepRule] = {
         StepRule(StepId.PARTNERS_INFORMED, "Local authority informs the safeguarding partners",
                  Role.LOCAL_AUTHORITY, Anchor.LA_AWARE, "GOV.UK guidance",
                  WorkingDaysAfter("partners_informed_days")),
-        StepRule(StepId.RR_AGENCY_RESPONSES, "Every involved agency returns its information",
-                 Role.SBU, Anchor.NOTIFICATION, "local procedure, step 4",
+        StepRule(StepId.RR_AGENCY_RESPONSES, "Agency information for the Rapid Review",
+                 Role.AGENCY, Anchor.NOTIFICATION, "local procedure, step 4",
                  WorkingDaysAfter("rr_agency_responses_days", "near_miss_rr_agency_responses_days")),
         StepRule(StepId.RR_MEETING, "Rapid Review meeting is held", Role.SBU,
                  Anchor.NOTIFICATION, "local procedure, step 4",
                  WorkingDaysAfter("rr_meeting_day", "near_miss_rr_meeting_day", held_on=True)),
+        StepRule(StepId.RR_OUTCOME, "Rapid Review outcome signed off by the DSPs", Role.SBU,
+                 Anchor.MEETING, "local procedure, step 4",
+                 WorkingDaysAfter("rr_outcome_days")),
         StepRule(StepId.RR_REPORT_TO_PANEL, "Rapid Review sent to the National Panel", Role.SBU,
                  Anchor.SIN_SUBMITTED, "National Panel expectation",
                  WorkingDaysAfter("rr_report_to_panel_days")),
+        StepRule(StepId.RR_PANEL_RESPONSE, "National Panel's response recorded", Role.SBU,
+                 Anchor.RR_REPORT_SENT, "National Panel practice (expected)",
+                 WorkingDaysAfter("rr_panel_response_days")),
+        StepRule(StepId.RR_ACTION_PLAN, "Rapid Review action plan agreed", Role.SBU,
+                 Anchor.RR_OUTCOME, "local procedure; Working Together (action plans)",
+                 WorkingDaysAfter("rr_action_plan_days")),
         StepRule(StepId.CSPR_REVIEWER_APPOINTED, "Independent reviewer appointed", Role.SBU,
                  Anchor.CSPR_COMMISSIONED, "local procedure, step 6",
                  WorkingDaysAfter("cspr_reviewer_appointed_days")),
         StepRule(StepId.CSPR_TERMS_OF_REFERENCE, "Terms of reference agreed", Role.SBU,
                  Anchor.CSPR_COMMISSIONED, "local procedure, step 6",
                  WorkingDaysAfter("cspr_terms_of_reference_days")),
-        StepRule(StepId.CSPR_IMRS, "Individual Management Reviews returned", Role.SBU,
-                 Anchor.CSPR_COMMISSIONED, "local procedure (date set by the panel)",
+        StepRule(StepId.CSPR_IMR_REQUESTS, "Individual Management Reviews requested", Role.SBU,
+                 Anchor.CSPR_COMMISSIONED, "local procedure, IMRs",
+                 WorkingDaysAfter("cspr_imr_requests_days")),
+        StepRule(StepId.CSPR_IMR, "Individual Management Review", Role.AGENCY,
+                 Anchor.IMRS_REQUESTED, "local procedure, IMRs (by the date the review panel sets)",
                  WorkingDaysAfter("cspr_imrs_days")),
         StepRule(StepId.CSPR_FAMILY_ENGAGEMENT, "Family engagement completed", Role.SBU,
                  Anchor.CSPR_COMMISSIONED, "local procedure, step 6",
@@ -203,6 +238,11 @@ STEP_RULES: dict[str, StepRule] = {
         StepRule(StepId.CSPR_PUBLICATION, "Review published", Role.SBU,
                  Anchor.CSPR_COMMISSIONED, "National Panel expectation (6 months)",
                  MonthsAfter("cspr_publication_months")),
+        StepRule(StepId.CSPR_ACTION_PLAN, "CSPR action plan agreed", Role.SBU,
+                 Anchor.CSPR_PUBLISHED, "local procedure; Working Together (action plans)",
+                 WorkingDaysAfter("cspr_action_plan_days")),
+        StepRule(StepId.ACTION, "Action", Role.AGENCY, Anchor.ACTION_ADDED,
+                 "the action plan (due date set by the plan)", DateSet("set by the action plan")),
     )
 }
 

@@ -52,6 +52,10 @@ def _check_address(value: str) -> str:
 
 Address = Annotated[str, AfterValidator(_check_address)]
 
+# Every role with an address of its own; `Role.AGENCY` stands for the agency an item is owed by,
+# whose lead is found under [agencies].
+ADDRESSED_ROLES = tuple(role for role in Role if role is not Role.AGENCY)
+
 
 class Directory(BaseModel):
     """Addresses by role and by agency. Built by `load_directory`; frozen once built."""
@@ -63,7 +67,7 @@ class Directory(BaseModel):
 
     @model_validator(mode="after")
     def _complete(self) -> Directory:
-        missing = [role.value for role in Role if role not in self.roles]
+        missing = [role.value for role in ADDRESSED_ROLES if role not in self.roles]
         if missing:
             raise ValueError(f"roles: missing {', '.join(missing)}")
         missing = [agency.value for agency in Agency if agency not in self.agencies]
@@ -101,7 +105,8 @@ def parse_directory(data: Any, *, source: str = "directory") -> Directory:
     unknown = sorted(set(data) - {"roles", "agencies"})
     if unknown:
         raise SbuError(f"{source}: unknown table {_key(unknown[0])}; expected [roles] and [agencies]")
-    for table, allowed in (("roles", {r.value for r in Role}), ("agencies", {a.value for a in Agency})):
+    for table, allowed in (("roles", {r.value for r in ADDRESSED_ROLES}),
+                           ("agencies", {a.value for a in Agency})):
         entries = data.get(table)
         if not isinstance(entries, dict):
             raise SbuError(f"{source}: [{table}] is missing or not a table")

@@ -15,6 +15,7 @@ from models.timetable import (
     STEP_RULES,
     Anchor,
     Clocks,
+    DateSet,
     Deadline,
     deadline,
     due_date,
@@ -325,7 +326,7 @@ def test_cspr_publication_is_months_after_commissioning(
         # commissioned Wed 23 Dec 2026: 24 (1), 29 (2), 30 (3), 31 (4), 4 Jan (5) .. 8 (9), 11 (10)
         (StepId.CSPR_REVIEWER_APPOINTED, date(2027, 1, 11)),
         (StepId.CSPR_TERMS_OF_REFERENCE, date(2027, 1, 25)),  # 12..15 (14), 18..22 (19), 25 (20)
-        (StepId.CSPR_IMRS, date(2027, 2, 8)),  # 26..29 (24), 1..5 Feb (29), Mon 8 (30)
+        (StepId.CSPR_IMR_REQUESTS, date(2027, 1, 11)),  # as the reviewer: 10 working days
     ],
     ids=str,
 )
@@ -335,9 +336,23 @@ def test_cspr_working_day_clocks(step: StepId, expected: date) -> None:
     assert row.anchor is Anchor.CSPR_COMMISSIONED
 
 
+def test_an_imr_is_due_by_default_30_working_days_after_the_requests() -> None:
+    row = deadline(StepId.CSPR_IMR, anchor_date=date(2026, 12, 23), clocks=DEFAULTS, calendar=CALENDAR)
+    # 24, 29..31 Dec (4), 4..8 Jan (9), 11..15 (14), 18..22 (19), 25..29 (24), 1..5 Feb (29), Mon 8 (30)
+    assert (row.due, row.anchor) == (date(2027, 2, 8), Anchor.IMRS_REQUESTED)
+
+
+def test_an_actions_due_date_is_set_by_the_plan_not_counted() -> None:
+    assert isinstance(STEP_RULES[StepId.ACTION].clock, DateSet)
+    with pytest.raises(ValueError, match="set by the action plan"):
+        deadline(StepId.ACTION, anchor_date=date(2026, 12, 23), clocks=DEFAULTS, calendar=CALENDAR)
+
+
 def test_every_step_has_a_rule_and_a_clock() -> None:
     assert set(STEP_RULES) == set(StepId)
     for step in StepId:
+        if isinstance(STEP_RULES[step].clock, DateSet):
+            continue
         row = deadline(step, anchor_date=date(2027, 6, 30), clocks=DEFAULTS, calendar=CALENDAR)
         assert row.step is step
         assert row.source
@@ -355,7 +370,12 @@ WORKING_DAY_CLOCKS: dict[StepId, str] = {
     StepId.RR_REPORT_TO_PANEL: "rr_report_to_panel_days",
     StepId.CSPR_REVIEWER_APPOINTED: "cspr_reviewer_appointed_days",
     StepId.CSPR_TERMS_OF_REFERENCE: "cspr_terms_of_reference_days",
-    StepId.CSPR_IMRS: "cspr_imrs_days",
+    StepId.RR_OUTCOME: "rr_outcome_days",
+    StepId.RR_PANEL_RESPONSE: "rr_panel_response_days",
+    StepId.RR_ACTION_PLAN: "rr_action_plan_days",
+    StepId.CSPR_IMR_REQUESTS: "cspr_imr_requests_days",
+    StepId.CSPR_IMR: "cspr_imrs_days",
+    StepId.CSPR_ACTION_PLAN: "cspr_action_plan_days",
     StepId.CSPR_FAMILY_ENGAGEMENT: "cspr_family_engagement_days",
     StepId.CSPR_DRAFT_REPORT: "cspr_draft_report_days",
     StepId.CSPR_FINAL_REPORT: "cspr_final_report_days",
