@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from flows.waits import run_waits
 from models.descriptions import sin_pack
-from models.enums import CasePath, CaseStatus
+from models.enums import CasePath, CaseStatus, StepState
 from models.processes.case import CASE, SIN_SUBMISSION
 from models.registry import Wait
 from models.state import CaseState
@@ -28,7 +28,7 @@ class CaseFlowResult(BaseModel):
 
 
 def _publish_sin_pack(wait: Wait, state: CaseState) -> None:
-    if wait.steps == (SIN_SUBMISSION.step,):
+    if SIN_SUBMISSION.step in wait.steps and state.state_of(SIN_SUBMISSION.step) is StepState.OPEN:
         create_markdown_artifact(key=f"sin-pack-{state.case_ref.lower()}",
                                  markdown=sin_pack(state, SIN_SUBMISSION.rule),
                                  description=f"SIN pack for {state.case_ref}")
@@ -37,8 +37,9 @@ def _publish_sin_pack(wait: Wait, state: CaseState) -> None:
 @flow(name="case", flow_run_name="{case_ref}", persist_result=True, log_prints=False)
 def case_flow(case_ref: str) -> CaseFlowResult:
     """One serious incident or near miss, from referral to the start of its Rapid Review or its
-    closure. Waits on the dashboard for the DSP decision and the SIN submission record; both can
-    also be recorded with `sbu decide` and `sbu record`."""
+    closure. Waits on the dashboard for the DSP decision, then for the local authority's
+    notification (the SIN submitted, the partners informed); each can also be recorded with
+    `sbu decide` and `sbu record`."""
     state = run_waits(CASE, case_ref, before_wait=_publish_sin_pack)
     return CaseFlowResult(case_ref=case_ref, path=state.path, started=list(state.runs),
                           closed=state.status is CaseStatus.CLOSED)

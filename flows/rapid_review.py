@@ -1,10 +1,11 @@
 """The Rapid Review: its own deployment run per case, started when the case is notified.
 
-The procedure (`models.processes.rapid_review`) opened its steps with their due dates and asked
-every involved agency for its information in the same transaction that started it; this run waits,
-suspended, for them to be recorded: agency information, the meeting, the report to the Panel.
-Each wait is named after the store's progress, so every record, from the dashboard or from
-`sbu record`, wakes it to a fresh wait.
+The procedure (`models.processes.rapid_review`) opened its steps with their due dates, asked every
+involved agency for its information and invited everyone to the meeting in the same transaction
+that started it; this run waits, suspended, for them to be recorded: agency information and the
+meeting, its outcome, the report to the Panel and its response, the action plan. Each wait is named
+after the store's progress, so every record, from the dashboard or from `sbu record`, wakes it to
+a fresh wait.
 """
 
 from __future__ import annotations
@@ -20,18 +21,16 @@ from models.processes.rapid_review import RAPID_REVIEW
 class RapidReviewResult(BaseModel):
     case_ref: str
     steps_done: list[str]
-    agencies_responded: int
-    agencies_total: int
 
 
 @flow(name="rapid-review", flow_run_name="{case_ref} rapid review", persist_result=True)
 def rapid_review_flow(case_ref: str) -> RapidReviewResult:
-    """A case's Rapid Review: asks each involved agency for its information, tracks the meeting
-    on the eighth working day and the report to the National Panel, with reminders and escalations
-    by email. Record progress on this run's dashboard form or with `sbu record`."""
+    """A case's Rapid Review: asks each involved agency for its information, sets the meeting on
+    the eighth working day (with an invitation, and an update when it moves), takes its outcome
+    signed off by the three DSPs, tracks the report to the National Panel and its response, and
+    the action plan, with reminders and escalations by email. Record progress on this run's
+    dashboard form or with `sbu record`."""
     state = run_waits(RAPID_REVIEW, case_ref)
     owned = {spec.step for spec in RAPID_REVIEW.items}
-    return RapidReviewResult(
-        case_ref=case_ref,
-        steps_done=[item.step for item in state.steps if item.step in owned and item.state is StepState.DONE],
-        agencies_responded=state.agencies_responded, agencies_total=state.agencies_total)
+    return RapidReviewResult(case_ref=case_ref, steps_done=[
+        item.label for item in state.steps if item.step in owned and item.state is StepState.DONE])

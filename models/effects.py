@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from models.enums import Agency, Anchor, CasePath, CaseStatus, Role, TimerKind
+from models.enums import Agency, Anchor, CasePath, CaseStatus, ReviewRoute, Role, TimerKind
 
 if TYPE_CHECKING:
     # Types only: `sbu status` reads cases through `models.state`, which should not pay for the
@@ -75,7 +75,15 @@ class AnchorMoved:
     reason: str
 
 
-Event = Referred | Recorded | TimerFired | Retimed | AnchorMoved
+@dataclass(frozen=True, slots=True)
+class Acted:
+    """A person did one of the registry's acts (`models.registry.Act`) with its form."""
+
+    act: str
+    form: BaseModel
+
+
+Event = Referred | Recorded | Acted | TimerFired | Retimed | AnchorMoved
 
 
 # -- emails ----------------------------------------------------------------------------------------
@@ -93,11 +101,11 @@ class DecisionRecordedMail:
 
 @dataclass(frozen=True, slots=True)
 class _ToOwner:
-    """An email about one item, to its owner."""
+    """An email about one item, to its owner: a role, or the agency the item is owed by."""
 
     rule: StepRule
     due: date
-    owner: Role
+    owner: Role | Agency
     subject: str = ""
 
 
@@ -130,8 +138,54 @@ class InformationRequestMail:
     due: date
 
 
+@dataclass(frozen=True, slots=True)
+class MeetingInvitationMail:
+    """The Rapid Review meeting's invitation (sequence 0) or an update to it (sequence 1, 2, ...),
+    to the DSPs and every involved agency."""
+
+    starts_at: datetime
+    minutes: int
+    place: str
+    sequence: int
+    agencies: tuple[Agency, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CsprCommissionedMail:
+    commissioned_on: date
+    publication_target: date
+    by_panel: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ImrRequestMail:
+    agency: Agency
+    due: date
+    sections: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ImrIncompleteMail:
+    agency: Agency
+    due: date
+    missing: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionAssignedMail:
+    action: str
+    agency: Agency
+    due: date
+
+
+@dataclass(frozen=True, slots=True)
+class CaseClosedMail:
+    closed_on: date
+
+
 Mail = (ReferralReceivedMail | DecisionRecordedMail | StepOpenedMail | ReminderMail | OverdueMail
-        | EscalationMail | InformationRequestMail)
+        | EscalationMail | InformationRequestMail | MeetingInvitationMail | CsprCommissionedMail
+        | ImrRequestMail | ImrIncompleteMail | ActionAssignedMail | CaseClosedMail)
 
 
 # -- effects ---------------------------------------------------------------------------------------
@@ -147,6 +201,8 @@ class OpenItem:
     anchor_on: date
     due: date
     rule: str
+    # The agency the item is owed by (its information, its IMR, its action), if any.
+    agency: Agency | None = None
 
     def audit(self) -> tuple[str, dict[str, Any]]:
         return "step-opened", _with_subject({"step": self.step, "due": self.due.isoformat()}, self.subject)
@@ -164,6 +220,19 @@ class CompleteItem:
     def audit(self) -> tuple[str, dict[str, Any]]:
         return "step-completed", _with_subject(
             {"step": self.step, "on": self.completed_on.isoformat(), "late": self.late}, self.subject)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateItem:
+    """An open item's structured details changed (an IMR received with sections missing)."""
+
+    step: str
+    subject: str
+    details: Mapping[str, Any]
+    action: str
+
+    def audit(self) -> tuple[str, dict[str, Any]]:
+        return self.action, _with_subject({"step": self.step, **self.details}, self.subject)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +333,8 @@ class StoreDecision:
     rapid_review: bool
     path: CasePath
     rationale: str
-    dsps_present: tuple[str, ...]
+    # (role, name, deputy) for each of the three DSP roles.
+    sign_off: tuple[tuple[Role, str, bool], ...]
     decided_on: date
 
     def audit(self) -> tuple[str, dict[str, Any]]:
@@ -273,12 +343,45 @@ class StoreDecision:
 
 
 @dataclass(frozen=True, slots=True)
-class RecordAgencyResponse:
-    agency: Agency
-    on: date
+class StoreRecord:
+    """A form as a person submitted it, free text and names included, kept in the case store's
+    `records` (and nowhere else): what was recorded, by whom and when, in full."""
+
+    kind: str
+    process: str
+    subject: str
+    values: Mapping[str, Any]
 
     def audit(self) -> tuple[str, dict[str, Any]]:
-        return "agency-response-recorded", {"agency": self.agency.value, "on": self.on.isoformat()}
+        return "form-recorded", _with_subject({"form": self.kind}, self.subject)
+
+
+@dataclass(frozen=True, slots=True)
+class ArrangeMeeting:
+    """The Rapid Review meeting set (sequence 0) or moved (1, 2, ...): its time and place."""
+
+    starts_at: datetime
+    minutes: int
+    place: str
+    sequence: int
+    reason: str = ""
+
+    def audit(self) -> tuple[str, dict[str, Any]]:
+        # The place goes out in the invitation; the reason is a person's words, kept here only.
+        detail: dict[str, Any] = {"starts_at": self.starts_at.isoformat(), "sequence": self.sequence}
+        if self.reason:
+            detail["reason"] = self.reason
+        return ("meeting-moved" if self.sequence else "meeting-arranged"), detail
+
+
+@dataclass(frozen=True, slots=True)
+class SetReview:
+    """The route of the case's review: the Rapid Review's recommendation, or what the Panel made of it."""
+
+    route: ReviewRoute
+
+    def audit(self) -> tuple[str, dict[str, Any]]:
+        return "review-route-set", {"route": self.route.value}
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,9 +405,9 @@ class SendEmail:
     mail: Mail
 
 
-Effect = (OpenItem | CompleteItem | CancelItem | RetimeItem | ScheduleAlert | CancelAlerts
-          | AlertSent | SetAnchor | MoveAnchor | SetPath | SetStatus | StoreDecision
-          | RecordAgencyResponse | StartProcess | CloseCase | SendEmail)
+Effect = (OpenItem | CompleteItem | UpdateItem | CancelItem | RetimeItem | ScheduleAlert | CancelAlerts
+          | AlertSent | SetAnchor | MoveAnchor | SetPath | SetStatus | StoreDecision | StoreRecord
+          | ArrangeMeeting | SetReview | StartProcess | CloseCase | SendEmail)
 
 
 def audit_of(effect: Effect) -> tuple[str, dict[str, Any]] | None:

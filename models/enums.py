@@ -79,6 +79,10 @@ class Anchor(StrEnum):
     ACTION_ADDED = "action-added"
 
 
+# The anchors that are dates of the case, each stored on it; the others are each item's own.
+CASE_ANCHORS = frozenset(anchor for anchor in Anchor if anchor is not Anchor.ACTION_ADDED)
+
+
 class StepState(StrEnum):
     OPEN = "open"
     DONE = "done"

@@ -7,6 +7,7 @@ for a person.
 
 from __future__ import annotations
 
+import typing
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Self
 
@@ -15,28 +16,46 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
     ValidationInfo,
     model_validator,
 )
 
 from models.calendar import london_date
-from models.enums import AbuseOrNeglect, Agency, Category, StepId
+from models.enums import (
+    DSP_ROLE_TITLES,
+    AbuseOrNeglect,
+    ActionSource,
+    Agency,
+    Category,
+    FamilyEngagement,
+    PanelResponse,
+    ReviewRoute,
+    Role,
+    StepId,
+)
 
 # Re-exported: the forms' errors are described with it.
 from models.errors import describe_validation_error as describe_validation_error
+from models.fields import (
+    STORE_ONLY,
+    ActionRef,
+    ExternalRef,
+    JobTitle,
+    LaRecordId,
+    Narrative,
+    PersonName,
+    Place,
+    Rationale,
+    Reference,
+    SectionKey,
+    StartTime,
+    StoreOnly,
+)
 from models.rules import CARE_LEAVER_MAX_AGE, LOOKED_AFTER_MAX_AGE, CaseFacts
 
 # Clocks on different machines disagree a little; a referral stamped a minute ahead is not "future".
 _CLOCK_SKEW = timedelta(minutes=5)
 
-ExternalRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")]
-LaRecordId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")]
-PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=80,
-                                              pattern=r"^[^\r\n<>]+$")]
-Rationale = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=4000)]
-Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
-                                             pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")]
 
 
 class _Form(BaseModel):
@@ -122,15 +141,49 @@ def parse_referral(data: Any, *, now: datetime) -> Referral:
 
 
 # -- the human steps ---------------------------------------------------------------------------
+#
+# One model per form. Dates are checked by the procedure against today and the step's clock; a
+# form checks only what it can see by itself. Field names are never JSON Schema keywords (`type`,
+# `items`, `required`, `description`, ...): the Prefect UI validates its own form values as a
+# schema, and such a name makes the dashboard's form impossible to submit.
 
-class DspDecisionForm(_Form):
+
+class DspSignature(_Form):
+    """One Delegated Safeguarding Partner's sign-off: who signed, and whether as a deputy."""
+
+    name: PersonName = Field(title="Name", description="Who signed for this role.")
+    deputy: bool = Field(False, title="Deputy",
+                         description="Signed by a deputy acting for the role-holder.")
+
+
+def _signature(role: Role) -> Any:
+    return Field(title=DSP_ROLE_TITLES[role], description="Each of the three DSP roles signs once.")
+
+
+Signature = Annotated[DspSignature, STORE_ONLY]
+
+
+class SignedByTheDsps(_Form):
+    """A form the three DSPs sign, each role exactly once (procedure, step 2)."""
+
+    def signatures(self) -> tuple[tuple[Role, DspSignature], ...]:
+        return tuple((role, getattr(self, SIGNATURE_FIELDS[role])) for role in SIGNATURE_FIELDS)
+
+
+# Which field of a signed form holds each DSP role's signature.
+SIGNATURE_FIELDS: dict[Role, str] = {Role.DSP_LA: "dsp_la", Role.DSP_HEALTH: "dsp_health",
+                                     Role.DSP_POLICE: "dsp_police"}
+
+
+class DspDecisionForm(SignedByTheDsps):
     """The three Delegated Safeguarding Partners' decision on a referral."""
 
     sin: bool = Field(title="SIN", description="Submit a Serious Incident Notification (SIN)?")
     rapid_review: bool = Field(title="Rapid Review", description="Hold a Rapid Review?")
     rationale: Rationale = Field(title="Rationale", description="Why the DSPs decided this.")
-    dsps_present: list[PersonName] = Field(min_length=3, max_length=3, title="DSPs present",
-                                           description="The three DSPs who decided (LA, health, police).")
+    dsp_la: Signature = _signature(Role.DSP_LA)
+    dsp_health: Signature = _signature(Role.DSP_HEALTH)
+    dsp_police: Signature = _signature(Role.DSP_POLICE)
     decided_on: date = Field(title="Decided on", description="The date of the DSPs' meeting.")
 
 
@@ -143,19 +196,181 @@ class SinSubmissionForm(_Form):
 
 
 class StepCompletionForm(_Form):
-    """A step done on a date, with an optional reference (a meeting's minutes, a Panel receipt)."""
+    """A step done on a date, with an optional reference to file."""
 
-    completed_on: date = Field(title="Done on", description="The date it was done or received.")
+    completed_on: date = Field(title="Done on", description="The date it was done.")
     reference: Reference | None = Field(None, title="Reference",
-                                        description="A reference to file (minutes, Panel receipt), if any.")
+                                        description="A reference to file (a document, a receipt), if any.")
+
+
+class PartnersInformedForm(_Form):
+    """The local authority told the safeguarding partners of the incident."""
+
+    completed_on: date = Field(title="Informed on", description="The date the partners were told.")
+    reference: Reference | None = Field(None, title="Reference", description="A reference to file, if any.")
 
 
 class AgencyResponseForm(_Form):
-    """One agency's Rapid Review information received by the SBU."""
+    """One agency's Rapid Review information received by the SBU (late or not)."""
 
     agency: Agency = Field(title="Agency", description="Whose information arrived.")
     completed_on: date = Field(title="Received on",
                                description="The date the agency's information was received.")
+
+
+class MeetingHeldForm(_Form):
+    """The Rapid Review meeting was held (with every agency's information or without some)."""
+
+    completed_on: date = Field(title="Held on", description="The date the meeting was held.")
+    reference: Reference | None = Field(None, title="Minutes reference",
+                                        description="The minutes' reference, if any.")
+
+
+class MeetingMoveForm(_Form):
+    """The Rapid Review meeting moved to another day, time or place: everyone invited gets an update."""
+
+    meeting_on: date = Field(title="Meeting date", description="The day the meeting is now held.")
+    start_time: StartTime = Field(title="Start time", description="London time, as HH:MM.")
+    place: Place = Field(title="Place or link",
+                         description="Where the meeting is held, or the link to join it (sent to everyone "
+                                     "invited).")
+    reason: Rationale = Field(title="Reason", description="Why the meeting moves (kept in the case store's "
+                                                          "audit trail only).")
+
+
+class RapidReviewOutcomeForm(SignedByTheDsps):
+    """What the Rapid Review concluded, signed off by the three DSPs (procedure, step 4)."""
+
+    immediate_actions: Narrative = Field(title="Immediate safeguarding actions",
+                                         description="What was done, or must be done now, to keep "
+                                                     "children safe.")
+    learning: Narrative = Field(title="Learning identified", description="What the review learned.")
+    recommendation: ReviewRoute = Field(title="Recommendation",
+                                        description="A local CSPR, no CSPR, or referral to the National "
+                                                    "Panel for a national review.")
+    rationale: Rationale = Field(title="Rationale", description="Why the review recommends this.")
+    dsp_la: Signature = _signature(Role.DSP_LA)
+    dsp_health: Signature = _signature(Role.DSP_HEALTH)
+    dsp_police: Signature = _signature(Role.DSP_POLICE)
+    decided_on: date = Field(title="Signed off on", description="The date the DSPs signed off the outcome.")
+
+
+class ReportSentForm(_Form):
+    """A report sent to the National Panel (and, for a CSPR, the Secretary of State)."""
+
+    completed_on: date = Field(title="Sent on", description="The date the report was sent.")
+    reference: Reference | None = Field(None, title="Receipt reference",
+                                        description="The Panel's receipt reference, if any.")
+
+
+class PanelResponseForm(_Form):
+    """The National Panel's response to the Rapid Review report."""
+
+    response: PanelResponse = Field(title="Panel's response",
+                                    description="Agrees with the recommendation, disagrees, or will "
+                                                "hold a national review.")
+    completed_on: date = Field(title="Received on", description="The date the response arrived.")
+    reference: Reference | None = Field(None, title="Reference", description="The Panel's reference, if any.")
+
+
+class ReviewersAppointedForm(_Form):
+    """The independent reviewer(s) of a CSPR appointed."""
+
+    reviewers: list[PersonName] = Field(min_length=1, max_length=3, title="Reviewers",
+                                        description="The independent reviewer or reviewers.")
+    completed_on: date = Field(title="Appointed on", description="The date of the appointment.")
+
+
+class ImrRequestsForm(_Form):
+    """Individual Management Reviews requested from the agencies, due on the date the panel set."""
+
+    completed_on: date = Field(title="Requested on", description="The date the requests were sent.")
+    imrs_due: date | None = Field(None, title="IMRs due by",
+                                  description="The date the review panel set; if none, the "
+                                              "partnership's default clock.")
+    agencies: list[Agency] | None = Field(None, title="Agencies",
+                                          description="Who is asked; if none, every involved agency.")
+
+    @model_validator(mode="after")
+    def _due_after_the_request(self) -> Self:
+        if self.imrs_due is not None and self.imrs_due <= self.completed_on:
+            raise ValueError("imrs_due must be after completed_on")
+        if self.agencies is not None and len(set(self.agencies)) != len(self.agencies):
+            raise ValueError("agencies: an agency appears twice")
+        return self
+
+
+class ImrReceivedForm(_Form):
+    """One agency's IMR received, checked section by section against the partnership's template.
+    The IMR itself stays in the agency's secure channel: nothing of its content is stored here."""
+
+    agency: Agency = Field(title="Agency", description="Whose IMR arrived.")
+    completed_on: date = Field(title="Received on", description="The date the IMR (or the rest of it) "
+                                                                "arrived.")
+    missing_sections: list[SectionKey] = Field(default_factory=list, max_length=20,
+                                               title="Sections missing",
+                                               description="Each template section the IMR lacks; none "
+                                                           "if it is complete.")
+
+    @model_validator(mode="after")
+    def _each_section_once(self) -> Self:
+        if len(set(self.missing_sections)) != len(self.missing_sections):
+            raise ValueError("missing_sections: a section appears twice")
+        return self
+
+
+class FamilyEngagementForm(_Form):
+    """How the family was engaged in the CSPR (Working Together: where appropriate)."""
+
+    engagement: FamilyEngagement = Field(title="Family engagement",
+                                         description="Engaged, declined, or not appropriate.")
+    reason: Rationale = Field(title="Reason", description="Why, in a sentence or two.")
+    completed_on: date = Field(title="Recorded on", description="The date it was settled.")
+
+
+class PublicationForm(_Form):
+    """The CSPR report published."""
+
+    completed_on: date = Field(title="Published on", description="The date the report was published.")
+    reference: Reference | None = Field(None, title="Reference",
+                                        description="The publication's reference, if any.")
+
+
+class PlannedPublicationForm(_Form):
+    """The CSPR's planned publication date set or moved: the report to the Panel follows it."""
+
+    planned_on: date = Field(title="Planned publication date", description="The new planned date.")
+    reason: Rationale = Field(title="Reason", description="Why the date moves (kept in the case store's "
+                                                          "audit trail only).")
+
+
+class ActionForm(_Form):
+    """An action added to the case's action plan, from the Rapid Review or the CSPR."""
+
+    source: ActionSource = Field(title="From", description="The review the action comes from.")
+    agency: Agency = Field(title="Owning agency", description="The agency that owns the action.")
+    owner_role: JobTitle = Field(title="Owner's role", description="Who in the agency owns it, by job title.")
+    summary: Narrative = Field(title="Action", description="What is to be done.")
+    due: date = Field(title="Due by", description="The date the action is due.")
+
+
+class ActionProgressForm(_Form):
+    """A progress note on an open action."""
+
+    action: ActionRef = Field(title="Action", description="Which action (a1, a2, ...).")
+    note: Narrative = Field(title="Progress", description="What has happened since the last note.")
+    evidence_ref: Reference | None = Field(None, title="Evidence reference",
+                                           description="A reference to the evidence so far, if any.")
+    noted_on: date = Field(title="Noted on", description="The date of the note.")
+
+
+class ActionClosedForm(_Form):
+    """An action of the plan completed, with the reference of its evidence."""
+
+    action: ActionRef = Field(title="Action", description="Which action (a1, a2, ...).")
+    evidence_ref: Reference = Field(title="Evidence reference",
+                                    description="Where the evidence that it is done is filed.")
+    completed_on: date = Field(title="Closed on", description="The date the action was completed.")
 
 
 class RetimeForm(_Form):
@@ -166,12 +381,43 @@ class RetimeForm(_Form):
                                                           "audit trail only).")
 
 
-StepForm = SinSubmissionForm | StepCompletionForm | AgencyResponseForm
-
-# The form each recordable step takes. The DSP decision has its own command.
-STEP_FORMS: dict[StepId, type[StepForm]] = {
+# The form each step is recorded with.
+STEP_FORMS: dict[StepId, type[BaseModel]] = {
+    StepId.DSP_DECISION: DspDecisionForm,
     StepId.SIN_SUBMISSION: SinSubmissionForm,
+    StepId.PARTNERS_INFORMED: PartnersInformedForm,
     StepId.RR_AGENCY_RESPONSES: AgencyResponseForm,
-    **{step: StepCompletionForm for step in StepId
-       if step not in (StepId.DSP_DECISION, StepId.SIN_SUBMISSION, StepId.RR_AGENCY_RESPONSES)},
+    StepId.RR_MEETING: MeetingHeldForm,
+    StepId.RR_OUTCOME: RapidReviewOutcomeForm,
+    StepId.RR_REPORT_TO_PANEL: ReportSentForm,
+    StepId.RR_PANEL_RESPONSE: PanelResponseForm,
+    StepId.RR_ACTION_PLAN: StepCompletionForm,
+    StepId.CSPR_REVIEWER_APPOINTED: ReviewersAppointedForm,
+    StepId.CSPR_TERMS_OF_REFERENCE: StepCompletionForm,
+    StepId.CSPR_IMR_REQUESTS: ImrRequestsForm,
+    StepId.CSPR_IMR: ImrReceivedForm,
+    StepId.CSPR_FAMILY_ENGAGEMENT: FamilyEngagementForm,
+    StepId.CSPR_DRAFT_REPORT: StepCompletionForm,
+    StepId.CSPR_FINAL_REPORT: StepCompletionForm,
+    StepId.CSPR_REPORT_TO_PANEL: ReportSentForm,
+    StepId.CSPR_PUBLICATION: PublicationForm,
+    StepId.CSPR_ACTION_PLAN: StepCompletionForm,
+    StepId.ACTION: ActionClosedForm,
 }
+
+
+def store_only_fields(form: type[BaseModel]) -> frozenset[str]:
+    """The fields of `form` whose values stay in the case store's record of it: marked
+    `STORE_ONLY` themselves, or holding something that is (a list of names, a signature)."""
+    return frozenset(name for name, info in form.model_fields.items()
+                     if any(isinstance(item, StoreOnly) for item in info.metadata)
+                     or _holds_store_only(info.annotation))
+
+
+def _holds_store_only(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is Annotated:
+        base, *metadata = typing.get_args(annotation)
+        return any(isinstance(item, StoreOnly) for item in metadata) or _holds_store_only(base)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return bool(store_only_fields(annotation))
+    return any(_holds_store_only(arg) for arg in typing.get_args(annotation))

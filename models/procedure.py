@@ -22,10 +22,12 @@ from pydantic import BaseModel
 from models.alerts import AlertPolicy, next_escalation, planned_alerts
 from models.calendar import WorkingDayCalendar, london_date
 from models.effects import (
+    Acted,
     AlertSent,
     AnchorMoved,
     CancelAlerts,
     CancelItem,
+    CaseClosedMail,
     CloseCase,
     CompleteItem,
     Effect,
@@ -43,13 +45,17 @@ from models.effects import (
     SendEmail,
     StartProcess,
     StepOpenedMail,
+    StoreRecord,
     TimerFired,
+    UpdateItem,
 )
-from models.enums import CaseStatus, Category, StepState, TimerKind
+from models.enums import CASE_ANCHORS, Agency, CaseStatus, Category, Role, StepState, TimerKind
 from models.errors import Refused
-from models.registry import ItemSpec, Process, Registry
+from models.forms import store_only_fields
+from models.registry import Act, ItemSpec, Process, Registry
+from models.review_policy import ReviewPolicy
 from models.state import CaseState, ItemState
-from models.timetable import Anchor, Clocks
+from models.timetable import Anchor, Clocks, DateSet, StepRule
 
 # A start rule that keeps starting processes is a bug in the registry, not a case to follow.
 _MAX_SETTLING_ROUNDS = 10
@@ -65,6 +71,7 @@ class Context:
     calendar: WorkingDayCalendar
     alerts: AlertPolicy
     registry: Registry
+    reviews: ReviewPolicy
 
     @property
     def today(self) -> date:
@@ -91,6 +98,8 @@ def handle(state: CaseState, event: Event, ctx: Context) -> Outcome:
             return _settled(state, [], ctx)
         case Recorded():
             return record(state, event, ctx)
+        case Acted():
+            return act(state, event, ctx)
         case TimerFired():
             return _fire(state, event, ctx)
         case Retimed():
@@ -122,16 +131,41 @@ def record(state: CaseState, event: Recorded, ctx: Context) -> Outcome:
     if spec.record is not None:
         effects = spec.record(state, event.form, ctx, item)
     else:
-        effects = complete_item(item, on, details=structured_details(event.form, spec))
+        effects = complete_item(item, on, details=structured_details(event.form, spec.date_field))
     if not effects:
         return Outcome(already_recorded=True)
-    return _settled(state, effects, ctx)
+    return _settled(state, [*effects, _stored(spec.step, item.process, item.subject, event.form)], ctx)
 
 
-def structured_details(form: BaseModel, spec: ItemSpec) -> dict[str, Any]:
-    """What a completed item keeps of its form: every field but the date, as JSON."""
-    return {name: value for name, value in form.model_dump(mode="json").items()
-            if name != spec.date_field}
+def act(state: CaseState, event: Acted, ctx: Context) -> Outcome:
+    """Check an act against what every act must satisfy (the case is open, a date is not in the
+    future), then ask the act's own rule."""
+    spec: Act | None = ctx.registry.act(event.act)
+    if spec is None:
+        raise Refused(f"there is no such act: {event.act}")
+    if state.status is CaseStatus.CLOSED:
+        raise Refused(f"{state.case_ref} is closed")
+    if spec.date_field is not None and getattr(event.form, spec.date_field) > ctx.today:
+        raise Refused(f"{spec.date_field} is in the future")
+    effects = spec.handle(state, event.form, ctx)
+    if not effects:
+        return Outcome(already_recorded=True)
+    process = ctx.registry.process_of(spec.name)
+    assert process is not None
+    # The record is filed under the item the act is about (the action it added or noted), if any.
+    about = next((e.subject for e in effects if isinstance(e, OpenItem | UpdateItem)), "")
+    return _settled(state, [*effects, _stored(spec.name, process.id, about, event.form)], ctx)
+
+
+def _stored(kind: str, process: str, subject: str, form: BaseModel) -> StoreRecord:
+    return StoreRecord(kind=kind, process=process, subject=subject, values=form.model_dump(mode="json"))
+
+
+def structured_details(form: BaseModel, date_field: str | None = None) -> dict[str, Any]:
+    """What an item keeps of its form: every field but the date and those that stay in the
+    store's records only (free text, names), as JSON."""
+    hidden = store_only_fields(type(form)) | {date_field}
+    return {name: value for name, value in form.model_dump(mode="json").items() if name not in hidden}
 
 
 def _open_labels(state: CaseState) -> str:
@@ -141,25 +175,39 @@ def _open_labels(state: CaseState) -> str:
 # -- the helpers rules use ---------------------------------------------------------------------------
 
 def open_item(state: CaseState, spec: ItemSpec, process: Process, ctx: Context, *,
-              subject: str = "", anchor_on: date | None = None) -> list[Effect]:
-    """Open an item of `spec`'s kind, due by its clock from its anchor, with its timers and (if
-    the spec says so) an email to its owner. Nothing if the case already has it."""
+              subject: str = "", anchor_on: date | None = None, agency: Agency | None = None,
+              due: date | None = None, words: str | None = None) -> list[Effect]:
+    """Open an item of `spec`'s kind, due by its clock from its anchor (or on `due`, a date a
+    person set, described by `words`), with its timers and (if the spec says so) an email to its
+    owner: its role, or `agency` for an item an agency owes. Nothing if the case already has it."""
     if state.item(spec.step, subject) is not None:
         return []
     rule = spec.rule
     start = anchor_on if anchor_on is not None else state.anchors.get(rule.anchor)
     if start is None:
         raise AssertionError(f"{spec.step} opened before its anchor {rule.anchor.value} is known")
-    due, words = rule.due(start, clocks=ctx.clocks, calendar=ctx.calendar,
-                          near_miss=state.category is Category.NEAR_MISS)
+    if due is None:
+        due, counted = rule.due(start, clocks=ctx.clocks, calendar=ctx.calendar,
+                                near_miss=state.category is Category.NEAR_MISS)
+        words = words or counted
     effects: list[Effect] = [OpenItem(step=spec.step, subject=subject, process=process.id,
                                       title=rule.title, anchor=rule.anchor, anchor_on=start, due=due,
-                                      rule=words)]
+                                      rule=words or "set when it opened", agency=agency)]
     if spec.alerts:
         effects += alerts_for(spec.step, subject, due, ctx)
     if spec.notify_owner:
-        effects.append(SendEmail(StepOpenedMail(rule=rule, due=due, owner=rule.owner, subject=subject)))
+        effects.append(SendEmail(StepOpenedMail(rule=rule, due=due, owner=owner_of(rule, agency),
+                                                subject=subject)))
     return effects
+
+
+def owner_of(rule: StepRule, agency: Agency | None) -> Role | Agency:
+    """Who an item's emails go to: its rule's role, or, for an item an agency owes, that agency."""
+    if rule.owner is Role.AGENCY:
+        if agency is None:
+            raise AssertionError(f"{rule.step} is owed by an agency, and none was named")
+        return agency
+    return rule.owner
 
 
 def alerts_for(step: str, subject: str, due: date, ctx: Context) -> list[Effect]:
@@ -214,7 +262,7 @@ def _settled(state: CaseState, effects: list[Effect], ctx: Context) -> Outcome:
     if reason is not None:
         for item in after.open_steps():
             effects += cancel_item(item)
-        effects.append(CloseCase(reason))
+        effects += [CloseCase(reason), SendEmail(CaseClosedMail(ctx.today))]
     return Outcome(effects=tuple(effects))
 
 
@@ -228,13 +276,14 @@ def _fire(state: CaseState, event: TimerFired, ctx: Context) -> Outcome:
     if item is None or not item.is_open or spec is None:
         return Outcome(reason="step no longer open")
     rule = spec.rule
+    owner = owner_of(rule, item.agency)
     effects: list[Effect] = []
     match event.kind:
         case TimerKind.REMINDER:
-            effects.append(SendEmail(ReminderMail(rule=rule, due=item.due, owner=rule.owner,
+            effects.append(SendEmail(ReminderMail(rule=rule, due=item.due, owner=owner,
                                                   subject=item.subject)))
         case TimerKind.OVERDUE:
-            effects.append(SendEmail(OverdueMail(rule=rule, due=item.due, owner=rule.owner,
+            effects.append(SendEmail(OverdueMail(rule=rule, due=item.due, owner=owner,
                                                  subject=item.subject)))
         case TimerKind.ESCALATION:
             effects.append(SendEmail(EscalationMail(rule=rule, due=item.due, on=london_date(event.fire_at),
@@ -268,32 +317,58 @@ def retime(state: CaseState, event: Retimed, ctx: Context) -> list[Effect]:
         raise Refused("the new due date is in the past")
     if event.due == item.due:
         return []
-    return _retimed(item, event.due, f"re-timed on {ctx.today.isoformat()} (was due {item.due.isoformat()})",
-                    event.reason, ctx)
+    return retimed(state, item, event.due, f"re-timed on {ctx.today.isoformat()} "
+                   f"(was due {item.due.isoformat()})", event.reason, ctx)
 
 
 def move_anchor(state: CaseState, event: AnchorMoved, ctx: Context) -> list[Effect]:
     """An anchor date moved, with the reason: every open item counted from it follows, each by its
-    own clock."""
+    own clock (an item whose date a person set keeps it)."""
     was = state.anchors.get(event.anchor)
     if was == event.on:
         return []
     if event.anchor is Anchor.REFERRAL_RECEIVED:
         raise Refused("the referral's date is fixed; refer again if it was wrong")
+    if event.anchor not in CASE_ANCHORS:
+        raise Refused(f"{event.anchor.value} is each item's own date, not the case's; re-time the item")
     effects: list[Effect] = [MoveAnchor(anchor=event.anchor, on=event.on, was=was, reason=event.reason)]
     for spec in ctx.registry.anchored_on(event.anchor):
+        if isinstance(spec.rule.clock, DateSet):
+            continue
         for item in state.items_of(spec.step):
-            if not item.is_open:
+            if not item.is_open or _date_was_set(item):
                 continue
             due, words = spec.rule.due(event.on, clocks=ctx.clocks, calendar=ctx.calendar,
                                        near_miss=state.category is Category.NEAR_MISS)
             if due != item.due:
-                effects += _retimed(item, due, words, event.reason, ctx, anchor_on=event.on)
+                effects += retimed(state, item, due, words, event.reason, ctx, anchor_on=event.on)
     return effects
 
 
-def _retimed(item: ItemState, due: date, rule: str, reason: str, ctx: Context, *,
-             anchor_on: date | None = None) -> list[Effect]:
+def _date_was_set(item: ItemState) -> bool:
+    # An item opened on a date a person set (an IMR on the panel's date) keeps it when its anchor
+    # moves; its rule then reads as that date, not as a count.
+    return item.rule.startswith(SET_DATE_WORDS)
+
+
+# How an item whose due date a person set describes its rule (see `open_item`'s `words`).
+SET_DATE_WORDS = "set: "
+
+
+def retimed(state: CaseState, item: ItemState, due: date, rule: str, reason: str, ctx: Context, *,
+            anchor_on: date | None = None) -> list[Effect]:
+    """`item` due on `due` from now on: its timers replaced, and whatever its step's rule says
+    follows from the move (the meeting's invitation updated)."""
+    effects = retime_item(item, due, rule, reason, ctx, anchor_on=anchor_on)
+    spec = ctx.registry.item(item.step)
+    if spec is not None and spec.on_retime is not None:
+        effects += spec.on_retime(state, item, due, reason, ctx)
+    return effects
+
+
+def retime_item(item: ItemState, due: date, rule: str, reason: str, ctx: Context, *,
+                anchor_on: date | None = None) -> list[Effect]:
+    """`item` due on `due`, its timers replaced; nothing else follows (see `retimed`)."""
     return [RetimeItem(step=item.step, subject=item.subject, due=due, was=item.due, rule=rule,
                        reason=reason, anchor_on=anchor_on),
             CancelAlerts(step=item.step, subject=item.subject),

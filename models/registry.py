@@ -18,10 +18,12 @@ import importlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from models.enums import StepId
 from models.timetable import Anchor, StepRule
 
 if TYPE_CHECKING:
@@ -41,6 +43,11 @@ _FLOW_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 RecordHandler = Callable[["CaseState", Any, "Context", "ItemState"], list["Effect"]]
 # Called when a step already done is recorded again: raise `Refused` for a conflicting answer.
 RepeatCheck = Callable[["CaseState", Any], None]
+# What follows when an open item is given a new due date (the meeting's invitation is updated):
+# given the case, the item, the new date, the reason and the context, the effects.
+RetimeHandler = Callable[["CaseState", "ItemState", date, str, "Context"], list["Effect"]]
+# What an act does (see `Act`): given the case, the validated form and the context, the effects.
+ActHandler = Callable[["CaseState", Any, "Context"], list["Effect"]]
 
 
 def _key_name(value: str, what: str) -> str:
@@ -71,6 +78,7 @@ class ItemSpec:
     notify_owner: bool = True
     # Whether the item gets reminder, overdue and escalation timers.
     alerts: bool = True
+    on_retime: RetimeHandler | None = None
 
     def __post_init__(self) -> None:
         _key_name(self.rule.step, "a step id")
@@ -78,6 +86,15 @@ class ItemSpec:
             raise ValueError(f"{self.form.__name__} has no field {self.date_field}")
         if self.subject_field is not None and self.subject_field not in self.form.model_fields:
             raise ValueError(f"{self.form.__name__} has no field {self.subject_field}")
+
+    @classmethod
+    def of(cls, step: StepId, **options: Any) -> ItemSpec:
+        """The procedure's own step `step`: its rule (`models.timetable.STEP_RULES`) and its form
+        (`models.forms.STEP_FORMS`), with `options`."""
+        from models.forms import STEP_FORMS
+        from models.timetable import STEP_RULES
+
+        return cls(STEP_RULES[step], STEP_FORMS[step], **options)
 
     @property
     def step(self) -> str:
@@ -92,17 +109,55 @@ class ItemSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Act:
+    """A human act on a case that completes none of its items: adding an action to the plan, a
+    progress note on one, moving the meeting, moving the planned publication date. Like a step it
+    has one form and a dashboard choice; unlike a step it has no due date and can happen any
+    number of times."""
+
+    name: str
+    title: str
+    form: type[BaseModel]
+    handle: ActHandler
+    # The form field holding the act's date, checked against today as a step's is; None if it
+    # has none (moving a meeting names a future date).
+    date_field: str | None = None
+
+    def __post_init__(self) -> None:
+        _key_name(self.name, "an act name")
+        if self.date_field is not None and self.date_field not in self.form.model_fields:
+            raise ValueError(f"{self.form.__name__} has no field {self.date_field}")
+
+
+Choice = ItemSpec | Act
+
+
+def choice_name(choice: Choice) -> str:
+    """How a form's choice is named in the store's records and in keys: a step id or an act name."""
+    return choice.step if isinstance(choice, ItemSpec) else choice.name
+
+
+def choice_title(choice: Choice) -> str:
+    return choice.rule.title if isinstance(choice, ItemSpec) else choice.title
+
+
+@dataclass(frozen=True, slots=True)
 class Wait:
     """One dashboard form a process's flow suspends on, answering any of `items`.
 
     Its key names what it waits for, so that every record, from the dashboard or from `sbu`, wakes
     the run to a fresh wait and no wait is ever answered twice:
     - a wait for one step a case has once is keyed by its name (`dsp-decision`) while it is open;
-    - any other wait (several steps, or a step with one item per agency or action) is keyed by its
-      name and a count of what is recorded so far (`rapid-review-3`), so each record moves it to a
-      new key. The count is `progress`, or by default how many of its items are no longer open.
+    - any other wait (several choices, or a step with one item per agency or action) is keyed by
+      its name and a count of what is recorded so far (`rr-meeting-3`), so each record moves it to
+      a new key. The count is `progress`, or by default how many of its choices' forms the case
+      store has recorded (`CaseState.record_counts`).
     An answer the rules refuse is asked again under the same key with `-2`, `-3`, ... after it: a
     key, once answered, keeps its answer.
+
+    The wait is the flow's current one while an item of its `primary` steps is open (by default any
+    of its items): a later wait may still offer an earlier step, such as an agency's late
+    information, without being held back by it.
     """
 
     name: str
@@ -111,29 +166,39 @@ class Wait:
     progress: Callable[[CaseState], int] | None = None
     # The Markdown above the form: what is asked, by when, under which rule.
     describe: Callable[[CaseState, Wait], list[str]] | None = None
+    acts: tuple[Act, ...] = ()
+    primary: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         _key_name(self.name, "a wait name")
         if not self.items:
             raise ValueError(f"wait {self.name} answers no items")
+        if self.primary is not None and not set(self.primary) <= set(self.steps):
+            raise ValueError(f"wait {self.name}: a primary step is not one of its items")
 
     @property
     def steps(self) -> tuple[str, ...]:
         return tuple(spec.step for spec in self.items)
 
     @property
+    def choices(self) -> tuple[Choice, ...]:
+        """What its form can record: each step, then each act."""
+        return (*self.items, *self.acts)
+
+    @property
     def counts_progress(self) -> bool:
-        return (self.progress is not None or len(self.items) > 1
+        return (self.progress is not None or len(self.choices) > 1
                 or any(spec.subject_field is not None for spec in self.items))
 
     def is_open(self, state: CaseState) -> bool:
-        return any(item.is_open for item in state.steps if item.step in self.steps)
+        primary = self.primary if self.primary is not None else self.steps
+        return any(item.is_open for item in state.steps if item.step in primary)
 
     def recorded(self, state: CaseState) -> int:
         """How much of what this wait answers is recorded."""
         if self.progress is not None:
             return self.progress(state)
-        return sum(1 for item in state.steps if item.step in self.steps and not item.is_open)
+        return sum(state.record_counts.get(choice_name(choice), 0) for choice in self.choices)
 
     def base_key(self, state: CaseState) -> str | None:
         """The key this wait has now, or None when nothing it answers is open."""
@@ -190,6 +255,8 @@ class Process:
     # The case closes when this returns a reason (the root process only: the case's own).
     closes: Callable[[CaseState], str | None] | None = None
     tags: tuple[str, ...] = ("case",)
+    # The acts this process owns (its waits, or another process's, may offer them).
+    acts: tuple[Act, ...] = ()
 
     def __post_init__(self) -> None:
         _key_name(self.id, "a process id")
@@ -253,6 +320,7 @@ class Registry:
     processes: tuple[Process, ...]
     system_flows: tuple[SystemFlow, ...]
     _items: dict[str, tuple[Process, ItemSpec]] = field(init=False, repr=False)
+    _acts: dict[str, tuple[Process, Act]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.processes:
@@ -269,7 +337,17 @@ class Registry:
                 if spec.step in items:
                     raise ValueError(f"step {spec.step} belongs to two processes")
                 items[spec.step] = (process, spec)
+        acts: dict[str, tuple[Process, Act]] = {}
+        for process in self.processes:
+            for act in process.acts:
+                if act.name in acts or act.name in items:
+                    raise ValueError(f"act {act.name} is named twice")
+                acts[act.name] = (process, act)
+        offered = {act.name for process in self.processes for wait in process.waits for act in wait.acts}
+        if not offered <= set(acts):
+            raise ValueError("a wait offers an act no process owns")
         object.__setattr__(self, "_items", items)
+        object.__setattr__(self, "_acts", acts)
 
     @property
     def root(self) -> Process:
@@ -288,8 +366,17 @@ class Registry:
         return found[1] if found is not None else None
 
     def process_of(self, step: str) -> Process | None:
-        found = self._items.get(step)
+        """The process owning `step`, or the act named `step`."""
+        found = self._items.get(step) or self._acts.get(step)
         return found[0] if found is not None else None
+
+    def act(self, name: str) -> Act | None:
+        found = self._acts.get(name)
+        return found[1] if found is not None else None
+
+    @property
+    def acts(self) -> tuple[str, ...]:
+        return tuple(self._acts)
 
     @property
     def steps(self) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.enums import AbuseOrNeglect, CasePath, Category, NotificationDuty
+from models.enums import AbuseOrNeglect, CasePath, Category, NotificationDuty, PanelResponse, ReviewRoute
 
 # A care leaver's death is notifiable "up to and including age 24" (procedure: "Other circumstances").
 CARE_LEAVER_MAX_AGE = 24
@@ -140,3 +140,43 @@ def rapid_review_starts_at_decision(path: CasePath) -> bool:
     """A Rapid Review's clock starts at notification: the SIN's submission, or, where there is no
     SIN (a near miss, or a review the DSPs chose without one), the DSPs' decision."""
     return path in (CasePath.NEAR_MISS_RAPID_REVIEW, CasePath.RAPID_REVIEW_ONLY)
+
+
+# -- after the Rapid Review ----------------------------------------------------------------------
+
+RAPID_REVIEW_RECOMMENDS = PathRule(
+    "The Rapid Review recommends whether a local CSPR is needed, or refers the case to the National "
+    "Panel for a national review; a local CSPR is commissioned on its recommendation.",
+    "procedure, steps 4 and 6; Working Together 2023, chapter 5")
+NATIONAL_REVIEW_NEEDS_NOTIFICATION = PathRule(
+    "Only a case notified to the National Panel (a SIN submitted) can be referred for a national review.",
+    "Working Together 2023, chapter 5")
+PANEL_RESPONSE_CHANGES_ROUTE = PathRule(
+    "The National Panel's response can change the route: where it disagrees that no local CSPR is "
+    "needed, or declines a national review, a local CSPR is commissioned; where it will hold a national "
+    "review, a local CSPR is not carried on.", "National Panel practice; Working Together 2023, chapter 5")
+
+# Every rule of the Rapid Review's outcome, in the order the form lists them.
+OUTCOME_RULES = (RAPID_REVIEW_RECOMMENDS, NATIONAL_REVIEW_NEEDS_NOTIFICATION, PANEL_RESPONSE_CHANGES_ROUTE)
+
+
+def outcome_refusals(*, notified: bool, recommendation: ReviewRoute) -> list[str]:
+    """Why the procedure does not allow this Rapid Review recommendation; empty when it does."""
+    if recommendation is ReviewRoute.NATIONAL_REVIEW and not notified:
+        return [f"a case that was not notified cannot be referred for a national review "
+                f"({NATIONAL_REVIEW_NEEDS_NOTIFICATION.source})"]
+    return []
+
+
+def review_route(recommendation: ReviewRoute, response: PanelResponse | None) -> ReviewRoute:
+    """The route a case's review takes: the Rapid Review's recommendation until the National Panel
+    answers, then what its answer makes of it. Where the Panel disagrees with a local CSPR, the
+    decision is still the safeguarding partners' and the CSPR goes on; the Panel's view is recorded."""
+    match response:
+        case None | PanelResponse.AGREE:
+            return recommendation
+        case PanelResponse.NATIONAL_REVIEW:
+            return ReviewRoute.NATIONAL_REVIEW
+        case PanelResponse.DISAGREE:
+            return ReviewRoute.LOCAL_CSPR
+    raise AssertionError(f"unhandled Panel response {response!r}")

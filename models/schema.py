@@ -46,6 +46,7 @@ from models.enums import (
     CaseStatus,
     Category,
     Interface,
+    ReviewRoute,
     StepState,
     TimerKind,
     TimerState,
@@ -155,8 +156,14 @@ cases = Table(
     _optional("sin_submitted_on", Date),
     _optional("notified_on", Date),
     _optional("meeting_on", Date),
+    _optional("rr_outcome_on", Date),
+    _optional("rr_report_sent_on", Date),
     _optional("cspr_commissioned_on", Date),
     _optional("planned_publication_on", Date),
+    _optional("imrs_requested_on", Date),
+    _optional("cspr_published_on", Date),
+    # The route of the case's review: the Rapid Review's recommendation, or the Panel's answer to it.
+    _optional("review", StrEnumColumn(ReviewRoute)),
     _required("created_at", UtcDateTime()),
     _optional("closed_at", UtcDateTime()),
     UniqueConstraint("partnership", "referring_agency", "external_ref", name="uq_cases_referral"),
@@ -170,8 +177,12 @@ ANCHOR_COLUMNS: dict[Anchor, str] = {
     Anchor.NOTIFICATION: "notified_on",
     Anchor.SIN_SUBMITTED: "sin_submitted_on",
     Anchor.MEETING: "meeting_on",
+    Anchor.RR_OUTCOME: "rr_outcome_on",
+    Anchor.RR_REPORT_SENT: "rr_report_sent_on",
     Anchor.CSPR_COMMISSIONED: "cspr_commissioned_on",
     Anchor.PLANNED_PUBLICATION: "planned_publication_on",
+    Anchor.IMRS_REQUESTED: "imrs_requested_on",
+    Anchor.CSPR_PUBLISHED: "cspr_published_on",
 }
 
 case_children = Table(
@@ -186,11 +197,11 @@ case_children = Table(
     UniqueConstraint("case_id", "la_record_id", name="uq_case_children_record"),
 )
 
+# The agencies the referral names as involved; each one's part of a step is an item of its own.
 case_agencies = Table(
     "case_agencies", metadata,
     Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
     Column("agency", StrEnumColumn(Agency), primary_key=True),
-    _optional("responded_on", Date),
 )
 
 # One dated obligation of one case: a step of a process, or one subject's part of one (an agency's
@@ -213,7 +224,11 @@ items = Table(
     _optional("completed_at", UtcDateTime()),
     _optional("completed_by", String(80)),
     _optional("completed_via", StrEnumColumn(Interface)),
+    # Structured values only (a reference, a recommendation, the sections an IMR lacks): free text
+    # and names are in `records`.
     _optional("details", JSON),
+    # The agency the item is owed by (its information, its IMR, its action), if any.
+    _optional("agency", StrEnumColumn(Agency)),
     UniqueConstraint("case_id", "step", "subject", name="uq_items_case_step_subject"),
 )
 
@@ -235,11 +250,39 @@ decisions = Table(
     _required("rapid_review", Boolean),
     _required("path", StrEnumColumn(CasePath)),
     _required("rationale", Text),
-    _required("dsps_present", JSON),
+    # Each DSP role's signature: {"sign_off": [{"role", "name", "deputy"}, ...]}.
+    _required("sign_off", JSON),
     _required("decided_on", Date),
     _required("recorded_at", UtcDateTime()),
     _required("recorded_by", String(80)),
     _required("recorded_via", StrEnumColumn(Interface)),
+)
+
+# Every form a person submitted and the store accepted, as submitted (free text and names included):
+# the one place a rationale, the learning or an action's wording is kept. Its counts per kind are
+# how a waiting dashboard form knows something new was recorded (`models.registry.Wait`).
+records = Table(
+    "records", metadata,
+    _id(),
+    _case_id(index=True),
+    _required("kind", String(40)),
+    _required("process", String(40)),
+    _required("subject", String(40), default=""),
+    _required("form_values", JSON),
+    _required("recorded_at", UtcDateTime()),
+    _required("recorded_by", String(80)),
+    _required("recorded_via", StrEnumColumn(Interface)),
+)
+
+# The Rapid Review meeting as last arranged; `sequence` counts the invitation's updates.
+meetings = Table(
+    "meetings", metadata,
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
+    _required("starts_at", UtcDateTime()),
+    _required("minutes", Integer),
+    _required("place", String(200)),
+    _required("sequence", Integer),
+    _required("arranged_at", UtcDateTime()),
 )
 
 # Who did what, when, from which interface. Rows are never updated or deleted.

@@ -31,6 +31,7 @@ from pydantic import (
 from models.alerts import AlertPolicy
 from models.clock import ScaledClock
 from models.errors import SbuError, describe_validation_error
+from models.review_policy import ReviewPolicy
 from models.timetable import Clocks
 
 # A module that adds processes to the registry (see `models.registry`): a dotted Python name.
@@ -74,8 +75,8 @@ class Settings(BaseModel):
     # (a run for a process just started, a timer): store reads only when there is nothing to do.
     catch_up_seconds: float = Field(15.0, gt=0, le=3600)
     prefect_port: int = Field(4200, ge=1, le=65535)
-    # The Rapid Review meeting's default start time and length, London time.
-    rr_meeting_duration_minutes: int = Field(120, ge=15, le=480)
+    # The IMR template's sections, the Rapid Review meeting's usual time and place.
+    reviews: ReviewPolicy = ReviewPolicy()
 
     # Modules that register processes beyond the built-in ones (a partnership's local process, or
     # a test's toy process): each is imported and its `PROCESSES` added to the registry.

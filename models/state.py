@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from models.enums import Agency, Anchor, CasePath, CaseStatus, Category, StepState
+from models.enums import Agency, Anchor, CasePath, CaseStatus, Category, ReviewRoute, Stage, StepState
 from models.rules import CaseFacts
 
 if TYPE_CHECKING:
@@ -37,6 +37,11 @@ class ItemState:
     completed_on: date | None = None
     completed_by: str | None = None
     overdue: bool = False
+    # The agency the item is owed by (its information, its IMR, its action), if any.
+    agency: Agency | None = None
+    # Structured values of its record: a reference, a recommendation, the sections an IMR lacks.
+    # Never free text or names: those are in the store's records only (`models.forms.STORE_ONLY`).
+    details: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def is_open(self) -> bool:
@@ -54,7 +59,24 @@ class ItemState:
             "overdue": self.overdue,
             "completed_on": self.completed_on.isoformat() if self.completed_on else None,
             "completed_by": self.completed_by,
+            "agency": self.agency.value if self.agency else None,
+            "details": dict(self.details),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingState:
+    """The Rapid Review meeting as last arranged: when, for how long, where, and how many times the
+    invitation has been updated."""
+
+    starts_at: datetime
+    minutes: int
+    place: str
+    sequence: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"starts_at": self.starts_at.isoformat(), "minutes": self.minutes, "place": self.place,
+                "sequence": self.sequence}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +98,14 @@ class CaseState:
     referred_at: datetime
     anchors: Mapping[Anchor, date]
     steps: tuple[ItemState, ...]
-    agencies: tuple[tuple[Agency, date | None], ...] = ()
+    agencies: tuple[Agency, ...] = ()
     # The processes the case has started, each with its flow run's id once Prefect has one.
     runs: Mapping[str, str | None] = field(default_factory=dict)
     decision: DecisionSummary | None = None
+    # How many forms of each kind (a step id or an act name) the store has recorded for the case.
+    record_counts: Mapping[str, int] = field(default_factory=dict)
+    meeting: MeetingState | None = None
+    review: ReviewRoute | None = None
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -91,9 +117,8 @@ class CaseState:
     def agencies_total(self) -> int:
         return len(self.agencies)
 
-    @property
-    def agencies_responded(self) -> int:
-        return sum(1 for _, responded in self.agencies if responded is not None)
+    def done(self, step: str, subject: str = "") -> bool:
+        return self.state_of(step, subject) is StepState.DONE
 
     def item(self, step: str, subject: str = "") -> ItemState | None:
         return next((i for i in self.steps if i.step == step and i.subject == subject), None)
@@ -115,14 +140,28 @@ class CaseState:
     def started(self, process: str) -> bool:
         return process in self.runs
 
-    def responded(self, agency: Agency) -> bool:
-        return any(a is agency and on is not None for a, on in self.agencies)
+    @property
+    def stage(self) -> Stage:
+        """Where the case stands: the furthest process it has begun with work still open."""
+        if self.status is CaseStatus.CLOSED:
+            return Stage.CLOSED
+        if self.decision is None and self.path is None:
+            return Stage.AWAITING_DECISION
+        open_processes = {item.process for item in self.steps if item.is_open}
+        for process, stage in (("action-plan", Stage.ACTION_PLAN), ("cspr", Stage.CSPR),
+                               ("rapid-review", Stage.RAPID_REVIEW)):
+            if process in open_processes:
+                return stage
+        return Stage.NOTIFICATION
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "case_ref": self.case_ref, "status": self.status.value,
+            "case_ref": self.case_ref, "status": self.status.value, "stage": self.stage.value,
             "path": self.path.value if self.path else None, "category": self.category.value,
+            "review": self.review.value if self.review else None,
             "referred_on": self.referred_on.isoformat(),
+            "anchors": {anchor.value: on.isoformat() for anchor, on in self.anchors.items()},
+            "meeting": self.meeting.as_json() if self.meeting else None,
             "steps": [item.as_json() for item in self.steps],
         }
 
@@ -140,18 +179,21 @@ class CaseState:
     def _after_one(self, effect: Effect) -> CaseState:
         # Imported here: `sbu status` reads cases through this module and never applies effects.
         from models.effects import (
+            ArrangeMeeting,
             CancelItem,
             CloseCase,
             CompleteItem,
             MoveAnchor,
             OpenItem,
-            RecordAgencyResponse,
             RetimeItem,
             SetAnchor,
             SetPath,
+            SetReview,
             SetStatus,
             StartProcess,
             StoreDecision,
+            StoreRecord,
+            UpdateItem,
         )
 
         match effect:
@@ -161,10 +203,12 @@ class CaseState:
                 return replace(self, steps=(*self.steps, ItemState(
                     step=effect.step, subject=effect.subject, process=effect.process, title=effect.title,
                     state=StepState.OPEN, anchor=effect.anchor, anchor_on=effect.anchor_on,
-                    due=effect.due, rule=effect.rule)))
+                    due=effect.due, rule=effect.rule, agency=effect.agency)))
             case CompleteItem():
                 return self._with_item(effect.step, effect.subject, state=StepState.DONE,
-                                       completed_on=effect.completed_on)
+                                       completed_on=effect.completed_on, details=dict(effect.details))
+            case UpdateItem():
+                return self._with_item(effect.step, effect.subject, details=dict(effect.details))
             case CancelItem():
                 return self._with_item(effect.step, effect.subject, state=StepState.CANCELLED)
             case RetimeItem():
@@ -181,10 +225,14 @@ class CaseState:
                 return replace(self, status=CaseStatus.CLOSED)
             case StoreDecision():
                 return replace(self, decision=DecisionSummary(effect.sin, effect.rapid_review, ""))
-            case RecordAgencyResponse():
-                return replace(self, agencies=tuple(
-                    (agency, effect.on if agency is effect.agency and on is None else on)
-                    for agency, on in self.agencies))
+            case StoreRecord():
+                counts = {**self.record_counts, effect.kind: self.record_counts.get(effect.kind, 0) + 1}
+                return replace(self, record_counts=counts)
+            case ArrangeMeeting():
+                return replace(self, meeting=MeetingState(effect.starts_at, effect.minutes, effect.place,
+                                                          effect.sequence))
+            case SetReview():
+                return replace(self, review=effect.route)
             case StartProcess():
                 return replace(self, runs={**self.runs, effect.process: self.runs.get(effect.process)})
         # Timers, emails and audit-only effects leave the case as it is.

@@ -19,6 +19,7 @@ from models.enums import (
     CaseStatus,
     Category,
     Interface,
+    ReviewRoute,
     StepState,
     TimerKind,
     TimerState,
@@ -27,7 +28,8 @@ from models.schema import NAMING_CONVENTION, OutboxStatus, StrEnumColumn, UtcDat
 
 __all__ = [
     "NAMING_CONVENTION", "AuditEvent", "Base", "Case", "CaseAgency", "CaseChild", "CaseRun",
-    "CaseSequence", "Decision", "Item", "OutboxMessage", "OutboxStatus", "StrEnumColumn", "Timer",
+    "CaseSequence", "Decision", "Item", "Meeting", "OutboxMessage", "OutboxStatus", "Record",
+    "StrEnumColumn", "Timer",
     "UtcDateTime",
 ]
 
@@ -64,8 +66,13 @@ class Case(Base):
     sin_submitted_on: Mapped[date | None]
     notified_on: Mapped[date | None]
     meeting_on: Mapped[date | None]
+    rr_outcome_on: Mapped[date | None]
+    rr_report_sent_on: Mapped[date | None]
     cspr_commissioned_on: Mapped[date | None]
     planned_publication_on: Mapped[date | None]
+    imrs_requested_on: Mapped[date | None]
+    cspr_published_on: Mapped[date | None]
+    review: Mapped[ReviewRoute | None]
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
 
@@ -91,7 +98,6 @@ class CaseAgency(Base):
     __table__ = schema.case_agencies
     case_id: Mapped[int]
     agency: Mapped[Agency]
-    responded_on: Mapped[date | None]
 
 
 class Item(Base):
@@ -113,6 +119,7 @@ class Item(Base):
     completed_by: Mapped[str | None]
     completed_via: Mapped[Interface | None]
     details: Mapped[dict[str, Any] | None]
+    agency: Mapped[Agency | None]
     case: Mapped[Case] = relationship(back_populates="items")
 
 
@@ -132,11 +139,34 @@ class Decision(Base):
     rapid_review: Mapped[bool]
     path: Mapped[CasePath]
     rationale: Mapped[str]
-    dsps_present: Mapped[dict[str, Any]]
+    sign_off: Mapped[dict[str, Any]]
     decided_on: Mapped[date]
     recorded_at: Mapped[datetime]
     recorded_by: Mapped[str]
     recorded_via: Mapped[Interface]
+
+
+class Record(Base):
+    __table__ = schema.records
+    id: Mapped[int]
+    case_id: Mapped[int]
+    kind: Mapped[str]
+    process: Mapped[str]
+    subject: Mapped[str]
+    form_values: Mapped[dict[str, Any]]
+    recorded_at: Mapped[datetime]
+    recorded_by: Mapped[str]
+    recorded_via: Mapped[Interface]
+
+
+class Meeting(Base):
+    __table__ = schema.meetings
+    case_id: Mapped[int]
+    starts_at: Mapped[datetime]
+    minutes: Mapped[int]
+    place: Mapped[str]
+    sequence: Mapped[int]
+    arranged_at: Mapped[datetime]
 
 
 class AuditEvent(Base):

@@ -23,7 +23,7 @@ from models.enums import Anchor, Role, StepId
 
 __all__ = ["STEP_RULES", "Anchor", "Clocks", "DateSet", "Deadline", "MonthsAfter", "StepClock",
            "StepRule", "WorkingDaysAfter", "WorkingDaysBefore", "deadline", "due_date",
-           "rapid_review_timetable", "statutory_timetable"]
+           "rapid_review_timetable", "review_timetable", "statutory_timetable"]
 
 
 class Clocks(BaseModel):
@@ -286,23 +286,26 @@ def deadline(step: StepId, *, anchor_date: date, clocks: Clocks, calendar: Worki
                                      near_miss=near_miss)
 
 
-def statutory_timetable(*, referred_at: datetime, la_aware: date, notified: date | None,
+def statutory_timetable(*, referred_at: datetime, la_aware: date | None, notified: date | None,
                         clocks: Clocks, calendar: WorkingDayCalendar,
-                        sin_submitted: date | None = None) -> list[Deadline]:
+                        sin_submitted: date | None = None, near_miss: bool = False) -> list[Deadline]:
     """The first deadlines of a case: the decision and notification steps, and, once the case is
     notified, the Rapid Review's. The Rapid Review's report to the Panel counts from the SIN's
-    submission, which is the notification unless told otherwise."""
-    if notified is not None and notified < la_aware:
+    submission, which is the notification unless told otherwise. A near miss has no SIN: its
+    Rapid Review counts from the DSPs' decision (`notified`), on its longer clocks."""
+    if notified is not None and la_aware is not None and notified < la_aware:
         raise ValueError("the notification date cannot be before the local authority became aware")
+    if la_aware is None and not near_miss:
+        raise ValueError("the date the local authority became aware is needed for its notification")
     referred_on = london_date(referred_at)
-    rows = [
-        deadline(StepId.DSP_DECISION, anchor_date=referred_on, clocks=clocks, calendar=calendar),
-        deadline(StepId.SIN_SUBMISSION, anchor_date=la_aware, clocks=clocks, calendar=calendar),
-        deadline(StepId.PARTNERS_INFORMED, anchor_date=la_aware, clocks=clocks, calendar=calendar),
-    ]
+    rows = [deadline(StepId.DSP_DECISION, anchor_date=referred_on, clocks=clocks, calendar=calendar)]
+    if not near_miss and la_aware is not None:
+        rows += [deadline(StepId.SIN_SUBMISSION, anchor_date=la_aware, clocks=clocks, calendar=calendar),
+                 deadline(StepId.PARTNERS_INFORMED, anchor_date=la_aware, clocks=clocks, calendar=calendar)]
     if notified is not None:
-        rows += rapid_review_timetable(notified=notified, sin_submitted=sin_submitted or notified,
-                                       clocks=clocks, calendar=calendar, near_miss=False)
+        rows += rapid_review_timetable(notified=notified,
+                                       sin_submitted=None if near_miss else sin_submitted or notified,
+                                       clocks=clocks, calendar=calendar, near_miss=near_miss)
     return rows
 
 
@@ -317,5 +320,26 @@ def rapid_review_timetable(*, notified: date, sin_submitted: date | None, clocks
     ]
     if sin_submitted is not None:
         rows.append(deadline(StepId.RR_REPORT_TO_PANEL, anchor_date=sin_submitted, clocks=clocks,
+                             calendar=calendar))
+    return rows
+
+
+# The CSPR's steps counted from its commissioning, in the order they fall due.
+CSPR_COMMISSIONED_STEPS = (StepId.CSPR_REVIEWER_APPOINTED, StepId.CSPR_TERMS_OF_REFERENCE,
+                           StepId.CSPR_IMR_REQUESTS, StepId.CSPR_FAMILY_ENGAGEMENT, StepId.CSPR_DRAFT_REPORT,
+                           StepId.CSPR_FINAL_REPORT, StepId.CSPR_PUBLICATION)
+
+
+def review_timetable(*, commissioned: date | None, planned_publication: date | None, clocks: Clocks,
+                     calendar: WorkingDayCalendar) -> list[Deadline]:
+    """A CSPR's deadlines: its steps counted from commissioning, ending with the publication target
+    (6 calendar months on), and the report to the Panel and the Secretary of State, the 7th working
+    day strictly before the planned publication date."""
+    rows: list[Deadline] = []
+    if commissioned is not None:
+        rows += [deadline(step, anchor_date=commissioned, clocks=clocks, calendar=calendar)
+                 for step in CSPR_COMMISSIONED_STEPS]
+    if planned_publication is not None:
+        rows.append(deadline(StepId.CSPR_REPORT_TO_PANEL, anchor_date=planned_publication, clocks=clocks,
                              calendar=calendar))
     return rows

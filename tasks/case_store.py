@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from models.enums import Interface
 from models.errors import SbuError, describe_validation_error
+from models.registry import Act
 from models.state import CaseState
 from tasks import runtime
 from tasks.run_inputs import domain_form, recorded_by
@@ -32,9 +33,13 @@ def record_answer(case_ref: str, process: str, wait: str, answer: RunInput) -> s
     """Record an answer typed into the dashboard form of `process`'s `wait`, validated into its
     domain form; return why it was refused, or None."""
     found = runtime.registry().process(process).wait_named(wait)
+    actor = _ui_actor(recorded_by(answer))
     try:
-        spec, form = domain_form(found, answer)
-        runtime.service().record(case_ref, spec.step, form, actor=_ui_actor(recorded_by(answer)))
+        choice, form = domain_form(found, answer)
+        if isinstance(choice, Act):
+            runtime.service().act(case_ref, choice.name, form, actor=actor)
+        else:
+            runtime.service().record(case_ref, choice.step, form, actor=actor)
     except ValidationError as error:
         return describe_validation_error(error)
     except SbuError as error:

@@ -281,8 +281,11 @@ def resume_if_waiting(client: SyncPrefectClient, service: CaseService, run_id: U
                       process: Process, case_ref: str, wait_seconds: float = 0.0) -> bool:
     """Resume `run_id`, the case's run of `process`, if the wait it is suspended on has been
     answered in the store. A run still on its way to a wait is given `wait_seconds` to get there
-    (it checks the store before waiting, so one that arrives after the change never waits at all)."""
+    (it checks the store before waiting, so one that arrives after the change never waits at all).
+    A run waiting on a key none of its process's waits has (left by an older version of the
+    process) is cancelled, so that `ensure_run` replaces it with a run that replays from the store."""
     from prefect.client.schemas.objects import StateType
+    from prefect.states import Cancelled
 
     deadline = time.monotonic() + wait_seconds
     while True:
@@ -290,7 +293,11 @@ def resume_if_waiting(client: SyncPrefectClient, service: CaseService, run_id: U
         key = waiting_key(run)
         if key is not None:
             wait = process.wait_for_key(key)
-            if wait is None or not wait.answered(key, service.case_view(case_ref)):
+            if wait is None:
+                client.set_flow_run_state(run_id, Cancelled(message="waiting on a form this version "
+                                                            "no longer has; replaced"), force=True)
+                return False
+            if not wait.answered(key, service.case_view(case_ref)):
                 return False
             resume_run(client, run_id, run_input_for(wait).placeholder())
             return True
@@ -303,19 +310,26 @@ def resume_if_waiting(client: SyncPrefectClient, service: CaseService, run_id: U
 
 def wake_case(service: CaseService, case_ref: str, *, step: str | None = None,
               wait_seconds: float = 15.0) -> str | None:
-    """After `sbu decide`, `sbu record` or `sbu retime`: create the runs of any process the change
-    started, resume the run that waits for `step` (the one recorded), schedule and cancel timers to
+    """After `sbu decide`, `sbu record`, an act or `sbu retime`: create the runs of any process the
+    change started, resume every run of the case whose wait the change answered (a step's own
+    process waits for it; another process's form may offer it too), schedule and cancel timers to
     match the store, and deliver the mail the change queued."""
     with prefect_client(service.settings) as client:
         if client is None:
             return NO_SERVER_NOTE
         note = None
         try:
+            told = service.case_view(case_ref).runs
             runs = ensure_runs(client, service, case_ref)
-            process = service.registry.process_of(step) if step is not None else None
-            run_id = runs.get(process.id) if process is not None else None
-            resumed = run_id is not None and process is not None and resume_if_waiting(
-                client, service, run_id, process=process, case_ref=case_ref, wait_seconds=wait_seconds)
+            owner = service.registry.process_of(step) if step is not None else None
+            resumed = False
+            for process_id, run_id in runs.items():
+                # The recorded step's own process may still be on its way to its wait; a run this
+                # change has only just created will read the store before it waits.
+                mine = owner is not None and owner.id == process_id and told.get(process_id) is not None
+                resumed |= resume_if_waiting(client, service, run_id,
+                                             process=service.registry.process(process_id), case_ref=case_ref,
+                                             wait_seconds=wait_seconds if mine else 0.0)
             if not runs:
                 note = "note: the case has no flow run yet; `sbu serve` will create it"
             if not resumed:

@@ -1,14 +1,18 @@
 """The dashboard's forms, derived from the domain's: one Prefect `RunInput` per wait.
 
-A wait's form has the fields of the domain form of each step it answers (`models.forms`), with
-their titles and descriptions, and a "Recorded by" field; a wait that answers several steps adds a
-choice of step and offers every field any of them needs. Nothing is copied by hand, so a field
-added to a domain form appears on the dashboard as it is.
+A wait that records one thing (one step, or one act) has that form's fields, with their titles and
+descriptions, and a "Recorded by" field. A wait that offers several has one field, "What to
+record", whose choices are those forms: the Prefect UI shows each as a tab with its own fields.
+Their fields are named apart (each prefixed by its choice) because the UI tells which tab an answer
+belongs to by the fields it has. Nothing is copied by hand, so a field added to a domain form
+appears on the dashboard as it is.
 
 The types are loosened on purpose: a text field is plain text here, with no pattern or length,
 because Prefect's server validates an answer against the form's schema and its error would quote
 what was typed. The flow validates the answer into the domain form instead (`domain_form`), whose
-errors never echo a value (DESIGN.md §4), and asks again with the reason.
+errors never echo a value (DESIGN.md §4), and asks again with the reason. A required yes-or-no is
+asked as a choice of "yes" or "no": the UI sends nothing for a switch left alone, and leaving it
+alone must not answer "no".
 """
 
 from __future__ import annotations
@@ -21,21 +25,33 @@ from functools import cache
 from typing import Annotated, Any, Literal, Union
 
 from prefect.input import RunInput
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
-from models.registry import ItemSpec, Wait
+from models.registry import Choice, Wait, choice_name, choice_title
 
 # What `sbu` puts in every text field when it resumes a run after recording the step in the store
 # itself (`WaitInput.placeholder`): the form's schema is met and nothing personal reaches Prefect.
 RECORDED_IN_STORE = "Recorded with the sbu command; the details are in the case store."
 PLACEHOLDER_DATE = date(2000, 1, 1)
 RECORDED_BY = "recorded_by"
-STEP = "step"
+RECORD = "record"
+YES, NO = "yes", "no"
+YesNo = Literal["yes", "no"]
+# Separates a choice's prefix from a field's own name.
+_SEPARATOR = "__"
+
+
+class _Loose(BaseModel):
+    """A loosened copy of a domain model: it refuses fields it does not have, so an answer can
+    belong to one choice only."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def loosened(annotation: Any) -> Any:
-    """`annotation` without its constraints: text as plain `str`, lists and optionals kept."""
+    """`annotation` without its constraints: text as plain `str`, lists, optionals and nested forms
+    kept (loosened in turn)."""
     origin = typing.get_origin(annotation)
     if origin is Annotated:
         return loosened(typing.get_args(annotation)[0])
@@ -44,32 +60,43 @@ def loosened(annotation: Any) -> Any:
         return Union[args]  # noqa: UP007 - built from a tuple of types
     if origin is list:
         return list[loosened(typing.get_args(annotation)[0])]  # type: ignore[misc]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _loose_model(annotation, prefix="", title=annotation.model_config.get("title"))
     if isinstance(annotation, type) and issubclass(annotation, str) and not issubclass(annotation, Enum):
         return str
     return annotation
 
 
-def _field(info: FieldInfo, *, required: bool, title: str | None) -> FieldInfo:
-    default: Any = ... if required else (None if info.is_required() else info.default)
-    field: FieldInfo = Field(default, title=title, description=info.description)
-    return field
+def _field(info: FieldInfo) -> tuple[Any, FieldInfo]:
+    """A domain field as the dashboard asks it."""
+    annotation = loosened(info.annotation)
+    default: Any = ... if info.is_required() else info.default
+    if annotation is bool and info.is_required():
+        annotation = YesNo
+    if not info.is_required() and info.default_factory is not None:
+        default = info.default_factory()  # type: ignore[call-arg]
+    field: FieldInfo = Field(default, title=info.title, description=info.description)
+    return annotation, field
 
 
-def _fields_of(specs: tuple[ItemSpec, ...]) -> dict[str, Any]:
-    """Every field any of the forms has; required only where every form requires it."""
-    forms = list(dict.fromkeys(spec.form for spec in specs))
-    names = list(dict.fromkeys(name for form in forms for name in form.model_fields))
-    fields: dict[str, Any] = {}
-    for name in names:
-        infos = [form.model_fields[name] for form in forms if name in form.model_fields]
-        required = len(infos) == len(forms) and all(info.is_required() for info in infos)
-        annotation = loosened(infos[0].annotation)
-        if not required:
-            annotation = annotation | None
-        titles = list(dict.fromkeys(info.title for info in infos if info.title))
-        fields[name] = (annotation, _field(infos[0], required=required,
-                                           title=" / ".join(titles) if titles else None))
-    return fields
+# Which loosened model stands for which domain model, and which of its fields ask yes or no.
+_DOMAIN: dict[type[BaseModel], type[BaseModel]] = {}
+
+
+@cache
+def _loose_model(form: type[BaseModel], *, prefix: str, title: str | None) -> type[BaseModel]:
+    fields: dict[str, Any] = {f"{prefix}{name}": _field(info) for name, info in form.model_fields.items()}
+    name = f"{form.__name__}{'Choice' if prefix else 'Input'}"
+    model: type[BaseModel] = create_model(name, __base__=_Loose, **fields)
+    model.__doc__ = form.__doc__
+    model.model_config["title"] = title or form.__name__
+    model.model_rebuild(force=True)
+    _DOMAIN[model] = form
+    return model
+
+
+def _prefix(choice: Choice) -> str:
+    return choice_name(choice).replace("-", "_") + _SEPARATOR
 
 
 class WaitInput(RunInput):
@@ -80,8 +107,7 @@ class WaitInput(RunInput):
         """An answer that meets this form's schema and says nothing: what `sbu` sends when it has
         recorded the step in the store and the waiting run only needs waking. The flow reads the
         store before it waits, so it never reads this."""
-        answer = {name: _placeholder_value(info.annotation)
-                  for name, info in cls.model_fields.items() if info.is_required()}
+        answer = _placeholder_of(cls)
         answer[RECORDED_BY] = "sbu"
         return answer
 
@@ -90,44 +116,73 @@ class WaitInput(RunInput):
 def run_input_for(wait: Wait) -> type[WaitInput]:
     """The dashboard form of `wait`."""
     fields: dict[str, Any] = {}
-    if len(wait.items) > 1:
-        # A literal of the step ids: the form offers them as a choice.
-        steps = Literal[tuple(spec.step for spec in wait.items)]  # type: ignore[valid-type]
-        fields[STEP] = (steps, Field(title="Step", description="The step to record."))
-    fields.update(_fields_of(wait.items))
+    if len(wait.choices) == 1:
+        form = wait.choices[0].form
+        fields.update({name: _field(info) for name, info in form.model_fields.items()})
+    else:
+        variants = tuple(_loose_model(choice.form, prefix=_prefix(choice), title=choice_title(choice))
+                         for choice in wait.choices)
+        fields[RECORD] = (Union[variants],  # noqa: UP007 - built from a tuple of types
+                          Field(title="What to record", description="Choose one, then fill in its fields."))
     fields[RECORDED_BY] = (str, Field(title="Recorded by", description="Your name, for the audit trail."))
     name = "".join(part.capitalize() for part in wait.name.split("-")) + "Input"
     model: type[WaitInput] = create_model(name, __base__=WaitInput, **fields)
     return model
 
 
+def _placeholder_of(model: type[BaseModel]) -> dict[str, Any]:
+    return {name: _placeholder_value(info.annotation)
+            for name, info in model.model_fields.items() if info.is_required()}
+
+
 def _placeholder_value(annotation: Any) -> Any:
     origin = typing.get_origin(annotation)
     if origin is Literal:
-        return typing.get_args(annotation)[0]
+        return typing.get_args(annotation)[-1]  # "no" for a yes-or-no
     if origin is list:
         return []
+    if origin in (Union, types.UnionType):
+        return _placeholder_value(typing.get_args(annotation)[0])
     if annotation is bool:
         return False
     if annotation is date:
         return PLACEHOLDER_DATE.isoformat()
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return next(iter(annotation)).value
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _placeholder_of(annotation)
     return RECORDED_IN_STORE
 
 
-def domain_form(wait: Wait, answer: BaseModel) -> tuple[ItemSpec, BaseModel]:
-    """The step `answer` records and its domain form, validated there (a `ValidationError` names
-    the fields and never the values)."""
-    values = answer.model_dump()
-    chosen = values.pop(STEP, None)
-    values.pop(RECORDED_BY, None)
-    spec = next((s for s in wait.items if s.step == chosen), wait.items[0])
-    fields = spec.form.model_fields
-    # Fields another step of the wait needs are left out, and so are empty optional ones.
-    given = {name: value for name, value in values.items()
-             if name in fields and (value is not None or fields[name].is_required())}
-    return spec, spec.form.model_validate(given)
+def domain_form(wait: Wait, answer: BaseModel) -> tuple[Choice, BaseModel]:
+    """What `answer` records and its domain form, validated there (a `ValidationError` names the
+    fields and never the values)."""
+    if len(wait.choices) == 1:
+        choice, values = wait.choices[0], answer.model_dump(exclude={RECORDED_BY})
+    else:
+        picked: BaseModel = getattr(answer, RECORD)
+        choice = next(c for c in wait.choices if _DOMAIN.get(type(picked)) is c.form
+                      and next(iter(type(picked).model_fields)).startswith(_prefix(c)))
+        values = {name.removeprefix(_prefix(choice)): value for name, value in picked.model_dump().items()}
+    return choice, choice.form.model_validate(_as_domain(choice.form, values))
+
+
+def _as_domain(form: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
+    """The loosened answer in the domain form's shape: yes or no as a boolean, nested forms in
+    turn, and empty optional fields left out (so the domain form's defaults apply)."""
+    fields = form.model_fields
+    given: dict[str, Any] = {}
+    for name, value in values.items():
+        info = fields.get(name)
+        if info is None or (value is None and not info.is_required()):
+            continue
+        if info.annotation is bool and value in (YES, NO):
+            value = value == YES
+        nested = info.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseModel) and isinstance(value, dict):
+            value = _as_domain(nested, value)
+        given[name] = value
+    return given
 
 
 def recorded_by(answer: BaseModel) -> str:

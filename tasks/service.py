@@ -24,8 +24,10 @@ from models.alerts import timer_key
 from models.calendar import london_date
 from models.clock import Clock
 from models.effects import (
+    Acted,
     AlertSent,
     AnchorMoved,
+    ArrangeMeeting,
     CancelAlerts,
     CancelItem,
     CloseCase,
@@ -34,7 +36,6 @@ from models.effects import (
     Event,
     MoveAnchor,
     OpenItem,
-    RecordAgencyResponse,
     Recorded,
     Referred,
     Retimed,
@@ -43,10 +44,13 @@ from models.effects import (
     SendEmail,
     SetAnchor,
     SetPath,
+    SetReview,
     SetStatus,
     StartProcess,
     StoreDecision,
+    StoreRecord,
     TimerFired,
+    UpdateItem,
     audit_of,
 )
 from models.enums import Anchor, CaseStatus, Interface, StepId, StepState, TimerState
@@ -57,7 +61,7 @@ from models.registry import Registry, build_registry
 from models.schema import ANCHOR_COLUMNS
 from models.settings import Settings
 from models.state import CaseState
-from models.tables import Case, CaseAgency, CaseChild, CaseRun, Decision, Item, Timer
+from models.tables import Case, CaseAgency, CaseChild, CaseRun, Decision, Item, Meeting, Record, Timer
 from tasks.holiday_cache import calendar_for
 from tasks.store import repositories as repo
 from tasks.store.db import Store
@@ -151,7 +155,7 @@ class CaseService:
 
     def context(self) -> Context:
         return Context(now=self.clock.now(), clocks=self.settings.clocks, calendar=self.calendar,
-                       alerts=self.settings.alerts, registry=self.registry)
+                       alerts=self.settings.alerts, registry=self.registry, reviews=self.settings.reviews)
 
     # -- commands --------------------------------------------------------------------------------
 
@@ -206,6 +210,11 @@ class CaseService:
     def record(self, case_ref: str, step: str, form: BaseModel, *, actor: Actor) -> ChangeOutcome:
         """Record a step (or, for a step with several parts, one part of it) with its form."""
         return self._change(case_ref, Recorded(step=step, form=form), actor=actor)
+
+    def act(self, case_ref: str, act: str, form: BaseModel, *, actor: Actor) -> ChangeOutcome:
+        """Do one of the registry's acts (add an action, note progress, move the meeting or the
+        planned publication date) with its form."""
+        return self._change(case_ref, Acted(act=act, form=form), actor=actor)
 
     def decide(self, case_ref: str, form: DspDecisionForm, *, actor: Actor) -> ChangeOutcome:
         """Record the DSPs' decision and set the case on its path. The same decision again is
@@ -329,7 +338,7 @@ class CaseService:
                     session.add(Item(case_id=case.id, process=effect.process, step=effect.step,
                                      subject=effect.subject, title=effect.title, state=StepState.OPEN,
                                      anchor=effect.anchor, anchor_on=effect.anchor_on, due_on=effect.due,
-                                     rule=effect.rule, opened_at=ctx.now))
+                                     rule=effect.rule[:120], opened_at=ctx.now, agency=effect.agency))
                     session.flush()
                 case CompleteItem():
                     item = self._item(session, case, effect.step, effect.subject)
@@ -339,6 +348,8 @@ class CaseService:
                     item.completed_by = actor.name
                     item.completed_via = actor.via
                     item.details = dict(effect.details)
+                case UpdateItem():
+                    self._item(session, case, effect.step, effect.subject).details = dict(effect.details)
                 case CancelItem():
                     self._item(session, case, effect.step, effect.subject).state = StepState.CANCELLED
                 case RetimeItem():
@@ -371,11 +382,22 @@ class CaseService:
                     session.add(Decision(
                         case_id=case.id, sin=effect.sin, rapid_review=effect.rapid_review,
                         path=effect.path, rationale=effect.rationale,
-                        dsps_present={"names": list(effect.dsps_present)}, decided_on=effect.decided_on,
+                        sign_off={"sign_off": [{"role": role.value, "name": name, "deputy": deputy}
+                                               for role, name, deputy in effect.sign_off]},
+                        decided_on=effect.decided_on,
                         recorded_at=ctx.now, recorded_by=actor.name, recorded_via=actor.via))
-                case RecordAgencyResponse():
-                    repo.agency_row(session=session, case_id=case.id, agency=effect.agency).responded_on = \
-                        effect.on
+                case StoreRecord():
+                    session.add(Record(case_id=case.id, kind=effect.kind, process=effect.process,
+                                       subject=effect.subject, form_values=dict(effect.values),
+                                       recorded_at=ctx.now, recorded_by=actor.name, recorded_via=actor.via))
+                case ArrangeMeeting():
+                    meeting = session.get(Meeting, case.id) or Meeting(case_id=case.id)
+                    meeting.starts_at, meeting.minutes, meeting.place = (effect.starts_at, effect.minutes,
+                                                                         effect.place)
+                    meeting.sequence, meeting.arranged_at = effect.sequence, ctx.now
+                    session.add(meeting)
+                case SetReview():
+                    case.review = effect.route
                 case StartProcess():
                     if repo.find_run(session=session, case_id=case.id, process=effect.process) is None:
                         session.add(CaseRun(case_id=case.id, process=effect.process, flow_run_id=None,
@@ -403,7 +425,7 @@ class CaseService:
         from tasks.mail.outbox import mail_domain, queue_email
 
         draft = draft_for(effect.mail, case_ref=case.case_ref, directory=self.directory,
-                          dashboard_url=self.settings.dashboard_url)
+                          dashboard_url=self.settings.dashboard_url, now=ctx.now)
         queue_email(session, draft, case_id=case.id, now=ctx.now,
                     mail_from_domain=mail_domain(self.settings.mail_from))
 

@@ -31,6 +31,10 @@ EXAMPLE_REFERRAL: dict[str, Any] = {
                   "care_leaver": False}],
     "agencies_involved": ["police", "health", "children-social-care", "education"],
 }
+# The three DSP roles' signatures, as a signed form takes them and as `sbu decide` does.
+SIGNATURES: dict[str, Any] = {"dsp_la": {"name": "Dana Lee"}, "dsp_health": {"name": "Sam Patel"},
+                              "dsp_police": {"name": "Alex Morgan"}}
+DSP_OPTIONS = ["--dsp-la", "Dana Lee", "--dsp-health", "Sam Patel", "--dsp-police", "Alex Morgan"]
 # The example is referred on Wednesday 23 December 2026; "now" is that afternoon.
 EXAMPLE_NOW = datetime(2026, 12, 23, 12, 0, tzinfo=UTC)
 

@@ -97,6 +97,12 @@ class _Parser(argparse.ArgumentParser):
         raise SbuError(f"{where}: {message}" if where else message)
 
 
+def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """A parser of our own kind (one-line errors that never quote what was typed), for a command
+    that parses the rest of its arguments itself (`sbu record CASE STEP ...`)."""
+    return _Parser(prog=prog, description=description, formatter_class=_Formatter)
+
+
 def _add_command(subparsers: Any, item: Command) -> None:
     parser: _Parser = subparsers.add_parser(item.name, help=item.summary, description=item.help,
                                             formatter_class=_Formatter)

@@ -6,10 +6,11 @@ runs moving (`tasks.prefect_bridge`); a Prefect that cannot be told is a note, n
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from deployments.cli.app import actor, by_option, command, echo, fail, json_option, print_json
 from models.enums import StepId
@@ -17,6 +18,7 @@ from models.enums import StepId
 if TYPE_CHECKING:
     from datetime import date
 
+    from pydantic import BaseModel
     from sqlalchemy import Engine
 
     from models.settings import Settings
@@ -55,34 +57,55 @@ def _timetable_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--referred", required=True, metavar="TIMESTAMP",
                         help="When the SBU received the referral (ISO timestamp with offset, "
                              "e.g. 2026-12-23T10:15:00+00:00).")
-    parser.add_argument("--aware", required=True, metavar="DATE",
-                        help="When the local authority became aware (YYYY-MM-DD).")
+    parser.add_argument("--aware", metavar="DATE",
+                        help="When the local authority became aware (YYYY-MM-DD); needed unless "
+                             "--near-miss.")
     parser.add_argument("--notified", metavar="DATE",
-                        help="When the case was notified (SIN submitted; YYYY-MM-DD): adds the Rapid "
-                             "Review's dates.")
+                        help="When the case was notified (SIN submitted; for a near miss, the DSPs' "
+                             "decision; YYYY-MM-DD): adds the Rapid Review's dates.")
+    parser.add_argument("--near-miss", action="store_true",
+                        help="A near miss: no SIN, and the Rapid Review's longer clocks.")
+    parser.add_argument("--commissioned", metavar="DATE",
+                        help="When a CSPR was commissioned (YYYY-MM-DD): adds its steps and its "
+                             "publication target.")
+    parser.add_argument("--planned-publication", metavar="DATE",
+                        help="The CSPR's planned publication date (YYYY-MM-DD): adds the report to the "
+                             "Panel and the Secretary of State.")
     json_option(parser)
 
 
 @command("timetable", _timetable_arguments)
 def timetable(args: argparse.Namespace) -> None:
-    """Print the statutory due dates for a referral, counted in England and Wales working days.
+    """Print the statutory due dates for a referral, and for its reviews, counted in England and
+    Wales working days.
 
     Example: sbu timetable --referred 2026-12-23T10:15:00+00:00 --aware 2026-12-22 --notified 2026-12-30
+    Example: sbu timetable --referred 2027-01-11T09:00:00+00:00 --near-miss --notified 2027-01-12
+    Example: sbu timetable --referred 2027-01-11T09:00:00+00:00 --aware 2027-01-08 \\
+             --commissioned 2027-02-01 --planned-publication 2027-07-30
     """
     from deployments.cli.parsing import parse_day, parse_moment
-    from models.timetable import statutory_timetable
+    from models.timetable import review_timetable, statutory_timetable
     from tasks.holiday_cache import calendar_for
 
     referred_at = parse_moment(args.referred, field_name="--referred")
-    aware_on = parse_day(args.aware, field_name="--aware")
-    notified_on = parse_day(args.notified, field_name="--notified") if args.notified is not None else None
-    if notified_on is not None and notified_on < aware_on:
+    days = {name: parse_day(value, field_name=f"--{name.replace('_', '-')}") if value is not None else None
+            for name, value in (("aware", args.aware), ("notified", args.notified),
+                                ("commissioned", args.commissioned),
+                                ("planned_publication", args.planned_publication))}
+    if days["aware"] is None and not args.near_miss:
+        fail("--aware is required (unless --near-miss)")
+    if days["aware"] is not None and days["notified"] is not None and days["notified"] < days["aware"]:
         fail("--notified cannot be before --aware")
     settings = _settings()
-    rows = statutory_timetable(referred_at=referred_at, la_aware=aware_on, notified=notified_on,
-                               clocks=settings.clocks, calendar=calendar_for(settings))
+    calendar = calendar_for(settings)
+    rows = statutory_timetable(referred_at=referred_at, la_aware=days["aware"], notified=days["notified"],
+                               clocks=settings.clocks, calendar=calendar, near_miss=args.near_miss)
+    rows += review_timetable(commissioned=days["commissioned"],
+                             planned_publication=days["planned_publication"], clocks=settings.clocks,
+                             calendar=calendar)
     if args.as_json:
-        print_json({"deadlines": [
+        print_json({"near_miss": args.near_miss, "deadlines": [
             {"step": row.step, "due": row.due.isoformat(), "title": row.title,
              "anchor": row.anchor.value, "anchor_date": row.anchor_date.isoformat(),
              "rule": row.rule, "source": row.source}
@@ -168,11 +191,18 @@ def status(args: argparse.Namespace) -> None:
         print_json(view.as_json())
         return
     path = view.path.value if view.path else "awaiting the DSP decision"
-    echo(f"{view.case_ref}  {view.status.value}  {view.category.value}  path: {path}")
+    review = f"  review: {view.review.value}" if view.review else ""
+    echo(f"{view.case_ref}  {view.status.value}  {view.category.value}  stage: {view.stage.value}  "
+         f"path: {path}{review}")
+    if view.meeting is not None and view.state_of("rr-meeting") is not None:
+        echo(f"  meeting: {view.meeting.starts_at:%a %d %b %Y %H:%M} UTC at {view.meeting.place} "
+             f"(invitation version {view.meeting.sequence})")
     for step in view.steps:
         late = "  LATE" if step.overdue else ""
         done = f"  done {step.completed_on} by {step.completed_by}" if step.completed_on else ""
-        echo(f"  {step.label:<22} due {step.due:%a %d %b %Y}  {step.state.value}{done}{late}")
+        missing = step.details.get("missing_sections") if step.is_open else None
+        note = f"  (received; sections missing: {', '.join(missing)})" if missing else ""
+        echo(f"  {step.label:<30} due {step.due:%a %d %b %Y}  {step.state.value}{done}{note}{late}")
 
 
 @command("cases", json_option)
@@ -213,100 +243,110 @@ def _flag_pair(parser: argparse.ArgumentParser, name: str, dest: str, help_yes: 
 
 
 def _decide_arguments(parser: argparse.ArgumentParser) -> None:
+    # Written out rather than derived from the form (as `sbu record`'s are): building every
+    # command's options must not import the forms, or `sbu timetable` would pay for them.
     parser.add_argument("case_ref", metavar="CASE_REF", help="The case reference.")
     _flag_pair(parser, "sin", "sin", "Submit a Serious Incident Notification.", "Do not submit a SIN.")
     _flag_pair(parser, "rapid-review", "rapid_review", "Hold a Rapid Review.", "Hold no Rapid Review.")
     parser.add_argument("--rationale", required=True, metavar="TEXT",
                         help="Why the DSPs decided this (kept in the case store only, never sent to "
                              "Prefect or by email).")
-    parser.add_argument("--dsp", action="append", required=True, metavar="NAME",
-                        help="A DSP present; give --dsp three times.")
-    parser.add_argument("--on", metavar="DATE", help="The date of the decision (default: today).")
+    for role, title in (("la", "Director of Children's Services (local authority)"),
+                        ("health", "Director of Nursing (ICB)"), ("police", "Chief Superintendent (police)")):
+        parser.add_argument(f"--dsp-{role}", dest=f"dsp_{role}", required=True, metavar="NAME",
+                            help=f"Who signed as the {title}.")
+    parser.add_argument("--deputy", action="append", choices=["la", "health", "police"], metavar="ROLE",
+                        help="A DSP role signed by a deputy acting for the role-holder (la, health or "
+                             "police); give it once for each.")
+    parser.add_argument("--on", dest="decided_on", metavar="DATE",
+                        help="The date of the decision (default: today).")
     by_option(parser)
     json_option(parser, "a line")
 
 
 @command("decide", _decide_arguments)
 def decide(args: argparse.Namespace) -> None:
-    """Record the three DSPs' decision on a referral, then set its flow run moving.
+    """Record the three DSPs' decision on a referral, signed by each DSP role, then set its flow run
+    moving. A deputy acting for a role-holder signs as such (--deputy ROLE).
 
     Example: sbu decide SR-2026-0001 --sin --rapid-review --rationale "Abuse suspected; criteria met."
-    --dsp "Director of Children's Services" --dsp "Director of Nursing" --dsp "Chief Superintendent"
+    --dsp-la "Dana Lee" --dsp-health "Sam Patel" --dsp-police "Alex Morgan" --deputy police
     """
+    from models.forms import DspDecisionForm
+
+    _record_form(args, StepId.DSP_DECISION, DspDecisionForm, date_field="decided_on")
+
+
+def _record_form(args: argparse.Namespace, kind: str, form: type[BaseModel], *, date_field: str | None,
+                 act: bool = False) -> None:
+    """Validate the options as `form`, record it (a step, or an act), and set the case's runs moving."""
     from pydantic import ValidationError
 
-    from deployments.cli.parsing import parse_day
+    from deployments.cli.forms import form_values
     from models.calendar import london_date
     from models.errors import describe_validation_error
-    from models.forms import DspDecisionForm
 
     who = actor(args.by)
     service = _service()
-    decided_on = parse_day(args.on, field_name="--on") if args.on else london_date(service.clock.now())
+    values = form_values(args, form, date_field=date_field, today=london_date(service.clock.now()))
     try:
-        form = DspDecisionForm(sin=args.sin, rapid_review=args.rapid_review, rationale=args.rationale,
-                               dsps_present=args.dsp, decided_on=decided_on)
+        validated = form.model_validate(values)
     except ValidationError as error:
-        fail(f"the decision was refused: {describe_validation_error(error)}")
-    outcome = service.decide(args.case_ref, form, actor=who)
-    note = _resume_case(service, args.case_ref, step=StepId.DSP_DECISION)
+        fail(f"the record was refused: {describe_validation_error(error)}")
+    if act:
+        outcome = service.act(args.case_ref, kind, validated, actor=who)
+    else:
+        outcome = service.record(args.case_ref, kind, validated, actor=who)
+    note = _resume_case(service, args.case_ref, step=kind)
     _report_change(outcome, note, args.as_json)
-
-
-# The options `sbu record` offers, each a field some step's form may have.
-_RECORD_FIELDS = (("national_ref", "--national-ref",
-                   "sin-submission: the national notification's reference."),
-                  ("agency", "--agency", "rr-agency-responses (or any step with one item per agency): "
-                                         "the agency."),
-                  ("reference", "--reference", "Any other step: a reference to file."))
 
 
 def _record_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("case_ref", metavar="CASE_REF", help="The case reference.")
-    parser.add_argument("step", metavar="STEP", help="The step done, e.g. sin-submission.")
-    parser.add_argument("--on", metavar="DATE", help="The date it was done (default: today).")
-    for dest, flag, text in _RECORD_FIELDS:
-        parser.add_argument(flag, dest=dest, metavar="VALUE", help=text)
-    by_option(parser)
-    json_option(parser, "a line")
+    parser.add_argument("step", metavar="STEP",
+                        help="The step done (e.g. sin-submission, rr-outcome, cspr-imr), or an act "
+                             "(e.g. rr-meeting-moved, action-added).")
+    parser.add_argument("options", nargs=argparse.REMAINDER, metavar="...",
+                        help="The step's own options: see `sbu record CASE STEP --help`.")
 
 
 @command("record", _record_arguments)
 def record(args: argparse.Namespace) -> None:
-    """Record a step as done (sin-submission, partners-informed, rr-agency-responses, rr-meeting, ...).
+    """Record a step as done, or an act (a meeting moved, an action added), with its form's options.
+    Each step has options of its own: `sbu record CASE STEP --help` lists them.
+
+    Steps: partners-informed, sin-submission, rr-agency-responses, rr-meeting, rr-outcome,
+    rr-report-to-panel, rr-panel-response, rr-action-plan, cspr-reviewer-appointed,
+    cspr-terms-of-reference, cspr-imr-requests, cspr-imr, cspr-family-engagement, cspr-draft-report,
+    cspr-final-report, cspr-report-to-panel, cspr-publication, cspr-action-plan, action.
+    Acts: rr-meeting-moved, cspr-publication-moved, action-added, action-progress.
 
     Example: sbu record SR-2026-0001 sin-submission --national-ref CSIN-2026-0042 --on 2026-12-29
+    Example: sbu record SR-2026-0001 cspr-imr --agency health --missing-section chronology
     """
-    from pydantic import ValidationError
+    from deployments.cli.app import make_parser
+    from deployments.cli.forms import add_form_options
+    from models.registry import build_registry
+    from models.settings import load_settings
 
-    from deployments.cli.parsing import parse_day
-    from models.calendar import london_date
-    from models.errors import describe_validation_error
-
-    step = args.step.strip().lower()
-    if step == StepId.DSP_DECISION:
+    kind = args.step.strip().lower()
+    if kind == StepId.DSP_DECISION:
         fail("record the DSP decision with `sbu decide`")
-    who = actor(args.by)
-    service = _service()
-    spec = service.registry.item(step)
-    if spec is None:
-        fail(f"there is no such step; the steps are {', '.join(service.registry.steps)}")
-    fields: dict[str, Any] = {spec.date_field: parse_day(args.on, field_name="--on") if args.on
-                              else london_date(service.clock.now())}
-    for dest, flag, _text in _RECORD_FIELDS:
-        value = getattr(args, dest)
-        if value is None:
-            continue
-        if dest not in spec.form.model_fields:
-            fail(f"{flag} does not apply to {step}")
-        fields[dest] = value
-    try:
-        form = spec.form.model_validate(fields)
-    except ValidationError as error:
-        fail(f"the record was refused: {describe_validation_error(error)}")
-    outcome = service.record(args.case_ref, step, form, actor=who)
-    note = _resume_case(service, args.case_ref, step=step)
-    _report_change(outcome, note, args.as_json)
+    registry = build_registry(load_settings().process_modules)
+    spec, act = registry.item(kind), registry.act(kind)
+    if spec is None and act is None:
+        fail(f"there is no such step or act; the steps are {', '.join(registry.steps)} and the acts "
+             f"{', '.join(registry.acts)}")
+    form = spec.form if spec is not None else act.form  # type: ignore[union-attr]
+    date_field = spec.date_field if spec is not None else act.date_field  # type: ignore[union-attr]
+    title = spec.rule.title if spec is not None else act.title  # type: ignore[union-attr]
+    parser = make_parser(f"sbu record CASE_REF {kind}", f"{title}. {inspect.cleandoc(form.__doc__ or '')}")
+    add_form_options(parser, form, date_field=date_field)
+    by_option(parser)
+    json_option(parser, "a line")
+    options = parser.parse_args(args.options)
+    options.case_ref = args.case_ref
+    _record_form(options, kind, form, date_field=date_field, act=act is not None)
 
 
 def _retime_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,8 +9,10 @@ Its rules, each with its source:
   Without one, a Rapid Review the DSPs chose counts from their decision (`models.rules.
   rapid_review_starts_at_decision`).
 - The SIN's submission is the case's notification: the Rapid Review counts from it.
-- The case closes on "no further action", and, on the SIN-only path, once the local authority has
-  notified and informed the partners.
+- The case closes once it is decided and nothing is left open in any of its processes: at once
+  on "no further action"; on the SIN-only path once the local authority has notified and
+  informed the partners; otherwise once its reviews are done and the last action of their action
+  plans is closed (Working Together: the partners see the learning through to its actions).
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from models.effects import (
     SetStatus,
     StoreDecision,
 )
-from models.enums import CasePath, CaseStatus, StepId, StepState
+from models.enums import CasePath, CaseStatus, StepId
 from models.errors import Refused
-from models.forms import STEP_FORMS, DspDecisionForm, SinSubmissionForm
+from models.forms import DspDecisionForm, SignedByTheDsps, SinSubmissionForm
 from models.procedure import Context, complete_item, open_item
 from models.registry import ItemSpec, Process, Wait
 from models.rules import (
@@ -59,9 +61,12 @@ def record_decision(state: CaseState, form: DspDecisionForm, ctx: Context, item:
     path = case_path(state.facts, sin=form.sin, rapid_review=form.rapid_review)
     effects: list[Effect] = [
         StoreDecision(sin=form.sin, rapid_review=form.rapid_review, path=path, rationale=form.rationale,
-                      dsps_present=tuple(form.dsps_present), decided_on=form.decided_on),
+                      sign_off=tuple((role, signed.name, signed.deputy)
+                                     for role, signed in form.signatures()),
+                      decided_on=form.decided_on),
         SetPath(path), SetAnchor(Anchor.DECISION, form.decided_on), SetStatus(CaseStatus.IN_PROGRESS),
-        *complete_item(item, form.decided_on, details={"sin": form.sin, "rapid_review": form.rapid_review}),
+        *complete_item(item, form.decided_on, details={"sin": form.sin, "rapid_review": form.rapid_review,
+                                                       "deputies": deputies(form)}),
         SendEmail(DecisionRecordedMail(path)),
     ]
     if path in SIN_PATHS:
@@ -72,6 +77,12 @@ def record_decision(state: CaseState, form: DspDecisionForm, ctx: Context, item:
         # No SIN: the decision is the notification the Rapid Review counts from.
         effects.append(SetAnchor(Anchor.NOTIFICATION, form.decided_on))
     return effects
+
+
+def deputies(form: SignedByTheDsps) -> list[str]:
+    """The DSP roles signed for by a deputy: structured, so an item can keep it (the names stay in
+    the store's records)."""
+    return [role.value for role, signed in form.signatures() if signed.deputy]
 
 
 def refuse_a_conflicting_decision(state: CaseState, form: DspDecisionForm) -> None:
@@ -112,14 +123,17 @@ def record_sin_submission(state: CaseState, form: SinSubmissionForm, ctx: Contex
             *complete_item(item, form.completed_on, details={"national_ref": form.national_ref})]
 
 
-def describe_sin_submission(state: CaseState, wait: Wait) -> list[str]:
-    item = state.item(StepId.SIN_SUBMISSION)
-    return [
-        "Record the Serious Incident Notification the local authority submitted through the "
-        "Child Safeguarding Incident Notification System: its reference and date.",
-        "",
-        due_line(item, SIN_SUBMISSION.rule) if item is not None else "",
-    ]
+def describe_notification(state: CaseState, wait: Wait) -> list[str]:
+    lines = ["Record what the local authority has done: the Serious Incident Notification it "
+             "submitted through the Child Safeguarding Incident Notification System (its reference "
+             "and date), and telling the safeguarding partners. Choose the step at the top of the form.",
+             ""]
+    for spec in wait.items:
+        item = state.item(spec.step)
+        if item is not None:
+            lines += [f"**{spec.rule.title}**: {item.state.value}", "",
+                      due_line(item, spec.rule) if item.is_open else "", ""]
+    return lines
 
 
 # -- starting and closing ------------------------------------------------------------------------------
@@ -134,23 +148,25 @@ def start_case(state: CaseState, ctx: Context) -> list[Effect]:
 
 
 def case_closes(state: CaseState) -> str | None:
-    """Why the case closes now, or None."""
+    """Why the case closes now, or None: it is decided and nothing is open in any process."""
+    if state.path is None or state.open_steps():
+        return None
     match state.path:
         case CasePath.NO_FURTHER_ACTION:
             return "no further action (DSP decision)"
-        case CasePath.SIN_ONLY if all(state.state_of(step) is StepState.DONE
-                                      for step in (StepId.SIN_SUBMISSION, StepId.PARTNERS_INFORMED)):
+        case CasePath.SIN_ONLY:
             return "notified; no Rapid Review required"
-    return None
+        case CasePath.SIN_AND_RAPID_REVIEW | CasePath.RAPID_REVIEW_ONLY | CasePath.NEAR_MISS_RAPID_REVIEW:
+            return "the reviews are done and every action of their plans is closed"
+    raise AssertionError(f"unhandled path {state.path}")
 
 
 DSP_DECISION = ItemSpec(STEP_RULES[StepId.DSP_DECISION], DspDecisionForm, record=record_decision,
                         on_repeat=refuse_a_conflicting_decision, date_field="decided_on",
                         # The referral's own email tells the DSPs; no second "step opened".
                         notify_owner=False)
-SIN_SUBMISSION = ItemSpec(STEP_RULES[StepId.SIN_SUBMISSION], STEP_FORMS[StepId.SIN_SUBMISSION],
-                          record=record_sin_submission)
-PARTNERS_INFORMED = ItemSpec(STEP_RULES[StepId.PARTNERS_INFORMED], STEP_FORMS[StepId.PARTNERS_INFORMED])
+SIN_SUBMISSION = ItemSpec.of(StepId.SIN_SUBMISSION, record=record_sin_submission)
+PARTNERS_INFORMED = ItemSpec.of(StepId.PARTNERS_INFORMED)
 
 CASE = Process(
     id="case",
@@ -160,7 +176,8 @@ CASE = Process(
     items=(DSP_DECISION, SIN_SUBMISSION, PARTNERS_INFORMED),
     waits=(
         Wait("dsp-decision", "DSP decision", (DSP_DECISION,), describe=describe_decision),
-        Wait("sin-submission", "SIN submitted", (SIN_SUBMISSION,), describe=describe_sin_submission),
+        Wait("notification", "Notification by the local authority", (SIN_SUBMISSION, PARTNERS_INFORMED),
+             describe=describe_notification),
     ),
     on_start=start_case,
     closes=case_closes,

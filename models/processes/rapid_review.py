@@ -1,34 +1,59 @@
-"""The Rapid Review: agency information, the meeting on the eighth working day, the report to the
-National Panel.
+"""The Rapid Review: agency information, the meeting on the eighth working day, its outcome signed
+off by the three DSPs, the report to the National Panel and the Panel's response, and the action
+plan.
 
 Its rules, each with its source:
 - It starts once a case on a Rapid Review path is notified: the SIN's submission, or, without a
   SIN (a near miss, or a review the DSPs chose), their decision (local procedure, step 4).
-- Every involved agency is asked for its information, due in 5 working days (10 for a near miss);
-  the step is done when the last agency's information is in (local procedure, step 4).
-- The meeting is held on the 8th working day after notification (15 for a near miss).
+- Every involved agency is asked for its information, each an item of its own due in 5 working
+  days (10 for a near miss) and chased by its own timers until it is in (local procedure, step 4).
+- The meeting is set on the 8th working day after notification (15 for a near miss), with an
+  invitation to the DSPs and the agencies; moving it needs a reason and sends an update. It can go
+  ahead with an agency's information missing: that is recorded, and the late information is still
+  accepted.
+- Its outcome (immediate safeguarding actions, learning, the recommendation and its rationale) is
+  signed off by the three DSP roles within a working day of the meeting. A local CSPR recommended
+  is commissioned at once (`models.processes.cspr.commission`); only a notified case can be
+  referred for a national review (`models.rules.outcome_refusals`).
 - With a SIN, the Rapid Review goes to the National Panel within 15 working days of the SIN's
-  submission (National Panel expectation); a near miss sends nothing to the Panel.
+  submission (National Panel expectation), carrying the outcome; the Panel's response may change
+  the route (`models.rules.review_route`). A near miss sends nothing to the Panel.
+- Its action plan is agreed within 20 working days of the outcome; its actions are the action
+  plan's (`models.processes.action_plan`).
 """
 
 from __future__ import annotations
 
-from models.descriptions import wait_items
+from datetime import date, datetime, time
+
+from models.calendar import LONDON, london_time
+from models.descriptions import due_line, wait_items
 from models.effects import (
+    ArrangeMeeting,
     Effect,
     InformationRequestMail,
+    MeetingInvitationMail,
     OpenItem,
-    RecordAgencyResponse,
     SendEmail,
     SetAnchor,
+    SetReview,
 )
-from models.enums import CasePath, StepId
+from models.enums import Anchor, CasePath, ReviewRoute, StepId
 from models.errors import Refused
-from models.forms import STEP_FORMS, AgencyResponseForm, StepCompletionForm
-from models.procedure import Context, complete_item, open_anchored_items
-from models.registry import ItemSpec, Process, Wait
+from models.forms import (
+    MeetingHeldForm,
+    MeetingMoveForm,
+    PanelResponseForm,
+    RapidReviewOutcomeForm,
+    ReportSentForm,
+)
+from models.procedure import Context, cancel_item, complete_item, open_item, retime_item, structured_details
+from models.processes.action_plan import ADD_ACTION
+from models.processes.case import deputies
+from models.processes.cspr import CSPR_STEPS, commission
+from models.registry import Act, ItemSpec, Process, Wait
+from models.rules import OUTCOME_RULES, outcome_refusals, review_route
 from models.state import CaseState, ItemState
-from models.timetable import STEP_RULES, Anchor
 
 RAPID_REVIEW_PATHS = (CasePath.SIN_AND_RAPID_REVIEW, CasePath.RAPID_REVIEW_ONLY,
                       CasePath.NEAR_MISS_RAPID_REVIEW)
@@ -39,66 +64,191 @@ def starts(state: CaseState) -> bool:
 
 
 def start(state: CaseState, ctx: Context) -> list[Effect]:
-    """Open the Rapid Review's steps whose anchor is known and ask every agency for its
-    information."""
-    effects = open_anchored_items(state, RAPID_REVIEW, ctx)
-    responses = next((e for e in effects if isinstance(e, OpenItem) and e.step == StepId.RR_AGENCY_RESPONSES),
-                     None)
-    if responses is not None:
-        effects += [SendEmail(InformationRequestMail(agency=agency, due=responses.due))
-                    for agency, _ in state.agencies]
+    """Ask every involved agency for its information, set the meeting and invite everyone, and,
+    for a notified case, open the report to the Panel."""
+    effects: list[Effect] = []
+    for agency in state.agencies:
+        opened = open_item(state, AGENCY_RESPONSES, RAPID_REVIEW, ctx, subject=agency.value, agency=agency)
+        effects += opened
+        effects += [SendEmail(InformationRequestMail(agency=agency, due=effect.due))
+                    for effect in opened if isinstance(effect, OpenItem)]
+    effects += open_item(state, MEETING, RAPID_REVIEW, ctx)
+    meeting = state.after(effects).item(StepId.RR_MEETING)
+    if meeting is not None and state.meeting is None:
+        effects += arrange(state, on=meeting.due, at=ctx.reviews.rr_meeting_time,
+                           place=ctx.reviews.rr_meeting_place, ctx=ctx)
+    if state.anchors.get(Anchor.SIN_SUBMITTED) is not None:
+        effects += open_item(state, REPORT_TO_PANEL, RAPID_REVIEW, ctx)
     return effects
 
 
-def record_agency_response(state: CaseState, form: AgencyResponseForm, ctx: Context,
-                           item: ItemState) -> list[Effect]:
-    involved = [agency for agency, _ in state.agencies]
-    if form.agency not in involved:
-        raise Refused(f"{form.agency.value} is not an agency involved in {state.case_ref} "
-                      f"(involved: {', '.join(sorted(a.value for a in involved))})")
-    if state.responded(form.agency):
+# -- the meeting --------------------------------------------------------------------------------------
+
+def arrange(state: CaseState, *, on: date, at: time, place: str, ctx: Context,
+            reason: str = "") -> list[Effect]:
+    """Set the meeting (or move it): the invitation, or its update with the same UID and a higher
+    SEQUENCE, to the DSPs and every involved agency."""
+    sequence = state.meeting.sequence + 1 if state.meeting is not None else 0
+    starts_at: datetime = london_time(on, at)
+    minutes = ctx.reviews.rr_meeting_minutes
+    return [ArrangeMeeting(starts_at=starts_at, minutes=minutes, place=place, sequence=sequence,
+                           reason=reason),
+            SendEmail(MeetingInvitationMail(starts_at=starts_at, minutes=minutes, place=place,
+                                            sequence=sequence, agencies=state.agencies))]
+
+
+def move_meeting(state: CaseState, form: MeetingMoveForm, ctx: Context) -> list[Effect]:
+    item = state.item(StepId.RR_MEETING)
+    if item is None or not item.is_open:
+        raise Refused(f"{state.case_ref} has no Rapid Review meeting still to be held")
+    if form.meeting_on < ctx.today:
+        raise Refused("meeting_on is in the past")
+    hour, minute = (int(part) for part in form.start_time.split(":"))
+    effects: list[Effect] = []
+    if form.meeting_on != item.due:
+        effects += retime_item(item, form.meeting_on, f"moved on {ctx.today.isoformat()} (was "
+                               f"{item.due.isoformat()})", form.reason, ctx)
+    return effects + arrange(state, on=form.meeting_on, at=time(hour, minute), place=form.place, ctx=ctx,
+                             reason=form.reason)
+
+
+def meeting_retimed(state: CaseState, item: ItemState, due: date, reason: str, ctx: Context) -> list[Effect]:
+    """`sbu retime ... rr-meeting` (or a moved notification date) moves the meeting itself: the
+    same time of day and place on the new date, with an update to everyone invited."""
+    if state.meeting is None:
         return []
-    effects: list[Effect] = [RecordAgencyResponse(agency=form.agency, on=form.completed_on)]
-    if state.after(effects).agencies_responded == state.agencies_total:
-        effects += complete_item(item, form.completed_on, details={})
+    at = state.meeting.starts_at.astimezone(LONDON).time()
+    return arrange(state, on=due, at=at, place=state.meeting.place, ctx=ctx, reason=reason)
+
+
+def record_meeting(state: CaseState, form: MeetingHeldForm, ctx: Context, item: ItemState) -> list[Effect]:
+    """The meeting was held: with every agency's information, or without some (recorded, and the
+    late information still accepted); its outcome is due next."""
+    missing = sorted(i.subject for i in state.items_of(StepId.RR_AGENCY_RESPONSES) if i.is_open)
+    effects: list[Effect] = [
+        SetAnchor(Anchor.MEETING, form.completed_on),
+        *complete_item(item, form.completed_on,
+                       details={**structured_details(form, "completed_on"), "held_without": missing}),
+    ]
+    return effects + open_item(state.after(effects), OUTCOME, RAPID_REVIEW, ctx)
+
+
+# -- the outcome and the Panel ------------------------------------------------------------------------
+
+def record_outcome(state: CaseState, form: RapidReviewOutcomeForm, ctx: Context,
+                   item: ItemState) -> list[Effect]:
+    notified = state.anchors.get(Anchor.SIN_SUBMITTED) is not None
+    refusals = outcome_refusals(notified=notified, recommendation=form.recommendation)
+    if refusals:
+        raise Refused(f"{state.case_ref}: the outcome was not recorded: {'; '.join(refusals)}")
+    effects: list[Effect] = [
+        SetAnchor(Anchor.RR_OUTCOME, form.decided_on), SetReview(form.recommendation),
+        *complete_item(item, form.decided_on, details={"recommendation": form.recommendation.value,
+                                                       "deputies": deputies(form)}),
+    ]
+    if form.recommendation is ReviewRoute.LOCAL_CSPR:
+        effects += commission(state, on=form.decided_on, by_panel=False, ctx=ctx)
+    return effects + open_item(state.after(effects), ACTION_PLAN, RAPID_REVIEW, ctx)
+
+
+def recommendation(state: CaseState) -> ReviewRoute:
+    """What the Rapid Review's outcome recommended (the report to the Panel is sent only after it)."""
+    outcome = state.item(StepId.RR_OUTCOME)
+    if outcome is None or not outcome.details.get("recommendation"):
+        raise Refused(f"{state.case_ref}: record the Rapid Review's outcome first")
+    return ReviewRoute(outcome.details["recommendation"])
+
+
+def record_report_sent(state: CaseState, form: ReportSentForm, ctx: Context, item: ItemState) -> list[Effect]:
+    if not state.done(StepId.RR_OUTCOME):
+        raise Refused(f"{state.case_ref}: record the Rapid Review's outcome first: the report carries it")
+    effects: list[Effect] = [SetAnchor(Anchor.RR_REPORT_SENT, form.completed_on),
+                             *complete_item(item, form.completed_on,
+                                            details=structured_details(form, "completed_on"))]
+    return effects + open_item(state.after(effects), PANEL_RESPONSE, RAPID_REVIEW, ctx)
+
+
+def record_panel_response(state: CaseState, form: PanelResponseForm, ctx: Context,
+                          item: ItemState) -> list[Effect]:
+    """The Panel's response, and the route it gives the review: a CSPR commissioned where the
+    Panel disagrees with none (or declines a national review), none carried on where it holds a
+    national review."""
+    route = review_route(recommendation(state), form.response)
+    effects: list[Effect] = [*complete_item(item, form.completed_on,
+                                            details=structured_details(form, "completed_on"))]
+    if route is not state.review:
+        effects.append(SetReview(route))
+    cspr_started = state.anchors.get(Anchor.CSPR_COMMISSIONED) is not None
+    if route is ReviewRoute.LOCAL_CSPR and not cspr_started:
+        effects += commission(state, on=form.completed_on, by_panel=True, ctx=ctx)
+    if route is ReviewRoute.NATIONAL_REVIEW and cspr_started:
+        for open_cspr in (i for i in state.open_steps() if i.step in CSPR_STEPS):
+            effects += cancel_item(open_cspr)
     return effects
 
 
-def record_meeting(state: CaseState, form: StepCompletionForm, ctx: Context,
-                   item: ItemState) -> list[Effect]:
-    return [SetAnchor(Anchor.MEETING, form.completed_on),
-            *complete_item(item, form.completed_on, details={"reference": form.reference})]
+# -- the dashboard --------------------------------------------------------------------------------------
 
-
-def progress(state: CaseState) -> int:
-    """Everything recorded in the Rapid Review so far: each record makes it one more."""
-    done = sum(1 for item in state.steps if item.step in RAPID_REVIEW_STEPS and not item.is_open)
-    return done + state.agencies_responded
-
-
-def describe(state: CaseState, wait: Wait) -> list[str]:
-    lines = [f"Agency information received: {state.agencies_responded} of {state.agencies_total}.", ""]
-    for item, _rule in wait_items(wait, state):
-        lines.append(f"- `{item.step}`: {item.state.value}, due {item.due:%a %d %b %Y} ({item.rule})")
+def describe_meeting(state: CaseState, wait: Wait) -> list[str]:
+    responses = state.items_of(StepId.RR_AGENCY_RESPONSES)
+    received = [i.subject for i in responses if not i.is_open]
+    outstanding = [i.subject for i in responses if i.is_open]
+    lines = [f"Agency information received: {len(received)} of {len(responses)}"
+             + (f"; still awaited: {', '.join(outstanding)}." if outstanding else "."), ""]
+    if state.meeting is not None:
+        starts = state.meeting.starts_at.astimezone(LONDON)
+        lines += [f"**The meeting** is set for {starts:%A %d %B %Y at %H:%M} (London time), "
+                  f"invitation version {state.meeting.sequence}.", ""]
+    for item, rule in wait_items(wait, state):
+        if item.is_open:
+            lines.append(f"- `{item.label}`: due {item.due:%a %d %b %Y} ({item.rule}; {rule.source})")
+    lines += ["", "Choose what to record at the top of the form: an agency's information, the meeting "
+              "held (it can go ahead without an agency's information), or the meeting moved."]
     return lines
 
 
-AGENCY_RESPONSES = ItemSpec(STEP_RULES[StepId.RR_AGENCY_RESPONSES], STEP_FORMS[StepId.RR_AGENCY_RESPONSES],
-                            record=record_agency_response,
+def describe_outcome(state: CaseState, wait: Wait) -> list[str]:
+    item = state.item(StepId.RR_OUTCOME)
+    return [
+        "The Rapid Review's outcome: the immediate safeguarding actions, the learning identified, "
+        "and the recommendation with its rationale, signed off by the three DSP roles.",
+        "",
+        due_line(item, OUTCOME.rule) if item is not None else "",
+        "",
+        *(f"- {rule}" for rule in OUTCOME_RULES),
+        "",
+        "The free text is copied to the case store and removed from Prefect once read.",
+    ]
+
+
+AGENCY_RESPONSES = ItemSpec.of(StepId.RR_AGENCY_RESPONSES, subject_field="agency",
                             # Each agency gets its own information request instead.
                             notify_owner=False)
-MEETING = ItemSpec(STEP_RULES[StepId.RR_MEETING], STEP_FORMS[StepId.RR_MEETING], record=record_meeting)
-REPORT_TO_PANEL = ItemSpec(STEP_RULES[StepId.RR_REPORT_TO_PANEL], STEP_FORMS[StepId.RR_REPORT_TO_PANEL])
-RAPID_REVIEW_STEPS = (StepId.RR_AGENCY_RESPONSES, StepId.RR_MEETING, StepId.RR_REPORT_TO_PANEL)
+MEETING = ItemSpec.of(StepId.RR_MEETING, record=record_meeting,
+                   on_retime=meeting_retimed)
+OUTCOME = ItemSpec.of(StepId.RR_OUTCOME, record=record_outcome,
+                   date_field="decided_on")
+REPORT_TO_PANEL = ItemSpec.of(StepId.RR_REPORT_TO_PANEL, record=record_report_sent)
+PANEL_RESPONSE = ItemSpec.of(StepId.RR_PANEL_RESPONSE, record=record_panel_response)
+ACTION_PLAN = ItemSpec.of(StepId.RR_ACTION_PLAN)
+MOVE_MEETING = Act("rr-meeting-moved", "Meeting moved", MeetingMoveForm, move_meeting)
 
 RAPID_REVIEW = Process(
     id="rapid-review",
     title="Rapid Review",
     flow="flows.rapid_review:rapid_review_flow",
     run_name="{case_ref} rapid review",
-    items=(AGENCY_RESPONSES, MEETING, REPORT_TO_PANEL),
-    waits=(Wait("rapid-review", "Rapid Review", (AGENCY_RESPONSES, MEETING, REPORT_TO_PANEL),
-                progress=progress, describe=describe),),
+    items=(AGENCY_RESPONSES, MEETING, OUTCOME, REPORT_TO_PANEL, PANEL_RESPONSE, ACTION_PLAN),
+    waits=(
+        Wait("rr-meeting", "Rapid Review: agency information and the meeting", (AGENCY_RESPONSES, MEETING),
+             acts=(MOVE_MEETING,), primary=(StepId.RR_MEETING,), describe=describe_meeting),
+        Wait("rr-outcome", "Rapid Review outcome", (OUTCOME, AGENCY_RESPONSES),
+             primary=(StepId.RR_OUTCOME,), describe=describe_outcome),
+        Wait("rr-panel-and-plan", "Rapid Review: the National Panel and the action plan",
+             (REPORT_TO_PANEL, PANEL_RESPONSE, ACTION_PLAN, AGENCY_RESPONSES), acts=(ADD_ACTION,),
+             primary=(StepId.RR_REPORT_TO_PANEL, StepId.RR_PANEL_RESPONSE, StepId.RR_ACTION_PLAN)),
+    ),
     starts=starts,
     on_start=start,
+    acts=(MOVE_MEETING,),
 )

@@ -9,16 +9,17 @@ read through here too, so a case looks the same wherever it is shown.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 
 from models import schema
 from models.enums import Agency, StepState, known_step
 from models.errors import NotFound
 from models.rules import CaseFacts
-from models.state import CaseState, DecisionSummary, ItemState
+from models.state import CaseState, DecisionSummary, ItemState, MeetingState
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine, Row
@@ -70,20 +71,29 @@ def _states(connection: Connection, rows: Sequence[Row[Any]], today: date) -> li
         return []
     ids = [row.id for row in rows]
     items, agencies, runs = schema.items, schema.case_agencies, schema.case_runs
+    records, meetings = schema.records, schema.meetings
     items_by_case: dict[int, list[ItemState]] = {case_id: [] for case_id in ids}
     for i in connection.execute(select(items).where(items.c.case_id.in_(ids)).order_by(items.c.id)):
         items_by_case[i.case_id].append(ItemState(
             step=known_step(i.step), subject=i.subject, process=i.process, title=i.title, state=i.state,
             anchor=i.anchor, anchor_on=i.anchor_on, due=i.due_on, rule=i.rule,
             completed_on=i.completed_on, completed_by=i.completed_by,
-            overdue=i.state is StepState.OPEN and i.due_on < today))
-    agencies_by_case: dict[int, list[tuple[Agency, date | None]]] = {case_id: [] for case_id in ids}
+            overdue=i.state is StepState.OPEN and i.due_on < today, agency=i.agency,
+            details=i.details or {}))
+    agencies_by_case: dict[int, list[Agency]] = {case_id: [] for case_id in ids}
     for a in connection.execute(select(agencies).where(agencies.c.case_id.in_(ids))
                                 .order_by(agencies.c.case_id, agencies.c.agency)):
-        agencies_by_case[a.case_id].append((a.agency, a.responded_on))
+        agencies_by_case[a.case_id].append(a.agency)
     runs_by_case: dict[int, dict[str, str | None]] = {case_id: {} for case_id in ids}
     for r in connection.execute(select(runs).where(runs.c.case_id.in_(ids)).order_by(runs.c.started_at)):
         runs_by_case[r.case_id][r.process] = r.flow_run_id
+    counts_by_case: dict[int, dict[str, int]] = {case_id: {} for case_id in ids}
+    for case_id, kind, count in connection.execute(
+            select(records.c.case_id, records.c.kind, func.count())
+            .where(records.c.case_id.in_(ids)).group_by(records.c.case_id, records.c.kind)):
+        counts_by_case[case_id][kind] = count
+    meeting_by_case = {m.case_id: MeetingState(m.starts_at, m.minutes, m.place, m.sequence)
+                       for m in connection.execute(select(meetings).where(meetings.c.case_id.in_(ids)))}
     states = []
     for row in rows:
         decision = (DecisionSummary(row.decision_sin, row.decision_rapid_review, row.decision_recorded_by)
@@ -97,5 +107,53 @@ def _states(connection: Connection, rows: Sequence[Row[Any]], today: date) -> li
             anchors={anchor: getattr(row, column) for anchor, column in schema.ANCHOR_COLUMNS.items()
                      if getattr(row, column) is not None},
             steps=tuple(items_by_case[row.id]), agencies=tuple(agencies_by_case[row.id]),
-            runs=runs_by_case[row.id], decision=decision))
+            runs=runs_by_case[row.id], decision=decision, record_counts=counts_by_case[row.id],
+            meeting=meeting_by_case.get(row.id), review=row.review))
     return states
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRow:
+    """One action of a case's plan, as `sbu action list` shows it to the SBU: its wording and owner
+    come from the store's record of the form that added it."""
+
+    action: str
+    source: str
+    agency: str
+    owner_role: str
+    summary: str
+    due: date
+    state: str
+    overdue: bool
+    notes: int
+    evidence_ref: str | None
+    completed_on: date | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"action": self.action, "source": self.source, "agency": self.agency,
+                "owner_role": self.owner_role, "summary": self.summary, "due": self.due.isoformat(),
+                "state": self.state, "overdue": self.overdue, "notes": self.notes,
+                "evidence_ref": self.evidence_ref,
+                "completed_on": self.completed_on.isoformat() if self.completed_on else None}
+
+
+def action_plan(engine: Engine, *, partnership: str, case_ref: str, today: date) -> list[ActionRow]:
+    """Every action of the case, in the order they were added."""
+    records = schema.records
+    with engine.connect() as connection:
+        state = case_state(connection, partnership=partnership, case_ref=case_ref, today=today)
+        case_id = connection.execute(select(schema.cases.c.id).where(
+            schema.cases.c.case_ref == case_ref, schema.cases.c.partnership == partnership)).scalar_one()
+        added = {row.subject: row.form_values for row in connection.execute(
+            select(records.c.subject, records.c.form_values)
+            .where(records.c.case_id == case_id, records.c.kind == "action-added"))}
+    rows = []
+    for item in state.items_of("action"):
+        form = added.get(item.subject, {})
+        rows.append(ActionRow(
+            action=item.subject, source=str(form.get("source", "")),
+            agency=item.agency.value if item.agency else "", owner_role=str(form.get("owner_role", "")),
+            summary=str(form.get("summary", "")), due=item.due, state=item.state.value, overdue=item.overdue,
+            notes=int(item.details.get("notes", 0)), evidence_ref=item.details.get("evidence_ref"),
+            completed_on=item.completed_on))
+    return rows

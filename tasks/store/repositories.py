@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.enums import Agency, CaseStatus, Interface, TimerKind, TimerState, known_step
-from models.tables import AuditEvent, Case, CaseAgency, CaseRun, CaseSequence, Item, Timer
+from models.tables import AuditEvent, Case, CaseRun, CaseSequence, Item, Timer
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +53,6 @@ def next_case_ref(*, session: Session, partnership: str, prefix: str, year: int)
         session.add(sequence)
     sequence.last += 1
     return f"{prefix}-{year}-{sequence.last:04d}"
-
-
-def agency_row(*, session: Session, case_id: int, agency: Agency) -> CaseAgency:
-    return session.get_one(CaseAgency, (case_id, agency))
 
 
 # -- items ----------------------------------------------------------------------------------------

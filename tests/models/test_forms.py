@@ -13,17 +13,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from models.enums import AbuseOrNeglect, Agency, Category, StepId
+from models.enums import AbuseOrNeglect, Agency, Category, Role, StepId
 from models.forms import (
+    SIGNATURE_FIELDS,
     STEP_FORMS,
+    ActionForm,
+    ActionProgressForm,
     AgencyResponseForm,
     Child,
     DspDecisionForm,
+    MeetingHeldForm,
+    MeetingMoveForm,
+    PlannedPublicationForm,
+    PublicationForm,
+    RapidReviewOutcomeForm,
     Referral,
     SinSubmissionForm,
     StepCompletionForm,
     describe_validation_error,
     parse_referral,
+    store_only_fields,
 )
 
 NOW = datetime(2026, 12, 23, 12, 0, tzinfo=UTC)
@@ -294,16 +303,21 @@ def test_no_refusal_ever_echoes_a_submitted_value(field: str, canary: str, shape
 def decision(**changes: Any) -> Data:
     return {"sin": True, "rapid_review": True,
             "rationale": "Abuse is suspected and the threshold is met.",
-            "dsps_present": ["A. Officer", "B. Nurse", "C. Inspector"], "decided_on": "2026-12-24",
+            "dsp_la": {"name": "A. Officer"}, "dsp_health": {"name": "B. Nurse"},
+            "dsp_police": {"name": "C. Inspector", "deputy": True}, "decided_on": "2026-12-24",
             **changes}
 
 
-def test_a_dsp_decision_is_accepted() -> None:
+def test_a_dsp_decision_is_accepted_signed_once_by_each_role() -> None:
     form = DspDecisionForm.model_validate(decision())
     assert form.sin
     assert form.rapid_review
     assert form.decided_on == date(2026, 12, 24)
-    assert len(form.dsps_present) == 3
+    assert [(role, signed.name, signed.deputy) for role, signed in form.signatures()] == [
+        (Role.DSP_LA, "A. Officer", False), (Role.DSP_HEALTH, "B. Nurse", False),
+        (Role.DSP_POLICE, "C. Inspector", True)]
+    # Each role is a field of its own: none can be left out, and none can sign twice.
+    assert set(SIGNATURE_FIELDS.values()) <= set(DspDecisionForm.model_fields)
 
 
 @pytest.mark.parametrize(
@@ -311,15 +325,15 @@ def test_a_dsp_decision_is_accepted() -> None:
     [
         ({"rationale": "CANARY"}, "rationale: String should have at least 10 characters"),
         ({"rationale": "CANARY " * 600}, "rationale: String should have at most 4000 characters"),
-        ({"dsps_present": ["CANARY A", "CANARY B"]}, "dsps_present: List should have at least 3"),
-        ({"dsps_present": ["CANARY A", "CANARY B", "CANARY C", "CANARY D"]}, "dsps_present: List should"),
-        ({"dsps_present": ["A. Officer", "CANARY\nBcc: x", "C. Inspector"]}, "dsps_present.1"),
-        ({"dsps_present": ["A. Officer", "<CANARY>", "C. Inspector"]}, "dsps_present.1"),
+        ({"dsp_police": None}, "dsp_police: Input should be"),
+        ({"dsp_la": {"name": "CANARY", "role": "dsp-police"}}, "dsp_la.role: unexpected field"),
+        ({"dsp_health": {"name": "CANARY\nBcc: x"}}, "dsp_health.name"),
+        ({"dsp_health": {"name": "<CANARY>"}}, "dsp_health.name"),
         ({"sin": "CANARY"}, "sin: Input should be a valid boolean"),
         ({"decided_on": "CANARY"}, "decided_on"),
         ({"minutes": "CANARY"}, "minutes: unexpected field"),
     ],
-    ids=["rationale-short", "rationale-long", "two-dsps", "four-dsps", "dsp-newline", "dsp-markup",
+    ids=["rationale-short", "rationale-long", "no-police-dsp", "a-role-twice", "dsp-newline", "dsp-markup",
          "sin-not-bool", "decided-on-not-date", "extra"],
 )
 def test_an_impossible_dsp_decision_is_refused(changes: Data, expected: str) -> None:
@@ -330,12 +344,34 @@ def test_an_impossible_dsp_decision_is_refused(changes: Data, expected: str) -> 
     assert "CANARY" not in message
 
 
-def test_every_step_but_the_decision_has_a_form() -> None:
-    assert set(STEP_FORMS) == set(StepId) - {StepId.DSP_DECISION}
+def test_every_step_has_a_form() -> None:
+    assert set(STEP_FORMS) == set(StepId)
+    assert STEP_FORMS[StepId.DSP_DECISION] is DspDecisionForm
     assert STEP_FORMS[StepId.SIN_SUBMISSION] is SinSubmissionForm
     assert STEP_FORMS[StepId.RR_AGENCY_RESPONSES] is AgencyResponseForm
-    assert STEP_FORMS[StepId.RR_MEETING] is StepCompletionForm
-    assert STEP_FORMS[StepId.CSPR_PUBLICATION] is StepCompletionForm
+    assert STEP_FORMS[StepId.RR_MEETING] is MeetingHeldForm
+    assert STEP_FORMS[StepId.CSPR_PUBLICATION] is PublicationForm
+
+
+def test_free_text_and_names_stay_in_the_store() -> None:
+    assert store_only_fields(DspDecisionForm) == {"rationale", "dsp_la", "dsp_health", "dsp_police"}
+    assert store_only_fields(RapidReviewOutcomeForm) == {
+        "immediate_actions", "learning", "rationale", "dsp_la", "dsp_health", "dsp_police"}
+    assert store_only_fields(STEP_FORMS[StepId.CSPR_REVIEWER_APPOINTED]) == {"reviewers"}
+    assert store_only_fields(STEP_FORMS[StepId.CSPR_FAMILY_ENGAGEMENT]) == {"reason"}
+    assert store_only_fields(SinSubmissionForm) == set()
+
+
+# Names the Prefect UI's form cannot submit (it validates its own values as a JSON Schema).
+JSON_SCHEMA_KEYWORDS = {"type", "items", "required", "enum", "properties", "pattern", "minimum", "maximum",
+                        "description", "not", "const", "format", "default", "title", "examples",
+                        "minLength", "maxLength", "anyOf", "allOf", "oneOf", "additionalProperties", "ref"}
+
+
+def test_no_form_field_is_named_like_a_json_schema_keyword() -> None:
+    forms = {*STEP_FORMS.values(), ActionForm, ActionProgressForm, MeetingMoveForm, PlannedPublicationForm}
+    for form in forms:
+        assert not set(form.model_fields) & JSON_SCHEMA_KEYWORDS, form.__name__
 
 
 def test_the_step_forms_accept_their_input() -> None:

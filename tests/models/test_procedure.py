@@ -20,12 +20,14 @@ from models.effects import (
     AlertSent,
     AnchorMoved,
     CancelAlerts,
+    CaseClosedMail,
     CloseCase,
     CompleteItem,
     DecisionRecordedMail,
     Effect,
     EscalationMail,
     InformationRequestMail,
+    MeetingInvitationMail,
     OpenItem,
     Recorded,
     ReferralReceivedMail,
@@ -50,23 +52,31 @@ from models.enums import (
     TimerKind,
 )
 from models.errors import Refused
-from models.forms import AgencyResponseForm, DspDecisionForm, SinSubmissionForm, StepCompletionForm
+from models.forms import (
+    AgencyResponseForm,
+    DspDecisionForm,
+    PartnersInformedForm,
+    SinSubmissionForm,
+    StepCompletionForm,
+)
 from models.procedure import Context, Outcome, handle
 from models.registry import build_registry
+from models.review_policy import ReviewPolicy
 from models.rules import CaseFacts, case_path, dsp_decision_refusals
 from models.state import CaseState, DecisionSummary
 from models.timetable import Clocks
+from tests.conftest import SIGNATURES
 
 CALENDAR = WorkingDayCalendar()
 REGISTRY = build_registry()
 # Wednesday 23 December 2026, noon: the example referral's afternoon.
 NOW = datetime(2026, 12, 23, 12, 0, tzinfo=UTC)
 DAY = date(2026, 12, 23)
-DSPS = ["Director CS", "Director Nursing", "Chief Supt"]
 
 
 def context(now: datetime = NOW) -> Context:
-    return Context(now=now, clocks=Clocks(), calendar=CALENDAR, alerts=AlertPolicy(), registry=REGISTRY)
+    return Context(now=now, clocks=Clocks(), calendar=CALENDAR, alerts=AlertPolicy(), registry=REGISTRY,
+                   reviews=ReviewPolicy())
 
 
 def new_case(*, category: Category = Category.SERIOUS_HARM,
@@ -80,7 +90,7 @@ def new_case(*, category: Category = Category.SERIOUS_HARM,
                         care_leaver=care_leaver),
         referred_at=datetime(2026, 12, 23, 10, 15, tzinfo=UTC),
         anchors={Anchor.REFERRAL_RECEIVED: DAY, Anchor.LA_AWARE: date(2026, 12, 22)},
-        steps=(), agencies=tuple((agency, None) for agency in agencies))
+        steps=(), agencies=agencies)
 
 
 def referred(**facts: Any) -> CaseState:
@@ -89,8 +99,9 @@ def referred(**facts: Any) -> CaseState:
 
 
 def decision(*, sin: bool, rapid_review: bool, on: date = DAY) -> DspDecisionForm:
-    return DspDecisionForm(sin=sin, rapid_review=rapid_review, rationale="Criteria met on the facts.",
-                           dsps_present=DSPS, decided_on=on)
+    return DspDecisionForm.model_validate({"sin": sin, "rapid_review": rapid_review,
+                                           "rationale": "Criteria met on the facts.", **SIGNATURES,
+                                           "decided_on": on})
 
 
 def follow(state: CaseState, outcome: Outcome) -> CaseState:
@@ -144,12 +155,18 @@ def test_a_rapid_review_without_a_sin_starts_at_the_decision() -> None:
     state = referred(category=Category.NEAR_MISS)
     outcome = handle(state, Recorded(StepId.DSP_DECISION, decision(sin=False, rapid_review=True)), context())
     assert of_type(outcome.effects, StartProcess) == [StartProcess("rapid-review")]
-    opened = {e.step: e.due for e in of_type(outcome.effects, OpenItem)}
-    # Near miss, decided Wed 23 Dec: 10 working days to 11 Jan, the meeting on the 15th.
-    assert opened == {StepId.RR_AGENCY_RESPONSES: date(2027, 1, 11), StepId.RR_MEETING: date(2027, 1, 18)}
+    opened = {(e.step, e.subject): (e.due, e.agency) for e in of_type(outcome.effects, OpenItem)}
+    # Near miss, decided Wed 23 Dec: 10 working days to 11 Jan, the meeting on the 15th (18 Jan);
+    # each agency's information is an item of its own, owed by the agency.
+    assert opened == {(StepId.RR_AGENCY_RESPONSES, "police"): (date(2027, 1, 11), Agency.POLICE),
+                      (StepId.RR_AGENCY_RESPONSES, "health"): (date(2027, 1, 11), Agency.HEALTH),
+                      (StepId.RR_MEETING, ""): (date(2027, 1, 18), None)}
     requests = [m for m in mails(outcome.effects) if isinstance(m, InformationRequestMail)]
     assert [(m.agency, m.due) for m in requests] == [(Agency.POLICE, date(2027, 1, 11)),
                                                       (Agency.HEALTH, date(2027, 1, 11))]
+    # The meeting is set for 10:00 London time on its day, and everyone is invited.
+    [invitation] = [m for m in mails(outcome.effects) if isinstance(m, MeetingInvitationMail)]
+    assert (invitation.starts_at, invitation.sequence) == (datetime(2027, 1, 18, 10, 0, tzinfo=UTC), 0)
 
 
 def test_no_further_action_closes_the_case() -> None:
@@ -200,31 +217,30 @@ def notified(*, on: date = DAY, **facts: Any) -> CaseState:
 def test_the_sins_submission_starts_the_rapid_review_counted_from_it() -> None:
     state = notified()
     assert state.started("rapid-review")
-    due = {item.step: item.due for item in state.steps if item.process == "rapid-review"}
+    due = {item.label: item.due for item in state.steps if item.process == "rapid-review"}
     # Notified Wed 23 Dec: 24, 29, 30, 31 Dec, 4 Jan; the meeting on the 8th working day (7 Jan);
     # the Panel's 15th working day is 18 Jan (25, 28 Dec and 1 Jan are bank holidays).
-    assert due == {StepId.RR_AGENCY_RESPONSES: date(2027, 1, 4), StepId.RR_MEETING: date(2027, 1, 7),
-                   StepId.RR_REPORT_TO_PANEL: date(2027, 1, 18)}
+    assert due == {"rr-agency-responses:police": date(2027, 1, 4),
+                   "rr-agency-responses:health": date(2027, 1, 4),
+                   StepId.RR_MEETING: date(2027, 1, 7), StepId.RR_REPORT_TO_PANEL: date(2027, 1, 18)}
     assert state.anchors[Anchor.SIN_SUBMITTED] == state.anchors[Anchor.NOTIFICATION] == DAY
 
 
-def test_agency_responses_complete_the_step_with_the_last_one() -> None:
+def test_each_agencys_information_is_an_item_of_its_own() -> None:
     state = notified()
     first = handle(state, Recorded(StepId.RR_AGENCY_RESPONSES,
                                    AgencyResponseForm(agency=Agency.POLICE, completed_on=DAY)), context())
-    assert of_type(first.effects, CompleteItem) == []
+    [done] = of_type(first.effects, CompleteItem)
+    assert (done.step, done.subject, done.late) == (StepId.RR_AGENCY_RESPONSES, "police", False)
+    assert CancelAlerts(StepId.RR_AGENCY_RESPONSES, "police") in first.effects
     state = follow(state, first)
+    assert state.state_of(StepId.RR_AGENCY_RESPONSES, "health") is StepState.OPEN
     again = handle(state, Recorded(StepId.RR_AGENCY_RESPONSES,
                                    AgencyResponseForm(agency=Agency.POLICE, completed_on=DAY)), context())
     assert again.already_recorded
-    with pytest.raises(Refused, match="education is not an agency involved"):
+    with pytest.raises(Refused, match="not waiting for rr-agency-responses"):
         handle(state, Recorded(StepId.RR_AGENCY_RESPONSES,
                                AgencyResponseForm(agency=Agency.EDUCATION, completed_on=DAY)), context())
-    last = handle(state, Recorded(StepId.RR_AGENCY_RESPONSES,
-                                  AgencyResponseForm(agency=Agency.HEALTH, completed_on=DAY)), context())
-    [done] = of_type(last.effects, CompleteItem)
-    assert (done.step, done.late) == (StepId.RR_AGENCY_RESPONSES, False)
-    assert CancelAlerts(StepId.RR_AGENCY_RESPONSES, "") in last.effects
 
 
 def test_a_sin_only_case_closes_once_notified_and_the_partners_informed() -> None:
@@ -236,9 +252,10 @@ def test_a_sin_only_case_closes_once_notified_and_the_partners_informed() -> Non
                                  context()))
     assert not state.started("rapid-review")
     assert state.status is CaseStatus.IN_PROGRESS
-    outcome = handle(state, Recorded(StepId.PARTNERS_INFORMED, StepCompletionForm(completed_on=DAY)),
+    outcome = handle(state, Recorded(StepId.PARTNERS_INFORMED, PartnersInformedForm(completed_on=DAY)),
                      context())
     assert of_type(outcome.effects, CloseCase) == [CloseCase("notified; no Rapid Review required")]
+    assert [type(m) for m in mails(outcome.effects)] == [CaseClosedMail]
 
 
 def test_a_step_the_case_does_not_wait_for_is_refused() -> None:
@@ -296,9 +313,14 @@ def test_only_an_open_item_can_be_retimed_and_never_into_the_past() -> None:
 def test_moving_an_anchor_retimes_every_open_item_counted_from_it() -> None:
     state = notified()
     outcome = handle(state, AnchorMoved(Anchor.NOTIFICATION, date(2026, 12, 29), "Corrected date"), context())
-    moved = {e.step: e.due for e in of_type(outcome.effects, RetimeItem)}
+    moved = {(e.step, e.subject): e.due for e in of_type(outcome.effects, RetimeItem)}
     # Notified Tue 29 Dec: 30, 31 Dec, 4, 5, 6 Jan; the meeting on the 8th working day, 11 Jan.
-    assert moved == {StepId.RR_AGENCY_RESPONSES: date(2027, 1, 6), StepId.RR_MEETING: date(2027, 1, 11)}
+    assert moved == {(StepId.RR_AGENCY_RESPONSES, "police"): date(2027, 1, 6),
+                     (StepId.RR_AGENCY_RESPONSES, "health"): date(2027, 1, 6),
+                     (StepId.RR_MEETING, ""): date(2027, 1, 11)}
+    # The meeting moves with it, at the same time of day: an update to the same invitation.
+    [update] = [m for m in mails(outcome.effects) if isinstance(m, MeetingInvitationMail)]
+    assert (update.starts_at, update.sequence) == (datetime(2027, 1, 11, 10, 0, tzinfo=UTC), 1)
     after = follow(state, outcome)
     assert after.anchors[Anchor.NOTIFICATION] == date(2026, 12, 29)
     assert after.item(StepId.RR_MEETING).anchor_on == date(2026, 12, 29)  # type: ignore[union-attr]

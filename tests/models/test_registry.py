@@ -51,7 +51,7 @@ def toy(**changes: object) -> Process:
 def test_the_built_in_registry_has_the_case_first_and_every_served_flow() -> None:
     registry = build_registry()
     assert registry.root is CASE
-    assert [p.id for p in registry.processes] == ["case", "rapid-review"]
+    assert [p.id for p in registry.processes] == ["case", "rapid-review", "cspr", "action-plan"]
     assert registry.process_of(StepId.RR_MEETING) is RAPID_REVIEW
     assert {f.name for f in registry.system_flows} == {"deadline-check", "deliver-outbox", "reconcile"}
     assert registry.flows[0] == "flows.case:case_flow"
@@ -59,7 +59,7 @@ def test_the_built_in_registry_has_the_case_first_and_every_served_flow() -> Non
 
 def test_a_module_adds_its_processes_after_the_built_in_ones() -> None:
     registry = build_registry(["tests.flows.toy_process"])
-    assert [p.id for p in registry.processes] == ["case", "rapid-review", "toy"]
+    assert [p.id for p in registry.processes] == ["case", "rapid-review", "cspr", "action-plan", "toy"]
     assert registry.item("toy-visit") is not None
 
 
@@ -123,7 +123,9 @@ def test_a_wait_for_items_per_subject_counts_what_is_recorded() -> None:
     wait = toy().wait_named("toy-visits")
     assert wait.counts_progress
     before = case(item("toy-visit", Agency.POLICE), item("toy-visit", Agency.HEALTH))
-    after = case(item("toy-visit", Agency.POLICE, StepState.DONE), item("toy-visit", Agency.HEALTH))
+    # Every form the store records for it counts (`records`), done or not.
+    after = replace(case(item("toy-visit", Agency.POLICE, StepState.DONE), item("toy-visit", Agency.HEALTH)),
+                    record_counts={"toy-visit": 1})
     assert (wait.base_key(before), wait.base_key(after)) == ("toy-visits-0", "toy-visits-1")
     assert wait.owns("toy-visits-0")
     assert wait.owns("toy-visits-0-2")
@@ -134,11 +136,19 @@ def test_a_wait_for_items_per_subject_counts_what_is_recorded() -> None:
     assert toy().wait_for_key("toy-visits-1-3") == wait
 
 
-def test_the_rapid_review_counts_agency_responses_too() -> None:
-    [wait] = RAPID_REVIEW.waits
-    state = replace(case(item(StepId.RR_AGENCY_RESPONSES), item(StepId.RR_MEETING, state=StepState.DONE)),
-                    agencies=((Agency.POLICE, DAY), (Agency.HEALTH, None)))
-    assert wait.base_key(state) == "rapid-review-2"
+def test_the_rapid_review_waits_for_the_meeting_and_takes_late_information_after_it() -> None:
+    meeting, outcome = RAPID_REVIEW.wait_named("rr-meeting"), RAPID_REVIEW.wait_named("rr-outcome")
+    waiting = replace(case(item(StepId.RR_AGENCY_RESPONSES, Agency.POLICE), item(StepId.RR_MEETING)),
+                      record_counts={StepId.RR_AGENCY_RESPONSES: 1, "rr-meeting-moved": 1})
+    # The agency's information and the meeting's move both count: each moved the form to a new key.
+    assert RAPID_REVIEW.current_wait(waiting) == meeting
+    assert meeting.base_key(waiting) == "rr-meeting-2"
+    # Held without the police's information: the run goes on to the outcome, whose form still takes
+    # the late information.
+    held = replace(case(item(StepId.RR_AGENCY_RESPONSES, Agency.POLICE),
+                        item(StepId.RR_MEETING, state=StepState.DONE), item(StepId.RR_OUTCOME)))
+    assert RAPID_REVIEW.current_wait(held) == outcome
+    assert StepId.RR_AGENCY_RESPONSES in outcome.steps
 
 
 def test_the_current_wait_is_the_first_with_an_item_open() -> None:

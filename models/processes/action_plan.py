@@ -1,0 +1,83 @@
+"""The action plan: every action the Rapid Review and the CSPR lead to, each owned by an agency
+(and a role in it), due on the date the plan sets, chased until it is closed with the reference of
+its evidence (Working Together: the partners see the learning through to improvement; procedure,
+"Multi-agency working: all relevant agencies must contribute to reviews and action plans").
+
+Its rules:
+- An action comes from a review the case has had: its Rapid Review's outcome, or its CSPR.
+- Each action is an item of its own (`a1`, `a2`, ...), with the reminder, overdue and escalation
+  ladder, its owning agency's lead emailed when it is added and when it is due.
+- Progress notes and an evidence reference may be added while it is open; closing it needs the
+  evidence reference.
+- The case closes only when its last action closes (`models.processes.case.case_closes`).
+"""
+
+from __future__ import annotations
+
+from models.effects import ActionAssignedMail, Effect, SendEmail, UpdateItem
+from models.enums import ActionSource, Anchor, StepId
+from models.errors import Refused
+from models.forms import ActionForm, ActionProgressForm
+from models.procedure import Context, open_item
+from models.registry import Act, ItemSpec, Process, Wait
+from models.state import CaseState
+
+
+def starts(state: CaseState) -> bool:
+    return bool(state.items_of(StepId.ACTION))
+
+
+def _nothing_more(state: CaseState, ctx: Context) -> list[Effect]:
+    # Its actions are opened by the act that adds each one.
+    return []
+
+
+def add_action(state: CaseState, form: ActionForm, ctx: Context) -> list[Effect]:
+    match form.source:
+        case ActionSource.RAPID_REVIEW:
+            if state.anchors.get(Anchor.RR_OUTCOME) is None:
+                raise Refused(f"{state.case_ref} has no Rapid Review outcome for an action to come from")
+        case ActionSource.CSPR:
+            if state.anchors.get(Anchor.CSPR_COMMISSIONED) is None:
+                raise Refused(f"{state.case_ref} has no CSPR for an action to come from")
+        case _:
+            raise AssertionError(f"unhandled source {form.source}")
+    if form.due < ctx.today:
+        raise Refused("due is in the past")
+    number = f"a{len(state.items_of(StepId.ACTION)) + 1}"
+    effects = open_item(state, ACTION, ACTION_PLAN, ctx, subject=number, agency=form.agency,
+                        anchor_on=ctx.today, due=form.due, words="set by the action plan")
+    return [*effects, SendEmail(ActionAssignedMail(action=number, agency=form.agency, due=form.due)),
+            UpdateItem(step=StepId.ACTION, subject=number, action="action-added",
+                       details={"source": form.source.value})]
+
+
+def note_progress(state: CaseState, form: ActionProgressForm, ctx: Context) -> list[Effect]:
+    item = state.item(StepId.ACTION, form.action)
+    if item is None or not item.is_open:
+        raise Refused(f"{state.case_ref} has no open action {form.action}")
+    details = {**item.details, "notes": int(item.details.get("notes", 0)) + 1,
+               "last_note_on": form.noted_on.isoformat()}
+    if form.evidence_ref is not None:
+        details["evidence_ref"] = form.evidence_ref
+    return [UpdateItem(step=item.step, subject=item.subject, action="action-progress", details=details)]
+
+
+ACTION = ItemSpec.of(StepId.ACTION, subject_field="action",
+                  # The act that adds an action emails its agency instead.
+                  notify_owner=False)
+ADD_ACTION = Act("action-added", "Action added", ActionForm, add_action)
+NOTE_PROGRESS = Act("action-progress", "Progress noted", ActionProgressForm, note_progress,
+                    date_field="noted_on")
+
+ACTION_PLAN = Process(
+    id="action-plan",
+    title="Action plan",
+    flow="flows.action_plan:action_plan_flow",
+    run_name="{case_ref} action plan",
+    items=(ACTION,),
+    waits=(Wait("actions", "Action plan", (ACTION,), acts=(ADD_ACTION, NOTE_PROGRESS)),),
+    starts=starts,
+    on_start=_nothing_more,
+    acts=(ADD_ACTION, NOTE_PROGRESS),
+)
