@@ -1,53 +1,78 @@
-"""The dashboard's forms are derived from the domain's (issue 7): no field is copied by hand, the
-types are loosened so Prefect's own validation cannot quote what was typed, and the flow validates
-each answer into the domain form."""
+"""The dashboard's forms are derived from the domain's (issues 7 and 8): no field is copied by hand,
+the types are loosened so Prefect's own validation cannot quote what was typed, a wait offering
+several things to record offers each as a choice of its own, and the flow validates each answer
+into the domain form."""
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
 from models.enums import Agency, Anchor, Role, StepId
-from models.forms import AgencyResponseForm, DspDecisionForm, describe_validation_error
+from models.forms import (
+    AgencyResponseForm,
+    DspDecisionForm,
+    MeetingMoveForm,
+    describe_validation_error,
+)
+from models.processes import BUILTIN_PROCESSES
 from models.processes.case import CASE
 from models.processes.rapid_review import RAPID_REVIEW
-from models.registry import ItemSpec, Wait
+from models.registry import Act, ItemSpec, Wait
 from models.timetable import StepRule, WorkingDaysAfter
 from tasks.run_inputs import RECORDED_IN_STORE, domain_form, run_input_for
+from tests.conftest import SIGNATURES
 
 DECISION = CASE.wait_named("dsp-decision")
-RAPID = RAPID_REVIEW.wait_named("rapid-review")
+MEETING = RAPID_REVIEW.wait_named("rr-meeting")
+EVERY_WAIT = [wait for process in BUILTIN_PROCESSES for wait in process.waits]
 
 
-def schema_of(wait: Wait) -> dict[str, dict[str, object]]:
-    properties: dict[str, dict[str, object]] = run_input_for(wait).model_json_schema()["properties"]
-    return properties
+def schema_of(wait: Wait) -> dict[str, Any]:
+    schema: dict[str, Any] = run_input_for(wait).model_json_schema()
+    return schema
 
 
 def test_the_decision_form_has_the_domain_fields_with_their_titles_and_descriptions() -> None:
-    properties = schema_of(DECISION)
+    properties = schema_of(DECISION)["properties"]
     assert list(properties) == [*DspDecisionForm.model_fields, "recorded_by"]
-    assert (properties["sin"]["title"], properties["dsps_present"]["title"]) == ("SIN", "DSPs present")
+    assert (properties["sin"]["title"], properties["dsp_la"]["title"]) == (
+        "SIN", "Director of Children's Services (local authority)")
     for name, info in DspDecisionForm.model_fields.items():
         assert properties[name]["description"] == info.description
 
 
+def test_a_required_yes_or_no_is_a_choice_so_leaving_it_alone_is_not_no() -> None:
+    properties = schema_of(DECISION)["properties"]
+    assert properties["sin"]["enum"] == ["yes", "no"]
+    assert "sin" in schema_of(DECISION)["required"]
+    # A yes-or-no with a default (a deputy signing) stays a switch.
+    signature = schema_of(DECISION)["$defs"]["DspSignatureInput"]["properties"]
+    assert signature["deputy"]["type"] == "boolean"
+
+
 def test_the_dashboard_types_carry_no_constraint_that_would_quote_an_answer() -> None:
-    properties = schema_of(DECISION)
-    for name in ("rationale", "dsps_present"):
-        text = str(properties[name])
-        assert not any(word in text for word in ("pattern", "minLength", "maxLength", "minItems"))
+    for wait in EVERY_WAIT:
+        text = str(schema_of(wait))
+        assert not any(word in text for word in ("pattern", "minLength", "maxLength", "minItems")), wait.name
 
 
-def test_a_wait_for_several_steps_offers_the_step_and_every_field_any_needs() -> None:
-    model = run_input_for(RAPID)
-    properties = model.model_json_schema()["properties"]
-    required = set(model.model_json_schema()["required"])
-    assert set(properties) == {"step", "agency", "completed_on", "reference", "recorded_by"}
-    assert required == {"step", "completed_on", "recorded_by"}
-    assert properties["completed_on"]["title"] == "Received on / Done on"
+def test_a_wait_with_several_choices_offers_each_with_its_own_titled_fields() -> None:
+    schema = schema_of(MEETING)
+    assert set(schema["properties"]) == {"record", "recorded_by"}
+    choices = schema["properties"]["record"]["anyOf"]
+    variants = [schema["$defs"][ref["$ref"].rsplit("/", 1)[1]] for ref in choices]
+    assert [variant["title"] for variant in variants] == [
+        "Agency information for the Rapid Review", "Rapid Review meeting is held", "Meeting moved"]
+    moved = variants[2]["properties"]
+    assert [moved[name]["title"] for name in moved] == ["Meeting date", "Start time", "Place or link",
+                                                        "Reason"]
+    # The UI tells which choice an answer is by its fields, so no two choices share a field name.
+    names = [set(variant["properties"]) for variant in variants]
+    assert all(not a & b for i, a in enumerate(names) for b in names[i + 1:])
 
 
 def test_a_field_added_to_a_domain_form_appears_on_the_dashboard() -> None:
@@ -57,36 +82,64 @@ def test_a_field_added_to_a_domain_form_appears_on_the_dashboard() -> None:
 
     spec = ItemSpec(StepRule("toy-visit", "Visit", Role.SBU, Anchor.DECISION, "a test", WorkingDaysAfter(1)),
                     VisitForm)
-    properties = schema_of(Wait("toy-visit", "Visit", (spec,)))
+    properties = schema_of(Wait("toy-visit", "Visit", (spec,)))["properties"]
     assert properties["visitor_role"]["title"] == "Visitor's role"
 
 
-@pytest.mark.parametrize("wait", [DECISION, CASE.wait_named("sin-submission"), RAPID], ids=lambda w: w.name)
+@pytest.mark.parametrize("wait", EVERY_WAIT, ids=lambda w: w.name)
 def test_the_placeholder_meets_the_form_and_says_nothing(wait: Wait) -> None:
     answer = run_input_for(wait).placeholder()
     run_input_for(wait).model_validate(answer)
     assert answer["recorded_by"] == "sbu"
-    assert all(value in (RECORDED_IN_STORE, "sbu", False, [], "2000-01-01") or value in wait.steps
-               for value in answer.values())
+
+    def said(value: Any) -> list[Any]:
+        if isinstance(value, dict):
+            return [leaf for inner in value.values() for leaf in said(inner)]
+        return [value]
+
+    known = {RECORDED_IN_STORE, "sbu", False, "no", "2000-01-01", *(a.value for a in Agency)}
+    assert all(value == [] or value in known or str(value).islower() for value in said(answer))
+    assert not any(isinstance(value, str) and value not in known and " " in value for value in said(answer))
 
 
 def test_an_answer_is_validated_into_its_domain_form() -> None:
-    model = run_input_for(RAPID)
-    answer = model.model_validate({"step": "rr-agency-responses", "agency": "police",
-                                   "completed_on": "2026-12-23", "recorded_by": "Robin"})
-    spec, form = domain_form(RAPID, answer)
+    model = run_input_for(MEETING)
+    answer = model.model_validate({"record": {"rr_agency_responses__agency": "police",
+                                              "rr_agency_responses__completed_on": "2026-12-23"},
+                                   "recorded_by": "Robin"})
+    spec, form = domain_form(MEETING, answer)
+    assert isinstance(spec, ItemSpec)
     assert spec.step == StepId.RR_AGENCY_RESPONSES
     assert form == AgencyResponseForm(agency=Agency.POLICE, completed_on=date(2026, 12, 23))
+    moved = model.model_validate({"record": {"rr_meeting_moved__meeting_on": "2027-01-12",
+                                             "rr_meeting_moved__start_time": "14:00",
+                                             "rr_meeting_moved__place": "Room 3",
+                                             "rr_meeting_moved__reason": "The chair is away that day."},
+                                  "recorded_by": "Robin"})
+    act, form = domain_form(MEETING, moved)
+    assert isinstance(act, Act)
+    assert isinstance(form, MeetingMoveForm)
+
+
+def test_a_yes_or_no_and_the_signatures_come_back_as_the_domain_form() -> None:
+    answer = run_input_for(DECISION).model_validate({
+        "sin": "yes", "rapid_review": "no", "rationale": "Criteria met on the facts.", **SIGNATURES,
+        "decided_on": "2026-12-23", "recorded_by": "Dana"})
+    _, form = domain_form(DECISION, answer)
+    assert isinstance(form, DspDecisionForm)
+    assert (form.sin, form.rapid_review) == (True, False)
+    assert (form.dsp_la.name, form.dsp_la.deputy) == ("Dana Lee", False)
 
 
 def test_an_answer_the_domain_form_refuses_is_described_without_its_value() -> None:
     model = run_input_for(DECISION)
-    answer = model.model_validate({"sin": True, "rapid_review": True, "rationale": "CANARY",
-                                   "dsps_present": ["CANARY-NAME"], "decided_on": "2026-12-23",
+    answer = model.model_validate({"sin": "yes", "rapid_review": "yes", "rationale": "CANARY",
+                                   "dsp_la": {"name": "C"}, "dsp_health": {"name": "CANARY\nBcc: x"},
+                                   "dsp_police": {"name": "Alex"}, "decided_on": "2026-12-23",
                                    "recorded_by": "Dana"})
     with pytest.raises(ValidationError) as caught:
         domain_form(DECISION, answer)
     described = describe_validation_error(caught.value)
     assert "rationale" in described
-    assert "dsps_present" in described
+    assert "dsp_health.name" in described
     assert "CANARY" not in described

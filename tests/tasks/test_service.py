@@ -12,15 +12,14 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from models.clock import FixedClock
-from models.enums import CasePath, CaseStatus, Interface, StepId, StepState, TimerKind, TimerState
+from models.enums import Agency, CasePath, CaseStatus, Interface, StepId, StepState, TimerKind, TimerState
 from models.errors import NotFound, Refused
-from models.forms import DspDecisionForm, SinSubmissionForm, StepCompletionForm, parse_referral
-from models.tables import AuditEvent, Case, OutboxMessage, Timer
+from models.forms import DspDecisionForm, MeetingHeldForm, MeetingMoveForm, SinSubmissionForm, parse_referral
+from models.tables import AuditEvent, Case, Decision, Meeting, OutboxMessage, Record, Timer
 from tasks.service import Actor, CaseService
-from tests.conftest import EXAMPLE_NOW, EXAMPLE_REFERRAL
+from tests.conftest import EXAMPLE_NOW, EXAMPLE_REFERRAL, SIGNATURES
 
 OFFICER = Actor("sbu-officer", Interface.CLI)
-DSPS = ["Director CS", "Director Nursing", "Chief Supt"]
 
 
 def referral(**changes: Any) -> Any:
@@ -30,8 +29,9 @@ def referral(**changes: Any) -> Any:
 
 
 def decision(*, sin: bool, rapid_review: bool, on: date = date(2026, 12, 23)) -> DspDecisionForm:
-    return DspDecisionForm(sin=sin, rapid_review=rapid_review, rationale="Criteria met on the facts known.",
-                           dsps_present=DSPS, decided_on=on)
+    return DspDecisionForm.model_validate({"sin": sin, "rapid_review": rapid_review,
+                                           "rationale": "Criteria met on the facts known.", **SIGNATURES,
+                                           "decided_on": on})
 
 
 def count(service: CaseService, model: Any) -> int:
@@ -131,9 +131,10 @@ def test_sin_submission_starts_the_rapid_review(service: CaseService, clock: Fix
                              SinSubmissionForm(national_ref="CSIN-1", completed_on=date(2026, 12, 29)),
                              actor=OFFICER)
     assert "rapid-review" in outcome.started
-    steps = {s.step: s for s in service.case_view(ref).steps}
+    steps = {s.label: s for s in service.case_view(ref).steps}
     # Notified Tue 29 Dec: working days 30, 31 Dec, 4, 5, 6 Jan (1 Jan is a bank holiday).
-    assert steps[StepId.RR_AGENCY_RESPONSES].due == date(2027, 1, 6)
+    assert steps["rr-agency-responses:police"].due == date(2027, 1, 6)
+    assert steps["rr-agency-responses:education"].agency is Agency.EDUCATION
     assert steps[StepId.RR_MEETING].due == date(2027, 1, 11)
     assert steps[StepId.RR_REPORT_TO_PANEL].due == date(2027, 1, 20)
 
@@ -200,11 +201,11 @@ def test_near_miss_rapid_review_uses_longer_clocks(service: CaseService) -> None
     ref = service.refer(referral(category="near-miss", external_ref="NM-1"), actor=OFFICER).case_ref
     outcome = service.decide(ref, decision(sin=False, rapid_review=True), actor=OFFICER)
     assert "rapid-review" in outcome.started
-    steps = {s.step: s for s in service.case_view(ref).steps}
+    steps = {s.label: s for s in service.case_view(ref).steps}
     assert StepId.RR_REPORT_TO_PANEL not in steps  # no SIN, nothing to the Panel
     # Decided Wed 23 Dec: 10 working days: 24, 29, 30, 31 Dec, 4-8 Jan, 11 Jan.
-    assert steps[StepId.RR_AGENCY_RESPONSES].due == date(2027, 1, 11)
-    service.record(ref, StepId.RR_MEETING, StepCompletionForm(completed_on=date(2026, 12, 23)),
+    assert steps["rr-agency-responses:health"].due == date(2027, 1, 11)
+    service.record(ref, StepId.RR_MEETING, MeetingHeldForm(completed_on=date(2026, 12, 23)),
                    actor=OFFICER)
 
 
@@ -224,3 +225,46 @@ def test_what_prefect_was_never_told_is_found_in_the_store(service: CaseService)
         service.forget_timer_run(timer.key)
     assert not service.untold_timers()
     assert service.cases_with_untold_runs() == []  # closed: nothing left to tell
+
+
+def test_every_form_is_kept_whole_in_the_store_with_who_and_how(service: CaseService) -> None:
+    ref = service.refer(referral(), actor=OFFICER).case_ref
+    service.decide(ref, decision(sin=True, rapid_review=True), actor=Actor("Dana Duty", Interface.PREFECT_UI))
+    with service.store.reading() as session:
+        [record] = session.scalars(select(Record)).all()
+        decision_row = session.scalars(select(Decision)).one()
+    assert (record.kind, record.process, record.recorded_by, record.recorded_via) == (
+        StepId.DSP_DECISION, "case", "Dana Duty", Interface.PREFECT_UI)
+    assert record.form_values["rationale"] == "Criteria met on the facts known."
+    assert record.form_values["dsp_la"] == {"name": "Dana Lee", "deputy": False}
+    assert decision_row.sign_off["sign_off"][2] == {"role": "dsp-police", "name": "Alex Morgan",
+                                                   "deputy": False}
+    # The item keeps only structured values: no rationale, no names.
+    item = service.case_view(ref).item(StepId.DSP_DECISION)
+    assert item is not None
+    assert item.details == {"sin": True, "rapid_review": True, "deputies": []}
+    assert service.case_view(ref).record_counts == {StepId.DSP_DECISION: 1}
+
+
+def test_the_meeting_is_kept_as_arranged_and_moved(service: CaseService, clock: FixedClock) -> None:
+    ref = service.refer(referral(), actor=OFFICER).case_ref
+    service.decide(ref, decision(sin=True, rapid_review=True), actor=OFFICER)
+    clock.advance(timedelta(days=6))
+    service.record(ref, StepId.SIN_SUBMISSION,
+                   SinSubmissionForm(national_ref="CSIN-1", completed_on=date(2026, 12, 29)), actor=OFFICER)
+    meeting = service.case_view(ref).meeting
+    assert meeting is not None
+    assert (meeting.sequence, meeting.place) == (0, "Online: the SBU sends the link")
+    outcome = service.act(ref, "rr-meeting-moved", MeetingMoveForm(
+        meeting_on=date(2027, 1, 12), start_time="09:30", place="Town Hall, Room 3",
+        reason="The chair is away on the 11th."), actor=OFFICER)
+    assert outcome.retimed == (StepId.RR_MEETING,)
+    view = service.case_view(ref)
+    assert view.meeting is not None
+    assert (view.meeting.sequence, view.meeting.place) == (1, "Town Hall, Room 3")
+    assert view.item(StepId.RR_MEETING).due == date(2027, 1, 12)  # type: ignore[union-attr]
+    with service.store.reading() as session:
+        assert session.get_one(Meeting, session.scalars(select(Case.id)).one()).sequence == 1
+        invitations = session.scalars(select(OutboxMessage.dedup_key)
+                                      .where(OutboxMessage.event == "rr-meeting-invitation")).all()
+    assert sorted(invitations) == [f"rr-meeting-invitation:{ref}:0", f"rr-meeting-invitation:{ref}:1"]
