@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 
+# Every pattern is applied with `fullmatch`: `re.match` would let `$` accept a trailing newline.
 _CASE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
 _EVENT = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _DEDUP_KEY = re.compile(r"^[A-Za-z0-9:._+@<>-]{1,200}$")
@@ -50,7 +51,7 @@ class Subject(str):
     __slots__ = ()
 
     def __new__(cls, value: str) -> Subject:
-        if not _SUBJECT.match(value):
+        if not _SUBJECT.fullmatch(value):
             raise ValueError("an item's subject is lowercase letters, digits and dashes")
         return super().__new__(cls, value)
 
@@ -71,20 +72,20 @@ def _no_line_breaks(value: str) -> str:
 
 
 def _case_ref(value: str) -> str:
-    if not _CASE_REF.match(value):
+    if not _CASE_REF.fullmatch(value):
         raise ValueError("case_ref must be a case reference (letters, digits and dashes)")
     return value
 
 
 def _url(value: str) -> str:
-    if not _URL.match(value):
+    if not _URL.fullmatch(value):
         raise ValueError("dashboard_url must be an http(s) URL without spaces or quotes")
     return value
 
 
 def _matching(pattern: re.Pattern[str], what: str) -> AfterValidator:
     def check(value: str) -> str:
-        if not pattern.match(value):
+        if not pattern.fullmatch(value):
             raise ValueError(f"not a valid {what}")
         return value
 

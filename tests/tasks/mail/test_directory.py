@@ -50,6 +50,14 @@ def test_an_unknown_key_is_refused_by_name(table: str, key: str) -> None:
         parse_directory(data)
 
 
+def test_an_unknown_key_that_is_not_a_plain_name_is_not_echoed() -> None:
+    data = _sample()
+    data["roles"]["treasurer\n"] = "someone@partnership.example"
+    with pytest.raises(SbuError, match="unknown role <unprintable key>") as caught:
+        parse_directory(data)
+    assert "treasurer" not in str(caught.value)
+
+
 @pytest.mark.parametrize("bad", [
     "Jane Marker <jane@x.example>", "jane.marker@", "jane marker@x.example",
     "jane@x.example\r\nBcc: spy@evil.example", "jane@x.example,spy@evil.example", "",

@@ -154,6 +154,23 @@ def test_no_header_injection_through_any_value(directory: Directory) -> None:
         EmailDraft.model_validate({**good.model_dump(), "to": ("a@x.example\nBcc: b@evil.example",)})
 
 
+def test_a_trailing_newline_is_refused(directory: Directory) -> None:
+    # `$` in a Python pattern also matches before a final newline: the checks must not allow it.
+    with pytest.raises(ValueError, match="case reference"):
+        messages.reminder_email(case_ref=REF + "\n", step=StepId.RR_MEETING, due=date(2026, 3, 6),
+                                owner=Role.SBU, directory=directory, dashboard_url=DASHBOARD)
+    with pytest.raises(ValueError, match="dashboard_url"):
+        messages.reminder_email(case_ref=REF, step=StepId.RR_MEETING, due=date(2026, 3, 6),
+                                owner=Role.SBU, directory=directory, dashboard_url=DASHBOARD + "\n")
+    with pytest.raises(ValueError, match="subject"):
+        messages.Subject("police\n")
+    good = messages.reminder_email(case_ref=REF, step=StepId.RR_MEETING, due=date(2026, 3, 6),
+                                   owner=Role.SBU, directory=directory, dashboard_url=DASHBOARD)
+    for field in ("dedup_key", "event"):
+        with pytest.raises(ValidationError):
+            EmailDraft.model_validate({**good.model_dump(), field: getattr(good, field) + "\n"})
+
+
 def test_a_naive_due_time_is_refused(directory: Directory) -> None:
     with pytest.raises(ValueError, match="timezone"):
         messages.referral_received_email(case_ref=REF, due_at=datetime(2026, 3, 6, 17, 0),
