@@ -1,16 +1,17 @@
 """One function per event, each building an `EmailDraft` from template files.
 
-Every builder takes only structured values: a case reference, enums, dates, the directory and the
-dashboard link. None takes free text, so no email can carry a name, a child's record id, a narrative
-or a rationale (DESIGN.md §4): an email says what is due on which case, never what happened. The
-canary test in `tests/mail/test_canary.py` holds every builder to this.
+Every builder takes only structured values: a case reference, enums, dates, the directory, the
+dashboard link, and identifiers held to a strict spelling (`Subject`). None takes free text, so no
+email can carry a name, a child's record id, a narrative or a rationale (DESIGN.md §4): an email
+says what is due on which case, never what happened. The canary test in
+`tests/tasks/mail/test_canary.py` holds every builder to this.
 
 Each draft carries a deduplication key built from stable ids and ISO dates, e.g.
 `reminder:SR-2025-0001:sin-submission:2025-03-04`; the outbox refuses a second draft with the same
 key, so the same reminder for the same step and due date is queued once however often it is built.
 
-Templates live in `sbu/mail/templates/`, one `.txt` and one `.html` per event. The text template sets
-the subject with `{% set subject = ... %}`; the rendered text is the plain-text body.
+Templates live in `tasks/mail/templates/`, one `.txt` and one `.html` per event. The text template
+sets the subject with `{% set subject = ... %}`; the rendered text is the plain-text body.
 """
 
 from __future__ import annotations
@@ -146,8 +147,9 @@ class DigestRow(BaseModel):
 class StepBuilder(Protocol):
     """The shape shared by the builders for one step and its owner."""
 
-    def __call__(self, *, case_ref: str, step: StepRef, due: date, owner: Role, directory: Directory,
-                 dashboard_url: str, subject: Subject | None = None) -> EmailDraft: ...
+    def __call__(self, *, case_ref: str, step: StepRef, due: date, owner: Role | Agency,
+                 directory: Directory, dashboard_url: str,
+                 subject: Subject | None = None) -> EmailDraft: ...
 
 
 # -- the builders ------------------------------------------------------------------------------
@@ -185,27 +187,34 @@ def decision_recorded_email(*, case_ref: str, path: CasePath, directory: Directo
     )
 
 
-def step_opened_email(*, case_ref: str, step: StepRef, due: date, owner: Role, directory: Directory,
-                      dashboard_url: str, subject: Subject | None = None) -> EmailDraft:
-    """To the step's owner, copied to the SBU: a step is open and due on `due`."""
-    return _step_draft("step-opened", case_ref=case_ref, step=step, subject=subject, due=due,
-                       to=(directory.address(owner),), cc=(directory.address(Role.SBU),),
-                       dashboard_url=dashboard_url)
+def step_opened_email(*, case_ref: str, step: StepRef, due: date, owner: Role | Agency,
+                      directory: Directory, dashboard_url: str,
+                      subject: Subject | None = None) -> EmailDraft:
+    """To the step's owner (a role's address, or an agency's designated lead), copied to the SBU:
+    a step is open and due on `due`."""
+    return _owned_step_draft("step-opened", case_ref=case_ref, step=step, subject=subject, due=due,
+                             owner=owner, directory=directory, copy_sbu=True,
+                             dashboard_url=dashboard_url)
 
 
-def reminder_email(*, case_ref: str, step: StepRef, due: date, owner: Role, directory: Directory,
-                   dashboard_url: str, subject: Subject | None = None) -> EmailDraft:
-    """To the step's owner: the step is due soon."""
-    return _step_draft("reminder", case_ref=case_ref, step=step, subject=subject, due=due,
-                       to=(directory.address(owner),), cc=(), dashboard_url=dashboard_url)
+def reminder_email(*, case_ref: str, step: StepRef, due: date, owner: Role | Agency,
+                   directory: Directory, dashboard_url: str,
+                   subject: Subject | None = None) -> EmailDraft:
+    """To the step's owner (a role's address, or an agency's designated lead): the step is due
+    soon."""
+    return _owned_step_draft("reminder", case_ref=case_ref, step=step, subject=subject, due=due,
+                             owner=owner, directory=directory, copy_sbu=False,
+                             dashboard_url=dashboard_url)
 
 
-def overdue_email(*, case_ref: str, step: StepRef, due: date, owner: Role, directory: Directory,
-                  dashboard_url: str, subject: Subject | None = None) -> EmailDraft:
-    """To the step's owner, copied to the SBU: the step is past its due date."""
-    return _step_draft("overdue", case_ref=case_ref, step=step, subject=subject, due=due,
-                       to=(directory.address(owner),), cc=(directory.address(Role.SBU),),
-                       dashboard_url=dashboard_url)
+def overdue_email(*, case_ref: str, step: StepRef, due: date, owner: Role | Agency,
+                  directory: Directory, dashboard_url: str,
+                  subject: Subject | None = None) -> EmailDraft:
+    """To the step's owner (a role's address, or an agency's designated lead), copied to the SBU:
+    the step is past its due date."""
+    return _owned_step_draft("overdue", case_ref=case_ref, step=step, subject=subject, due=due,
+                             owner=owner, directory=directory, copy_sbu=True,
+                             dashboard_url=dashboard_url)
 
 
 def escalation_email(*, case_ref: str, step: StepRef, due: date, on: date, directory: Directory,
@@ -313,6 +322,30 @@ def refused_recipients_alert_email(*, outbox_id: int, message_id: str, event: st
 
 # -- building ------------------------------------------------------------------------------------
 
+def _owner_address(owner: Role | Agency, directory: Directory) -> str:
+    # An Agency is checked first: both are StrEnums, and an agency is never a role.
+    if isinstance(owner, Agency):
+        return directory.agency_lead(owner)
+    if owner is Role.AGENCY:
+        raise ValueError("Role.AGENCY has no address: pass the Agency the item is owed by as owner")
+    return directory.address(owner)
+
+
+def _owned_step_draft(event: str, *, case_ref: str, step: StepRef, subject: Subject | None,
+                      due: date, owner: Role | Agency, directory: Directory, copy_sbu: bool,
+                      dashboard_url: str) -> EmailDraft:
+    to = _owner_address(owner, directory)
+    agency = owner if isinstance(owner, Agency) else None
+    # An item owed by an agency is that agency's unless it has a subject of its own (an action
+    # number): naming it keeps each agency's email, and its dedup key, apart from the others'.
+    if agency is not None and subject is None:
+        subject = Subject(agency.value)
+    return _step_draft(event, case_ref=case_ref, step=step, subject=subject, due=due, to=(to,),
+                       cc=(directory.address(Role.SBU),) if copy_sbu else (),
+                       dashboard_url=dashboard_url,
+                       extra={"agency": agency.value if agency is not None else None})
+
+
 def _step_draft(event: str, *, case_ref: str, step: StepRef, subject: Subject | None, due: date,
                 to: tuple[str, ...], cc: tuple[str, ...], dashboard_url: str,
                 extra_key: str | None = None, extra: dict[str, Any] | None = None) -> EmailDraft:
@@ -325,7 +358,7 @@ def _step_draft(event: str, *, case_ref: str, step: StepRef, subject: Subject | 
         key = f"{key}:{extra_key}"
     context: dict[str, Any] = {"step": label, "step_title": rule.title,
                                "due": due.isoformat(), "due_text": _day_text(due),
-                               "dashboard_url": dashboard_url, **(extra or {})}
+                               "dashboard_url": dashboard_url, "agency": None, **(extra or {})}
     return _draft(event, key, case_ref=case_ref, to=to, cc=cc, context=context)
 
 

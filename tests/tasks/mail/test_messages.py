@@ -14,7 +14,7 @@ from models.calendar import LONDON, end_of_london_day
 from models.enums import Agency, CasePath, Role, StepId, StepState
 from tasks.mail import messages
 from tasks.mail.directory import Directory
-from tasks.mail.messages import DigestRow, EmailDraft
+from tasks.mail.messages import DigestRow, EmailDraft, Subject
 
 DASHBOARD = "http://127.0.0.1:4200/runs"
 REF = "SR-2026-0007"
@@ -175,3 +175,49 @@ def test_a_naive_due_time_is_refused(directory: Directory) -> None:
     with pytest.raises(ValueError, match="timezone"):
         messages.referral_received_email(case_ref=REF, due_at=datetime(2026, 3, 6, 17, 0),
                                          directory=directory, dashboard_url=DASHBOARD)
+
+
+# -- steps owed by an agency -----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("event", "build", "copied"), [
+    ("reminder", messages.reminder_email, False),
+    ("overdue", messages.overdue_email, True),
+    ("step-opened", messages.step_opened_email, True),
+])
+def test_a_step_owed_by_an_agency_goes_to_its_lead(directory: Directory, event: str,
+                                                   build: messages.StepBuilder, copied: bool) -> None:
+    draft = build(case_ref=REF, step=StepId.RR_AGENCY_RESPONSES, due=date(2026, 3, 6),
+                  owner=Agency.EDUCATION, directory=directory, dashboard_url=DASHBOARD)
+    assert draft.to == (directory.agency_lead(Agency.EDUCATION),)
+    assert draft.cc == ((directory.address(Role.SBU),) if copied else ())
+    # With no subject of its own, the item is the agency's: each agency's email is its own.
+    assert draft.dedup_key == f"{event}:{REF}:rr-agency-responses:education:2026-03-06"
+    assert "rr-agency-responses:education" in draft.text
+    assert "Agency: education" in draft.text
+    assert draft.html is not None
+    assert "<td>education</td>" in draft.html
+    police = build(case_ref=REF, step=StepId.RR_AGENCY_RESPONSES, due=date(2026, 3, 6),
+                   owner=Agency.POLICE, directory=directory, dashboard_url=DASHBOARD)
+    assert police.dedup_key != draft.dedup_key
+    # An action is named by its number, and still goes to the agency that owes it.
+    action = build(case_ref=REF, step=StepId.ACTION, subject=Subject("a1"), due=date(2026, 9, 1),
+                   owner=Agency.EDUCATION, directory=directory, dashboard_url=DASHBOARD)
+    assert action.to == (directory.agency_lead(Agency.EDUCATION),)
+    assert action.dedup_key == f"{event}:{REF}:action:a1:2026-09-01"
+
+
+@pytest.mark.parametrize("build", [messages.reminder_email, messages.overdue_email,
+                                   messages.step_opened_email])
+def test_role_agency_is_not_an_address(directory: Directory, build: messages.StepBuilder) -> None:
+    with pytest.raises(ValueError, match="pass the Agency"):
+        build(case_ref=REF, step=StepId.CSPR_IMR, due=date(2026, 3, 6), owner=Role.AGENCY,
+              directory=directory, dashboard_url=DASHBOARD)
+
+
+def test_an_escalation_of_an_agency_item_still_goes_to_the_dsps(directory: Directory) -> None:
+    draft = messages.escalation_email(case_ref=REF, step=StepId.RR_AGENCY_RESPONSES,
+                                      subject=Subject("police"), due=date(2026, 3, 6),
+                                      on=date(2026, 3, 9), directory=directory, dashboard_url=DASHBOARD)
+    assert draft.to == directory.dsps
+    assert draft.cc == (directory.address(Role.SBU),)
+    assert draft.dedup_key == f"escalation:{REF}:rr-agency-responses:police:2026-03-06:2026-03-09"
