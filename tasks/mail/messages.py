@@ -3,7 +3,8 @@
 Every builder takes only structured values: a case reference, enums, dates, the directory, the
 dashboard link, and identifiers held to a strict spelling (`Subject`). None takes free text, so no
 email can carry a name, a child's record id, a narrative or a rationale (DESIGN.md §4): an email
-says what is due on which case, never what happened. The canary test in
+says what is due on which case, never what happened. The one piece of typed text an email carries
+is where the Rapid Review meeting is held (`MeetingPlace`), which is logistics. The canary test in
 `tests/tasks/mail/test_canary.py` holds every builder to this.
 
 Each draft carries a deduplication key built from stable ids and ISO dates, e.g.
@@ -21,9 +22,10 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler
+from pydantic_core import CoreSchema, core_schema
 
 from models.calendar import LONDON
 from models.enums import Agency, CasePath, Role, StepId, StepState
@@ -45,15 +47,45 @@ _MIME_TOKEN = re.compile(r"^[a-z0-9][a-z0-9.+-]{0,40}$")
 _SUBJECT = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
-class Subject(str):
+class _Checked(str):
+    """A `str` checked when it is made. As a pydantic field it is validated by making one, so a
+    model cannot hold an unchecked value either."""
+
+    __slots__ = ()
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(cls, core_schema.str_schema())
+
+
+class Subject(_Checked):
     """Which item of a step an email is about (an agency, an action number): an identifier,
     never free text, so it is held to the same spelling as a step id."""
 
     __slots__ = ()
 
-    def __new__(cls, value: str) -> Subject:
+    def __new__(cls, value: str) -> Self:
         if not _SUBJECT.fullmatch(value):
             raise ValueError("an item's subject is lowercase letters, digits and dashes")
+        return super().__new__(cls, value)
+
+
+class MeetingPlace(_Checked):
+    """Where a meeting is held: a room, an address or a joining link (a URL may be given).
+
+    This is the one piece of typed text an email carries. It is allowed because a meeting's room
+    or link is logistics, not what happened (DESIGN.md §4): it goes into the invitation's text and
+    its LOCATION, and never a name or a narrative should be typed here. It is held to one printable
+    line of 2 to 200 characters without `<`, `>` or control characters, so it can add neither a
+    header, nor markup, nor a line to the calendar file. Errors never echo the value."""
+
+    __slots__ = ()
+
+    def __new__(cls, value: str) -> Self:
+        if not 2 <= len(value) <= 200 or len(value.strip()) < 2:
+            raise ValueError("a meeting's place is 2 to 200 characters")
+        if not value.isprintable() or "<" in value or ">" in value:
+            raise ValueError("a meeting's place is one printable line without '<' or '>'")
         return super().__new__(cls, value)
 
 
@@ -239,31 +271,38 @@ def rr_information_request_email(*, case_ref: str, agency: Agency, due: date, di
 
 
 def rr_meeting_invitation_email(*, case_ref: str, starts_at: datetime, duration: timedelta,
-                                agencies: Sequence[Agency], directory: Directory, dashboard_url: str,
-                                issued_at: datetime | None = None, sequence: int = 0) -> EmailDraft:
+                                place: MeetingPlace, agencies: Sequence[Agency], directory: Directory,
+                                dashboard_url: str, issued_at: datetime, sequence: int) -> EmailDraft:
     """To the involved agencies' leads and the three DSPs, copied to the SBU: the Rapid Review
     meeting, with an iCalendar invitation (`invite.ics`, times in Europe/London with a TZID).
 
-    `issued_at` becomes the invitation's DTSTAMP (pass the case clock's now); it defaults to the
-    meeting's start so that building the same invitation twice gives the same bytes. Raise
-    `sequence` when re-sending a changed invitation for the same meeting.
+    Sequence 0 is the first invitation; every change of time or place is sent again with a higher
+    `sequence`, and its subject says the meeting has moved. All of them carry the same UID, so a
+    calendar replaces the meeting rather than adding another. `issued_at` becomes the DTSTAMP (pass
+    the case clock's now when the invitation is decided): an update must carry a later one. Each
+    sequence is its own message (`rr-meeting-invitation:<case>:<sequence>`), and building the same
+    sequence again is a retry, queued once.
     """
     _require_aware(starts_at, "starts_at")
+    _require_aware(issued_at, "issued_at")
     if duration <= timedelta(0):
         raise ValueError("duration must be positive")
+    if isinstance(sequence, bool) or sequence < 0:
+        raise ValueError("sequence must be 0 for the first invitation, and more for each update")
+    place = MeetingPlace(place)
     sbu = directory.address(Role.SBU)
     to = tuple(dict.fromkeys((*(directory.agency_lead(a) for a in agencies), *directory.dsps)))
     ics = _meeting_ics(case_ref=_case_ref(case_ref), starts_at=starts_at, duration=duration,
-                       organizer=sbu, attendees=(*to, sbu), dashboard_url=_url(dashboard_url),
-                       issued_at=issued_at or starts_at, sequence=sequence)
+                       place=place, organizer=sbu, attendees=(*to, sbu),
+                       dashboard_url=_url(dashboard_url), issued_at=issued_at, sequence=sequence)
     local_start = starts_at.astimezone(LONDON)
     local_end = (starts_at + duration).astimezone(LONDON)
     return _draft(
-        "rr-meeting-invitation",
-        f"rr-meeting-invitation:{case_ref}:{starts_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%MZ')}",
+        "rr-meeting-invitation", f"rr-meeting-invitation:{case_ref}:{sequence}",
         case_ref=case_ref, to=to, cc=(sbu,),
         context={"day_text": _day_text(local_start.date()),
                  "start_text": local_start.strftime("%H:%M"), "end_text": local_end.strftime("%H:%M"),
+                 "place": str(place), "moved": sequence > 0,
                  "agencies": sorted(agency.value for agency in agencies),
                  "dashboard_url": dashboard_url},
         attachments=(Attachment(filename="invite.ics", maintype="text", subtype="calendar",
@@ -431,8 +470,8 @@ def _no_line_breaks_lenient(value: str) -> str:
     return " ".join(value.split())[:300]
 
 
-def _meeting_ics(*, case_ref: str, starts_at: datetime, duration: timedelta, organizer: str,
-                 attendees: Sequence[str], dashboard_url: str, issued_at: datetime,
+def _meeting_ics(*, case_ref: str, starts_at: datetime, duration: timedelta, place: MeetingPlace,
+                 organizer: str, attendees: Sequence[str], dashboard_url: str, issued_at: datetime,
                  sequence: int) -> bytes:
     # Imported here: icalendar is only needed for invitations.
     from icalendar import Calendar, Event, vCalAddress
@@ -449,6 +488,7 @@ def _meeting_ics(*, case_ref: str, starts_at: datetime, duration: timedelta, org
     event.add("sequence", sequence)
     event.add("dtstart", starts_at.astimezone(LONDON))
     event.add("dtend", (starts_at + duration).astimezone(LONDON))
+    event.add("location", str(place))
     event.add("summary", f"Rapid Review meeting: {case_ref}")
     event.add("description", f"Rapid Review meeting for case {case_ref}. Case record: {dashboard_url}")
     event.add("organizer", vCalAddress(f"mailto:{organizer}"))

@@ -2,13 +2,15 @@
 referring agency's reference, a rationale) produces no email that contains any of them.
 
 The builders cannot be handed those values: their parameters are case references, enums, dates,
-the directory and the dashboard link. This test holds them to that, then builds every email the
-case could cause, sends them through the outbox to a real SMTP server, and searches every header,
-body and attachment of every message received.
+the directory, the dashboard link and identifiers held to a strict spelling; the one piece of typed
+text is a meeting's place, allowed here by name. This test holds them to that, then builds every
+email the case could cause, sends them through the outbox to a real SMTP server, and searches every
+header, body and attachment of every message received.
 """
 
 from __future__ import annotations
 
+import enum
 import inspect
 import typing
 from collections.abc import Callable, Sequence
@@ -24,7 +26,12 @@ from models.forms import DspDecisionForm, parse_referral
 from tasks.mail import messages
 from tasks.mail.delivery import deliver_pending
 from tasks.mail.directory import Directory
-from tasks.mail.messages import DigestRow, EmailDraft
+from tasks.mail.messages import (
+    DigestRow,
+    EmailDraft,
+    MeetingPlace,
+    Subject,
+)
 from tasks.mail.outbox import queue_email
 from tasks.mail.sender import SmtpSender
 from tasks.store.db import Store
@@ -39,8 +46,14 @@ CONTRACT_BUILDERS: list[Callable[..., EmailDraft]] = [
     messages.rr_information_request_email, messages.rr_meeting_invitation_email,
     messages.daily_digest_email,
 ]
+# The alerts to the fallback address carry the mail server's reply, not a case's details.
+ALERT_BUILDERS = {messages.dead_letter_alert_email, messages.refused_recipients_alert_email}
 # The only str parameters a builder may take, each validated against a strict pattern.
 ALLOWED_STR_PARAMETERS = {"case_ref", "dashboard_url", "partnership"}
+# Validated str subclasses that hold identifiers (lowercase letters, digits and dashes).
+IDENTIFIER_TYPES: set[type] = {Subject}
+# The one piece of typed text an email may carry: a meeting's room or link, which is logistics.
+ALLOWED_TYPED_TEXT: set[tuple[str, type]] = {("place", MeetingPlace)}
 
 
 def _referral() -> Any:
@@ -64,32 +77,46 @@ def _decision() -> DspDecisionForm:
 
 
 def test_no_builder_takes_free_text() -> None:
+    every_builder = {value for name, value in vars(messages).items()
+                     if name.endswith("_email") and callable(value)}
+    assert every_builder == {*CONTRACT_BUILDERS, *ALERT_BUILDERS}
     for builder in CONTRACT_BUILDERS:
         hints = typing.get_type_hints(builder)
         for name, parameter in inspect.signature(builder).parameters.items():
             assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, (builder.__name__, name)
-            hint = hints[name]
-            if _mentions_str(hint):
-                assert name in ALLOWED_STR_PARAMETERS, (builder.__name__, name)
-    digest_fields = {name: info.annotation for name, info in DigestRow.model_fields.items()}
-    assert [name for name, hint in digest_fields.items() if _mentions_str(hint)] == ["case_ref"]
+            for kind in _text_types(hints[name]):
+                if kind is str:
+                    assert name in ALLOWED_STR_PARAMETERS, (builder.__name__, name)
+                else:
+                    assert kind in IDENTIFIER_TYPES or (name, kind) in ALLOWED_TYPED_TEXT, (
+                        builder.__name__, name, kind)
+    digest_fields = {name: _text_types(info.annotation) for name, info in DigestRow.model_fields.items()}
+    assert {name: kinds for name, kinds in digest_fields.items() if kinds} == {"case_ref": {str}}
 
 
-def _mentions_str(hint: Any) -> bool:
-    if hint is str:
-        return True
-    return any(_mentions_str(arg) for arg in typing.get_args(hint))
+def _text_types(hint: Any) -> set[type]:
+    """`str` and every subclass of it that `hint` mentions, enums aside (closed choices)."""
+    if isinstance(hint, type) and issubclass(hint, str) and not issubclass(hint, enum.Enum):
+        return {hint}
+    return {kind for arg in typing.get_args(hint) for kind in _text_types(arg)}
 
 
 def _every_email(case_ref: str, agencies: Sequence[Agency], directory: Directory) -> list[EmailDraft]:
     url = "http://127.0.0.1:4200"
     due = date(2026, 3, 9)
     common: dict[str, Any] = {"case_ref": case_ref, "directory": directory, "dashboard_url": url}
+    meeting: dict[str, Any] = {"duration": timedelta(hours=2), "agencies": agencies, **common}
     drafts = [
         messages.referral_received_email(due_at=end_of_london_day(date(2026, 3, 3)), **common),
         *(messages.decision_recorded_email(path=path, **common) for path in CasePath),
         messages.rr_meeting_invitation_email(starts_at=datetime(2026, 3, 12, 10, tzinfo=UTC),
-                                             duration=timedelta(hours=2), agencies=agencies, **common),
+                                             place=MeetingPlace("Committee Room 2, Civic Centre"),
+                                             issued_at=datetime(2026, 3, 3, 9, tzinfo=UTC), sequence=0,
+                                             **meeting),
+        messages.rr_meeting_invitation_email(starts_at=datetime(2026, 3, 13, 14, tzinfo=UTC),
+                                             place=MeetingPlace("https://meet.example/j/4242"),
+                                             issued_at=datetime(2026, 3, 4, 9, tzinfo=UTC), sequence=1,
+                                             **meeting),
         messages.daily_digest_email(day=due, directory=directory, dashboard_url=url, rows=[
             DigestRow(case_ref=case_ref, step=step, due=due, state=StepState.OPEN, overdue=True)
             for step in StepId]),

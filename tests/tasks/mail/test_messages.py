@@ -14,10 +14,12 @@ from models.calendar import LONDON, end_of_london_day
 from models.enums import Agency, CasePath, Role, StepId, StepState
 from tasks.mail import messages
 from tasks.mail.directory import Directory
-from tasks.mail.messages import DigestRow, EmailDraft, Subject
+from tasks.mail.messages import DigestRow, EmailDraft, MeetingPlace, Subject
 
 DASHBOARD = "http://127.0.0.1:4200/runs"
 REF = "SR-2026-0007"
+PLACE = MeetingPlace("Committee Room 2, Civic Centre")
+ISSUED = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 
 
 def test_referral_received_goes_to_the_three_dsps_with_the_due_time_in_london(
@@ -111,8 +113,8 @@ def test_the_meeting_invitation_parses_with_the_london_date_and_time(
         directory: Directory, starts_at: datetime, local_time: str, offset: timedelta) -> None:
     draft = messages.rr_meeting_invitation_email(
         case_ref=REF, starts_at=starts_at, duration=timedelta(hours=2),
-        agencies=[Agency.POLICE, Agency.HEALTH, Agency.EDUCATION], directory=directory,
-        dashboard_url=DASHBOARD)
+        place=PLACE, agencies=[Agency.POLICE, Agency.HEALTH, Agency.EDUCATION], directory=directory,
+        dashboard_url=DASHBOARD, issued_at=ISSUED, sequence=0)
     [attachment] = draft.attachments
     assert attachment.filename == "invite.ics"
     assert (attachment.maintype, attachment.subtype) == ("text", "calendar")
@@ -221,3 +223,88 @@ def test_an_escalation_of_an_agency_item_still_goes_to_the_dsps(directory: Direc
     assert draft.to == directory.dsps
     assert draft.cc == (directory.address(Role.SBU),)
     assert draft.dedup_key == f"escalation:{REF}:rr-agency-responses:police:2026-03-06:2026-03-09"
+
+
+# -- the meeting invitation and its updates --------------------------------------------------------
+
+def _invitation(directory: Directory, *, sequence: int, starts_at: datetime, issued_at: datetime,
+                place: MeetingPlace = PLACE) -> EmailDraft:
+    return messages.rr_meeting_invitation_email(
+        case_ref=REF, starts_at=starts_at, duration=timedelta(hours=2), place=place,
+        agencies=[Agency.POLICE, Agency.EDUCATION], directory=directory, dashboard_url=DASHBOARD,
+        issued_at=issued_at, sequence=sequence)
+
+
+def _event(draft: EmailDraft) -> Any:
+    [attachment] = draft.attachments
+    calendar = Calendar.from_ical(attachment.data)
+    assert str(calendar["method"]) == "REQUEST"
+    [event] = calendar.walk("VEVENT")
+    return event
+
+
+def test_an_update_replaces_the_invitation_in_the_calendar(directory: Directory) -> None:
+    first = _invitation(directory, sequence=0, starts_at=datetime(2026, 3, 12, 10, tzinfo=UTC),
+                        issued_at=ISSUED)
+    moved_to = MeetingPlace("https://meet.example/j/123?pwd=x&lang=en")
+    update = _invitation(directory, sequence=2, starts_at=datetime(2026, 3, 13, 14, tzinfo=UTC),
+                         issued_at=ISSUED + timedelta(days=1), place=moved_to)
+    before, after = _event(first), _event(update)
+    assert str(before["uid"]) == str(after["uid"]) == f"rr-meeting-{REF.lower()}@partnership.example"
+    assert (before.decoded("sequence"), after.decoded("sequence")) == (0, 2)
+    assert str(before["location"]) == PLACE
+    assert str(after["location"]) == moved_to
+    assert after["dtstart"].params["TZID"] == "Europe/London"
+    assert after.decoded("dtstart") == datetime(2026, 3, 13, 14, tzinfo=UTC)
+    assert before.decoded("dtstamp") == ISSUED
+    assert after.decoded("dtstamp") > before.decoded("dtstamp")
+
+    assert first.dedup_key == f"rr-meeting-invitation:{REF}:0"
+    assert update.dedup_key == f"rr-meeting-invitation:{REF}:2"
+    assert first.subject == (f"[{REF}] Rapid Review meeting: Thursday 12 March 2026, 10:00 to 12:00 "
+                             "(London time)")
+    assert update.subject == (f"[{REF}] Rapid Review meeting moved: Friday 13 March 2026, 14:00 to "
+                              "16:00 (London time)")
+    assert "has moved" in update.text
+    assert "has moved" not in first.text
+    assert f"Where: {PLACE}" in first.text
+    assert first.to == (directory.agency_lead(Agency.POLICE), directory.agency_lead(Agency.EDUCATION),
+                        *directory.dsps)
+    assert first.cc == (directory.address(Role.SBU),)
+    # A retry of the same update builds the same message, with the same key.
+    assert _invitation(directory, sequence=2, starts_at=datetime(2026, 3, 13, 14, tzinfo=UTC),
+                       issued_at=ISSUED + timedelta(days=1), place=moved_to) == update
+
+
+def test_the_invitation_refuses_a_bad_sequence_or_a_naive_stamp(directory: Directory) -> None:
+    starts_at = datetime(2026, 3, 12, 10, tzinfo=UTC)
+    with pytest.raises(ValueError, match="sequence"):
+        _invitation(directory, sequence=-1, starts_at=starts_at, issued_at=ISSUED)
+    with pytest.raises(ValueError, match="timezone"):
+        _invitation(directory, sequence=0, starts_at=starts_at, issued_at=datetime(2026, 3, 3, 9))
+
+
+@pytest.mark.parametrize("place", [
+    "Room 2\nBcc: spy@evil.example", "Room 2\r\nLOCATION:elsewhere", "Room <b>2</b>", "Room 2 > 1",
+    "x" * 201, "x", "  ", "Room\t2", "Room\x002", "Room\u20282", "Room\x1b[31m2",
+])
+def test_a_place_that_is_not_one_plain_line_is_refused(place: str) -> None:
+    with pytest.raises(ValueError, match="a meeting's place is") as caught:
+        MeetingPlace(place)
+    assert place not in str(caught.value)
+
+
+def test_a_place_may_be_a_link_or_a_room_up_to_200_characters(directory: Directory) -> None:
+    assert MeetingPlace("x" * 200) == "x" * 200
+    assert MeetingPlace("https://teams.example/l/meetup-join/19%3a?context=%7b%22Tid%22%7d")
+    place = MeetingPlace("Smith & Jones' \"Blue\" room")
+    draft = _invitation(directory, sequence=0, starts_at=datetime(2026, 3, 12, 10, tzinfo=UTC),
+                        issued_at=ISSUED, place=place)
+    assert str(_event(draft)["location"]) == place
+    assert f"Where: {place}" in draft.text
+    assert draft.html is not None
+    assert "Smith &amp; Jones&#39; &#34;Blue&#34; room" in draft.html
+    # A plain string is checked all the same.
+    with pytest.raises(ValueError, match="one printable line"):
+        _invitation(directory, sequence=0, starts_at=datetime(2026, 3, 12, 10, tzinfo=UTC),
+                    issued_at=ISSUED, place=cast(MeetingPlace, "Room\r\nBcc: spy@evil.example"))
