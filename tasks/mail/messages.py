@@ -1,11 +1,11 @@
 """One function per event, each building an `EmailDraft` from template files.
 
 Every builder takes only structured values: a case reference, enums, dates, the directory, the
-dashboard link, and identifiers held to a strict spelling (`Subject`). None takes free text, so no
-email can carry a name, a child's record id, a narrative or a rationale (DESIGN.md §4): an email
-says what is due on which case, never what happened. The one piece of typed text an email carries
-is where the Rapid Review meeting is held (`MeetingPlace`), which is logistics. The canary test in
-`tests/tasks/mail/test_canary.py` holds every builder to this.
+dashboard link, and identifiers held to a strict spelling (`Subject`, `SectionName`). None takes
+free text, so no email can carry a name, a child's record id, a narrative or a rationale (DESIGN.md
+§4): an email says what is due on which case, never what happened. The one piece of typed text an
+email carries is where the Rapid Review meeting is held (`MeetingPlace`), which is logistics. The
+canary test in `tests/tasks/mail/test_canary.py` holds every builder to this.
 
 Each draft carries a deduplication key built from stable ids and ISO dates, e.g.
 `reminder:SR-2025-0001:sin-submission:2025-03-04`; the outbox refuses a second draft with the same
@@ -45,6 +45,7 @@ _URL = re.compile(r"^https?://[^\s<>\"'`\\\x00-\x1f\x7f]{1,490}$")
 _FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _MIME_TOKEN = re.compile(r"^[a-z0-9][a-z0-9.+-]{0,40}$")
 _SUBJECT = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+_SECTION = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
 class _Checked(str):
@@ -68,6 +69,24 @@ class Subject(_Checked):
         if not _SUBJECT.fullmatch(value):
             raise ValueError("an item's subject is lowercase letters, digits and dashes")
         return super().__new__(cls, value)
+
+
+class SectionName(_Checked):
+    """The name of a section of the partnership's IMR template, e.g. `agency-involvement`: an
+    identifier spelt like a `Subject`, shown in an email as words ("Agency involvement")."""
+
+    __slots__ = ()
+
+    def __new__(cls, value: str) -> Self:
+        if not _SECTION.fullmatch(value):
+            raise ValueError("an IMR section's name is lowercase letters, digits and dashes")
+        return super().__new__(cls, value)
+
+    @property
+    def words(self) -> str:
+        """The name as a reader sees it: dashes as spaces, the first letter a capital."""
+        text = self.replace("-", " ")
+        return text[:1].upper() + text[1:]
 
 
 class MeetingPlace(_Checked):
@@ -310,6 +329,78 @@ def rr_meeting_invitation_email(*, case_ref: str, starts_at: datetime, duration:
     )
 
 
+def cspr_commissioned_email(*, case_ref: str, commissioned_on: date, publication_target: date,
+                            by_panel: bool, directory: Directory, dashboard_url: str) -> EmailDraft:
+    """To the three DSPs, copied to the SBU: a Child Safeguarding Practice Review is commissioned
+    on `commissioned_on`, to be published by `publication_target`; `by_panel` says it follows the
+    National Panel's response to the Rapid Review."""
+    if publication_target < commissioned_on:
+        raise ValueError("publication_target cannot be before commissioned_on")
+    return _draft(
+        "cspr-commissioned", f"cspr-commissioned:{case_ref}", case_ref=case_ref,
+        to=directory.dsps, cc=(directory.address(Role.SBU),),
+        context={"commissioned_text": _day_text(commissioned_on),
+                 "target_text": _day_text(publication_target), "by_panel": by_panel,
+                 "dashboard_url": dashboard_url},
+    )
+
+
+def imr_request_email(*, case_ref: str, agency: Agency, due: date, sections: Sequence[SectionName],
+                      directory: Directory, dashboard_url: str) -> EmailDraft:
+    """To `agency`'s designated lead, copied to the SBU: an Individual Management Review is
+    requested, due by `due`, written on the partnership's IMR template (whose `sections` are
+    listed). The IMR goes through the agency's secure channel; this system stores none of it."""
+    names = _section_names(sections, "sections")
+    return _draft(
+        "imr-request", f"imr-request:{case_ref}:{agency.value}:{due.isoformat()}",
+        case_ref=case_ref, to=(directory.agency_lead(agency),), cc=(directory.address(Role.SBU),),
+        context={"agency": agency.value, "step": f"{StepId.CSPR_IMR.value}:{agency.value}",
+                 "step_title": STEP_RULES[StepId.CSPR_IMR].title, "due": due.isoformat(),
+                 "due_text": _day_text(due), "sections": [name.words for name in names],
+                 "dashboard_url": dashboard_url},
+    )
+
+
+def imr_incomplete_email(*, case_ref: str, agency: Agency, missing: Sequence[SectionName], due: date,
+                         directory: Directory, dashboard_url: str) -> EmailDraft:
+    """To `agency`'s designated lead, copied to the SBU: the agency's IMR was received with the
+    `missing` sections absent; send the rest by `due`, through the same secure channel."""
+    names = _section_names(missing, "missing")
+    return _draft(
+        "imr-incomplete", f"imr-incomplete:{case_ref}:{agency.value}:{due.isoformat()}",
+        case_ref=case_ref, to=(directory.agency_lead(agency),), cc=(directory.address(Role.SBU),),
+        context={"agency": agency.value, "step": f"{StepId.CSPR_IMR.value}:{agency.value}",
+                 "step_title": STEP_RULES[StepId.CSPR_IMR].title, "due": due.isoformat(),
+                 "due_text": _day_text(due), "missing": [name.words for name in names],
+                 "dashboard_url": dashboard_url},
+    )
+
+
+def action_assigned_email(*, case_ref: str, action: Subject, agency: Agency, due: date,
+                          directory: Directory, dashboard_url: str) -> EmailDraft:
+    """To `agency`'s designated lead, copied to the SBU: action `action` (e.g. `a1`) of the case's
+    action plan is the agency's, due by `due`. It names the action, never its wording, which stays
+    in the case store."""
+    action = Subject(action)
+    return _draft(
+        "action-assigned", f"action-assigned:{case_ref}:{action}", case_ref=case_ref,
+        to=(directory.agency_lead(agency),), cc=(directory.address(Role.SBU),),
+        context={"agency": agency.value, "action": str(action),
+                 "step": f"{StepId.ACTION.value}:{action}", "step_title": STEP_RULES[StepId.ACTION].title,
+                 "due": due.isoformat(), "due_text": _day_text(due), "dashboard_url": dashboard_url},
+    )
+
+
+def case_closed_email(*, case_ref: str, closed_on: date, directory: Directory,
+                      dashboard_url: str) -> EmailDraft:
+    """To the three DSPs, copied to the SBU: the case was closed on `closed_on`."""
+    return _draft(
+        "case-closed", f"case-closed:{case_ref}", case_ref=case_ref,
+        to=directory.dsps, cc=(directory.address(Role.SBU),),
+        context={"closed_text": _day_text(closed_on), "dashboard_url": dashboard_url},
+    )
+
+
 def daily_digest_email(*, day: date, rows: Sequence[DigestRow], directory: Directory,
                        dashboard_url: str, partnership: str = "default") -> EmailDraft:
     """To the SBU: every open step, overdue first, then by due date. One digest per partnership
@@ -464,6 +555,14 @@ def _moment_text(moment: datetime) -> str:
     if local.time() == time(0, 0):
         return f"23:59 on {_day_text(local.date() - timedelta(days=1))} (London time)"
     return f"{local:%H:%M} on {_day_text(local.date())} (London time)"
+
+
+def _section_names(names: Sequence[SectionName], what: str) -> list[SectionName]:
+    # Checked again here: a caller's list of plain strings must not slip past the annotation.
+    checked = list(dict.fromkeys(SectionName(name) for name in names))
+    if not checked:
+        raise ValueError(f"{what} must name at least one section")
+    return checked
 
 
 def _no_line_breaks_lenient(value: str) -> str:

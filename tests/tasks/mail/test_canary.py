@@ -30,6 +30,7 @@ from tasks.mail.messages import (
     DigestRow,
     EmailDraft,
     MeetingPlace,
+    SectionName,
     Subject,
 )
 from tasks.mail.outbox import queue_email
@@ -44,14 +45,15 @@ CONTRACT_BUILDERS: list[Callable[..., EmailDraft]] = [
     messages.referral_received_email, messages.decision_recorded_email, messages.step_opened_email,
     messages.reminder_email, messages.overdue_email, messages.escalation_email,
     messages.rr_information_request_email, messages.rr_meeting_invitation_email,
-    messages.daily_digest_email,
+    messages.daily_digest_email, messages.cspr_commissioned_email, messages.imr_request_email,
+    messages.imr_incomplete_email, messages.action_assigned_email, messages.case_closed_email,
 ]
 # The alerts to the fallback address carry the mail server's reply, not a case's details.
 ALERT_BUILDERS = {messages.dead_letter_alert_email, messages.refused_recipients_alert_email}
 # The only str parameters a builder may take, each validated against a strict pattern.
 ALLOWED_STR_PARAMETERS = {"case_ref", "dashboard_url", "partnership"}
 # Validated str subclasses that hold identifiers (lowercase letters, digits and dashes).
-IDENTIFIER_TYPES: set[type] = {Subject}
+IDENTIFIER_TYPES: set[type] = {Subject, SectionName}
 # The one piece of typed text an email may carry: a meeting's room or link, which is logistics.
 ALLOWED_TYPED_TEXT: set[tuple[str, type]] = {("place", MeetingPlace)}
 
@@ -105,6 +107,7 @@ def _every_email(case_ref: str, agencies: Sequence[Agency], directory: Directory
     url = "http://127.0.0.1:4200"
     due = date(2026, 3, 9)
     common: dict[str, Any] = {"case_ref": case_ref, "directory": directory, "dashboard_url": url}
+    sections = [SectionName("agency-involvement"), SectionName("analysis"), SectionName("learning")]
     meeting: dict[str, Any] = {"duration": timedelta(hours=2), "agencies": agencies, **common}
     drafts = [
         messages.referral_received_email(due_at=end_of_london_day(date(2026, 3, 3)), **common),
@@ -120,13 +123,27 @@ def _every_email(case_ref: str, agencies: Sequence[Agency], directory: Directory
         messages.daily_digest_email(day=due, directory=directory, dashboard_url=url, rows=[
             DigestRow(case_ref=case_ref, step=step, due=due, state=StepState.OPEN, overdue=True)
             for step in StepId]),
+        *(messages.cspr_commissioned_email(commissioned_on=date(2026, 5, 1),
+                                           publication_target=date(2026, 11, 2), by_panel=by_panel,
+                                           **common) for by_panel in (False, True)),
+        messages.case_closed_email(closed_on=date(2027, 1, 4), **common),
     ]
     for step in StepId:
         for build in (messages.step_opened_email, messages.reminder_email, messages.overdue_email):
             drafts.append(build(step=step, due=due, owner=Role.SBU, **common))
         drafts.append(messages.escalation_email(step=step, due=due, on=date(2026, 3, 10), **common))
-    drafts += [messages.rr_information_request_email(agency=agency, due=due, **common)
-               for agency in agencies]
+    for number, agency in enumerate(agencies, start=1):
+        action = Subject(f"a{number}")
+        drafts += [
+            messages.rr_information_request_email(agency=agency, due=due, **common),
+            messages.reminder_email(step=StepId.RR_AGENCY_RESPONSES, due=due, owner=agency, **common),
+            messages.imr_request_email(agency=agency, due=date(2026, 6, 1), sections=sections, **common),
+            messages.imr_incomplete_email(agency=agency, missing=sections[1:], due=date(2026, 6, 8),
+                                          **common),
+            messages.action_assigned_email(action=action, agency=agency, due=date(2026, 9, 1), **common),
+            messages.overdue_email(step=StepId.ACTION, subject=action, due=date(2026, 9, 1), owner=agency,
+                                   **common),
+        ]
     return drafts
 
 
@@ -141,8 +158,8 @@ def test_no_email_for_a_case_carries_any_marker(sqlite_store: Store, sender: Smt
     drafts = _every_email(case_ref, referral.agencies_involved, directory)
 
     with sqlite_store.transaction() as session:
-        # One decision per case: the variants for each path share a dedup key, so only the first
-        # is queued; every variant's text is checked below all the same.
+        # One decision (and one commissioning) per case: the variants share a dedup key, so only
+        # the first is queued; every variant's text is checked below all the same.
         queued = sum(queue_email(session, draft, case_id=None, now=fixed_clock.now(),
                                  mail_from_domain="partnership.example") for draft in drafts)
     report = deliver_pending(sqlite_store, sender, now=fixed_clock, fallback_address=directory.fallback,

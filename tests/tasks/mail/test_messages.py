@@ -3,6 +3,7 @@ due times in London, and a meeting invitation that calendar software reads right
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
@@ -14,12 +15,13 @@ from models.calendar import LONDON, end_of_london_day
 from models.enums import Agency, CasePath, Role, StepId, StepState
 from tasks.mail import messages
 from tasks.mail.directory import Directory
-from tasks.mail.messages import DigestRow, EmailDraft, MeetingPlace, Subject
+from tasks.mail.messages import DigestRow, EmailDraft, MeetingPlace, SectionName, Subject
 
 DASHBOARD = "http://127.0.0.1:4200/runs"
 REF = "SR-2026-0007"
 PLACE = MeetingPlace("Committee Room 2, Civic Centre")
 ISSUED = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+SECTIONS = [SectionName("agency-involvement"), SectionName("analysis"), SectionName("learning")]
 
 
 def test_referral_received_goes_to_the_three_dsps_with_the_due_time_in_london(
@@ -308,3 +310,188 @@ def test_a_place_may_be_a_link_or_a_room_up_to_200_characters(directory: Directo
     with pytest.raises(ValueError, match="one printable line"):
         _invitation(directory, sequence=0, starts_at=datetime(2026, 3, 12, 10, tzinfo=UTC),
                     issued_at=ISSUED, place=cast(MeetingPlace, "Room\r\nBcc: spy@evil.example"))
+
+
+# -- the review emails -----------------------------------------------------------------------------
+
+def test_cspr_commissioned_goes_to_the_dsps(directory: Directory) -> None:
+    draft = messages.cspr_commissioned_email(case_ref=REF, commissioned_on=date(2026, 5, 1),
+                                             publication_target=date(2026, 11, 2), by_panel=False,
+                                             directory=directory, dashboard_url=DASHBOARD)
+    assert draft.event == "cspr-commissioned"
+    assert draft.to == directory.dsps
+    assert draft.cc == (directory.address(Role.SBU),)
+    assert draft.dedup_key == f"cspr-commissioned:{REF}"
+    assert draft.subject == (f"[{REF}] Child Safeguarding Practice Review commissioned: publication "
+                             "target Monday 2 November 2026")
+    assert "Friday 1 May 2026" in draft.text
+    assert "National Panel" not in draft.text
+    by_panel = messages.cspr_commissioned_email(case_ref=REF, commissioned_on=date(2026, 5, 1),
+                                                publication_target=date(2026, 11, 2), by_panel=True,
+                                                directory=directory, dashboard_url=DASHBOARD)
+    assert "following the National Panel's response" in " ".join(by_panel.text.split())
+    assert by_panel.html is not None
+    assert "National Panel" in by_panel.html
+    with pytest.raises(ValueError, match="publication_target"):
+        messages.cspr_commissioned_email(case_ref=REF, commissioned_on=date(2026, 5, 1),
+                                         publication_target=date(2026, 4, 30), by_panel=False,
+                                         directory=directory, dashboard_url=DASHBOARD)
+
+
+def test_imr_request_goes_to_the_agency_lead_with_the_template_sections(directory: Directory) -> None:
+    draft = messages.imr_request_email(case_ref=REF, agency=Agency.HEALTH, due=date(2026, 6, 1),
+                                       sections=SECTIONS, directory=directory, dashboard_url=DASHBOARD)
+    assert draft.event == "imr-request"
+    assert draft.to == (directory.agency_lead(Agency.HEALTH),)
+    assert draft.cc == (directory.address(Role.SBU),)
+    assert draft.dedup_key == f"imr-request:{REF}:health:2026-06-01"
+    assert draft.subject == (f"[{REF}] Individual Management Review requested from health by "
+                             "Monday 1 June 2026")
+    assert draft.html is not None
+    for words in ("Agency involvement", "Analysis", "Learning"):
+        assert f"- {words}" in draft.text
+        assert f"<li>{words}</li>" in draft.html
+    text = " ".join(draft.text.split())
+    assert "secure channel" in text
+    assert "stores none of its content" in text
+    assert "cspr-imr:health" in draft.text
+
+
+def test_imr_incomplete_lists_the_missing_sections(directory: Directory) -> None:
+    draft = messages.imr_incomplete_email(case_ref=REF, agency=Agency.HEALTH,
+                                          missing=[SectionName("learning"), SectionName("analysis")],
+                                          due=date(2026, 6, 8), directory=directory,
+                                          dashboard_url=DASHBOARD)
+    assert draft.event == "imr-incomplete"
+    assert draft.to == (directory.agency_lead(Agency.HEALTH),)
+    assert draft.cc == (directory.address(Role.SBU),)
+    assert draft.dedup_key == f"imr-incomplete:{REF}:health:2026-06-08"
+    assert draft.subject == (f"[{REF}] Individual Management Review from health incomplete: "
+                             "2 sections missing, due Monday 8 June 2026")
+    assert draft.text.index("- Learning") < draft.text.index("- Analysis")
+    assert "Agency involvement" not in draft.text
+    one = messages.imr_incomplete_email(case_ref=REF, agency=Agency.HEALTH,
+                                        missing=[SectionName("learning")], due=date(2026, 6, 8),
+                                        directory=directory, dashboard_url=DASHBOARD)
+    assert "1 section missing" in one.subject
+
+
+@pytest.mark.parametrize("build", [messages.imr_request_email, messages.imr_incomplete_email])
+def test_an_imr_email_needs_sections_by_name(directory: Directory,
+                                             build: Callable[..., EmailDraft]) -> None:
+    field = "sections" if build is messages.imr_request_email else "missing"
+    common: dict[str, Any] = {"case_ref": REF, "agency": Agency.HEALTH, "due": date(2026, 6, 1),
+                              "directory": directory, "dashboard_url": DASHBOARD}
+    with pytest.raises(ValueError, match="at least one section"):
+        build(**common, **{field: []})
+    with pytest.raises(ValueError, match="section"):
+        build(**common, **{field: ["Agency involvement"]})
+
+
+def test_action_assigned_names_the_action_not_its_wording(directory: Directory) -> None:
+    draft = messages.action_assigned_email(case_ref=REF, action=Subject("a1"), agency=Agency.EDUCATION,
+                                           due=date(2026, 9, 1), directory=directory,
+                                           dashboard_url=DASHBOARD)
+    assert draft.event == "action-assigned"
+    assert draft.to == (directory.agency_lead(Agency.EDUCATION),)
+    assert draft.cc == (directory.address(Role.SBU),)
+    assert draft.dedup_key == f"action-assigned:{REF}:a1"
+    assert draft.subject == f"[{REF}] Action a1 assigned to education, due Tuesday 1 September 2026"
+    assert "action:a1" in draft.text
+    with pytest.raises(ValueError, match="subject"):
+        messages.action_assigned_email(case_ref=REF, action=cast(Subject, "Review the policy"),
+                                       agency=Agency.EDUCATION, due=date(2026, 9, 1),
+                                       directory=directory, dashboard_url=DASHBOARD)
+
+
+def test_case_closed_goes_to_the_dsps(directory: Directory) -> None:
+    draft = messages.case_closed_email(case_ref=REF, closed_on=date(2027, 1, 4), directory=directory,
+                                       dashboard_url=DASHBOARD)
+    assert draft.event == "case-closed"
+    assert draft.to == directory.dsps
+    assert draft.cc == (directory.address(Role.SBU),)
+    assert draft.dedup_key == f"case-closed:{REF}"
+    assert draft.subject == f"[{REF}] Case closed on Monday 4 January 2027"
+
+
+def test_section_names_read_as_words() -> None:
+    assert SectionName("agency-involvement").words == "Agency involvement"
+    assert SectionName("2-chronology").words == "2 chronology"
+    for bad in ("Agency", "agency involvement", "-x", "x" * 41, "a\nb", ""):
+        with pytest.raises(ValueError, match="IMR section's name"):
+            SectionName(bad)
+
+
+# -- every builder: no injection, escaped HTML -----------------------------------------------------
+
+# Each builder with valid values for everything but case_ref, directory and dashboard_url.
+BUILDERS: dict[str, tuple[Callable[..., EmailDraft], dict[str, Any]]] = {
+    "referral-received": (messages.referral_received_email,
+                          {"due_at": datetime(2026, 3, 3, 23, tzinfo=UTC)}),
+    "decision-recorded": (messages.decision_recorded_email, {"path": CasePath.SIN_ONLY}),
+    "step-opened": (messages.step_opened_email,
+                    {"step": StepId.CSPR_IMR, "due": date(2026, 6, 1), "owner": Agency.HEALTH}),
+    "reminder": (messages.reminder_email,
+                 {"step": StepId.ACTION, "subject": Subject("a2"), "due": date(2026, 6, 1),
+                  "owner": Agency.HEALTH}),
+    "overdue": (messages.overdue_email,
+                {"step": StepId.SIN_SUBMISSION, "due": date(2026, 3, 6), "owner": Role.LOCAL_AUTHORITY}),
+    "escalation": (messages.escalation_email,
+                   {"step": StepId.RR_MEETING, "due": date(2026, 3, 6), "on": date(2026, 3, 9)}),
+    "rr-information-request": (messages.rr_information_request_email,
+                               {"agency": Agency.POLICE, "due": date(2026, 3, 9)}),
+    "rr-meeting-invitation": (messages.rr_meeting_invitation_email,
+                              {"starts_at": datetime(2026, 3, 12, 10, tzinfo=UTC),
+                               "duration": timedelta(hours=2), "place": PLACE,
+                               "agencies": [Agency.POLICE], "issued_at": ISSUED, "sequence": 1}),
+    "cspr-commissioned": (messages.cspr_commissioned_email,
+                          {"commissioned_on": date(2026, 5, 1), "publication_target": date(2026, 11, 2),
+                           "by_panel": True}),
+    "imr-request": (messages.imr_request_email,
+                    {"agency": Agency.HEALTH, "due": date(2026, 6, 1), "sections": SECTIONS}),
+    "imr-incomplete": (messages.imr_incomplete_email,
+                       {"agency": Agency.HEALTH, "due": date(2026, 6, 8), "missing": SECTIONS[:1]}),
+    "action-assigned": (messages.action_assigned_email,
+                        {"action": Subject("a1"), "agency": Agency.EDUCATION, "due": date(2026, 9, 1)}),
+    "case-closed": (messages.case_closed_email, {"closed_on": date(2027, 1, 4)}),
+}
+INJECTION = "\r\nBcc: spy@evil.example"
+# The text-bearing arguments beyond case_ref and dashboard_url, with a value carrying a header.
+INJECTED: dict[str, tuple[Any, str]] = {
+    "place": ("Room 2" + INJECTION, "one printable line"),
+    "action": ("a1" + INJECTION, "subject is lowercase"),
+    "subject": ("a2" + INJECTION, "subject is lowercase"),
+    "sections": (["analysis" + INJECTION], "section's name"),
+    "missing": (["analysis" + INJECTION], "section's name"),
+}
+
+
+@pytest.mark.parametrize("event", BUILDERS)
+def test_no_argument_can_inject_a_header(directory: Directory, event: str) -> None:
+    build, values = BUILDERS[event]
+    draft = build(case_ref=REF, directory=directory, dashboard_url=DASHBOARD, **values)
+    assert draft.event == event
+    assert REF in draft.subject
+    assert DASHBOARD in draft.text
+    assert "\r" not in draft.subject
+    assert "\n" not in draft.subject
+    assert set(draft.recipients()) <= {*directory.roles.values(), *directory.agencies.values()}
+    with pytest.raises(ValueError, match="case reference"):
+        build(case_ref=REF + INJECTION, directory=directory, dashboard_url=DASHBOARD, **values)
+    with pytest.raises(ValueError, match="dashboard_url"):
+        build(case_ref=REF, directory=directory, dashboard_url=DASHBOARD + INJECTION, **values)
+    for name in set(values) & set(INJECTED):
+        value, message = INJECTED[name]
+        with pytest.raises(ValueError, match=message):
+            build(case_ref=REF, directory=directory, dashboard_url=DASHBOARD, **{**values, name: value})
+
+
+@pytest.mark.parametrize("event", BUILDERS)
+def test_html_is_escaped(directory: Directory, event: str) -> None:
+    build, values = BUILDERS[event]
+    url = "http://127.0.0.1:4200/runs?case=SR-2026-0007&tab=steps"
+    draft = build(case_ref=REF, directory=directory, dashboard_url=url, **values)
+    assert draft.html is not None
+    assert 'href="http://127.0.0.1:4200/runs?case=SR-2026-0007&amp;tab=steps"' in draft.html
+    assert "&tab=" not in draft.html
+    assert f"Open the case dashboard: {url}" in draft.text
