@@ -24,7 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, model_validator
 from pydantic_core import CoreSchema, core_schema
 
 from models.calendar import LONDON
@@ -46,6 +46,11 @@ _FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _MIME_TOKEN = re.compile(r"^[a-z0-9][a-z0-9.+-]{0,40}$")
 _SUBJECT = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _SECTION = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+# The registry's spelling of a step id (`models.registry`): lowercase words joined by single dashes.
+_STEP_NAME = re.compile(r"^(?=.{1,40}$)[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+# A step's title as its rule spells it, e.g. "National Panel's response recorded".
+_STEP_TITLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ',()./&:-]{0,99}$")
+_PARTNERSHIP = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
 
 class _Checked(str):
@@ -105,6 +110,31 @@ class MeetingPlace(_Checked):
             raise ValueError("a meeting's place is 2 to 200 characters")
         if not value.isprintable() or "<" in value or ">" in value:
             raise ValueError("a meeting's place is one printable line without '<' or '>'")
+        return super().__new__(cls, value)
+
+
+class StepName(_Checked):
+    """A step's id: one of the procedure's (`StepId`) or one a registered process brought, spelt
+    as the registry requires (lowercase letters and digits, words joined by single dashes)."""
+
+    __slots__ = ()
+
+    def __new__(cls, value: str) -> Self:
+        if not _STEP_NAME.fullmatch(value):
+            raise ValueError("a step id is lowercase letters and digits joined by single dashes")
+        return super().__new__(cls, value)
+
+
+class StepTitle(_Checked):
+    """A step's title as its rule gives it (`StepRule.title`), e.g. "Rapid Review meeting is
+    held": written in code by whoever defined the step, never typed about a case. One line of up to
+    100 letters, digits, spaces and `',()./&:-`."""
+
+    __slots__ = ()
+
+    def __new__(cls, value: str) -> Self:
+        if not _STEP_TITLE.fullmatch(value):
+            raise ValueError("a step's title is one line of letters, digits and simple punctuation")
         return super().__new__(cls, value)
 
 
@@ -184,15 +214,37 @@ class EmailDraft(BaseModel):
 
 
 class DigestRow(BaseModel):
-    """One open step in the daily digest."""
+    """One open item in the daily digest: a step of a case, and which of its items (`subject`, an
+    agency or an action number) when the step has several.
+
+    `title` is the step's title from its rule; leave it out for one of the procedure's own steps
+    (`STEP_RULES`), whose title is looked up. A step a registered process brought must pass it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     case_ref: CaseRef
-    step: StepId
+    step: StepName
+    subject: Subject | None = None
+    title: StepTitle | None = None
     due: date
     state: StepState
     overdue: bool
+
+    @model_validator(mode="after")
+    def _titled(self) -> DigestRow:
+        if self.title is None and self.step not in STEP_RULES:
+            raise ValueError("a step outside the procedure's own needs its title")
+        return self
+
+    @property
+    def item(self) -> str:
+        """The item as emails name it: `step` or `step:subject`, e.g. `rr-agency-responses:police`."""
+        return f"{self.step}:{self.subject}" if self.subject else str(self.step)
+
+    @property
+    def step_title(self) -> str:
+        """The title given, else the procedure's own for this step."""
+        return str(self.title) if self.title is not None else STEP_RULES[self.step].title
 
 
 class StepBuilder(Protocol):
@@ -401,20 +453,50 @@ def case_closed_email(*, case_ref: str, closed_on: date, directory: Directory,
     )
 
 
-def daily_digest_email(*, day: date, rows: Sequence[DigestRow], directory: Directory,
-                       dashboard_url: str, partnership: str = "default") -> EmailDraft:
-    """To the SBU: every open step, overdue first, then by due date. One digest per partnership
-    and day."""
-    ordered = sorted(rows, key=lambda row: (not row.overdue, row.due, row.case_ref, row.step.value))
+def daily_digest_email(*, day: date, rows: Sequence[DigestRow], open_cases: int, horizon_end: date,
+                       directory: Directory, dashboard_url: str,
+                       partnership: str = "default") -> EmailDraft:
+    """To the SBU: the open items in three sections, "Overdue", "Due today" and "Due by
+    `horizon_end`" (the caller counts the next five working days), each by due date, and the number
+    of open cases. An item not flagged overdue but due before `day` is overdue all the same; items
+    due after `horizon_end` are counted, not listed. One digest per partnership and day."""
+    if not _PARTNERSHIP.fullmatch(partnership):
+        raise ValueError("partnership must be lowercase letters, digits and dashes")
+    if horizon_end <= day:
+        raise ValueError("horizon_end must be after day")
+    if isinstance(open_cases, bool) or open_cases < 0:
+        raise ValueError("open_cases must be a count")
+    overdue: list[DigestRow] = []
+    today: list[DigestRow] = []
+    coming: list[DigestRow] = []
+    later = 0
+    for row in sorted(rows, key=lambda row: (row.due, row.case_ref, row.item)):
+        if row.overdue or row.due < day:
+            overdue.append(row)
+        elif row.due == day:
+            today.append(row)
+        elif row.due <= horizon_end:
+            coming.append(row)
+        else:
+            later += 1
+    listed = [row for section in (overdue, today, coming) for row in section]
+    widths = {"case_ref": max((len(row.case_ref) for row in listed), default=0),
+              "item": max((len(row.item) for row in listed), default=0),
+              "title": max((len(row.step_title) for row in listed), default=0)}
+    sections = [{"heading": heading, "overdue": heading == "Overdue",
+                 "rows": [{"case_ref": row.case_ref, "item": row.item, "step_title": row.step_title,
+                           "due": row.due.isoformat(), "due_text": _day_text(row.due)}
+                          for row in section]}
+                for heading, section in (("Overdue", overdue), ("Due today", today),
+                                         (f"Due by {_day_text(horizon_end)}", coming))]
     return _draft(
         "daily-digest", f"daily-digest:{partnership}:{day.isoformat()}", case_ref=None,
         to=(directory.address(Role.SBU),), cc=(),
-        context={"day_text": _day_text(day), "dashboard_url": dashboard_url,
-                 "overdue_count": sum(1 for row in ordered if row.overdue),
-                 "rows": [{"case_ref": row.case_ref, "step": row.step.value,
-                           "step_title": STEP_RULES[row.step].title, "due": row.due.isoformat(),
-                           "due_text": _day_text(row.due), "state": row.state.value,
-                           "overdue": row.overdue} for row in ordered]},
+        context={"day_text": _day_text(day), "horizon_text": _day_text(horizon_end),
+                 "dashboard_url": dashboard_url, "open_cases": open_cases,
+                 "overdue_count": len(overdue), "today_count": len(today),
+                 "coming_count": len(coming), "later_count": later, "open_items": len(rows),
+                 "sections": sections, "widths": widths},
     )
 
 

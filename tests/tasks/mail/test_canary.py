@@ -31,6 +31,8 @@ from tasks.mail.messages import (
     EmailDraft,
     MeetingPlace,
     SectionName,
+    StepName,
+    StepTitle,
     Subject,
 )
 from tasks.mail.outbox import queue_email
@@ -53,7 +55,7 @@ ALERT_BUILDERS = {messages.dead_letter_alert_email, messages.refused_recipients_
 # The only str parameters a builder may take, each validated against a strict pattern.
 ALLOWED_STR_PARAMETERS = {"case_ref", "dashboard_url", "partnership"}
 # Validated str subclasses that hold identifiers (lowercase letters, digits and dashes).
-IDENTIFIER_TYPES: set[type] = {Subject, SectionName}
+IDENTIFIER_TYPES: set[type] = {Subject, SectionName, StepName}
 # The one piece of typed text an email may carry: a meeting's room or link, which is logistics.
 ALLOWED_TYPED_TEXT: set[tuple[str, type]] = {("place", MeetingPlace)}
 
@@ -93,7 +95,9 @@ def test_no_builder_takes_free_text() -> None:
                     assert kind in IDENTIFIER_TYPES or (name, kind) in ALLOWED_TYPED_TEXT, (
                         builder.__name__, name, kind)
     digest_fields = {name: _text_types(info.annotation) for name, info in DigestRow.model_fields.items()}
-    assert {name: kinds for name, kinds in digest_fields.items() if kinds} == {"case_ref": {str}}
+    # A row's title is its step rule's, held to a title's spelling; the rest are identifiers.
+    assert {name: kinds for name, kinds in digest_fields.items() if kinds} == {
+        "case_ref": {str}, "step": {StepName}, "subject": {Subject}, "title": {StepTitle}}
 
 
 def _text_types(hint: Any) -> set[type]:
@@ -120,9 +124,15 @@ def _every_email(case_ref: str, agencies: Sequence[Agency], directory: Directory
                                              place=MeetingPlace("https://meet.example/j/4242"),
                                              issued_at=datetime(2026, 3, 4, 9, tzinfo=UTC), sequence=1,
                                              **meeting),
-        messages.daily_digest_email(day=due, directory=directory, dashboard_url=url, rows=[
-            DigestRow(case_ref=case_ref, step=step, due=due, state=StepState.OPEN, overdue=True)
-            for step in StepId]),
+        messages.daily_digest_email(
+            day=due, directory=directory, dashboard_url=url, open_cases=1, horizon_end=date(2026, 3, 16),
+            rows=[*(DigestRow(case_ref=case_ref, step=step, due=due, state=StepState.OPEN, overdue=True)
+                    for step in StepId),
+                  *(DigestRow(case_ref=case_ref, step=StepId.CSPR_IMR, subject=Subject(agency.value),
+                              due=due, state=StepState.OPEN, overdue=False) for agency in agencies),
+                  DigestRow(case_ref=case_ref, step=StepName("local-learning-event"),
+                            title=StepTitle("Local learning event held"), due=date(2026, 3, 16),
+                            state=StepState.OPEN, overdue=False)]),
         *(messages.cspr_commissioned_email(commissioned_on=date(2026, 5, 1),
                                            publication_target=date(2026, 11, 2), by_panel=by_panel,
                                            **common) for by_panel in (False, True)),

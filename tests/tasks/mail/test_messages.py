@@ -13,9 +13,10 @@ from pydantic import ValidationError
 
 from models.calendar import LONDON, end_of_london_day
 from models.enums import Agency, CasePath, Role, StepId, StepState
+from models.timetable import STEP_RULES
 from tasks.mail import messages
 from tasks.mail.directory import Directory
-from tasks.mail.messages import DigestRow, EmailDraft, MeetingPlace, SectionName, Subject
+from tasks.mail.messages import DigestRow, EmailDraft, MeetingPlace, SectionName, StepTitle, Subject
 
 DASHBOARD = "http://127.0.0.1:4200/runs"
 REF = "SR-2026-0007"
@@ -96,13 +97,17 @@ def test_daily_digest_lists_overdue_first(directory: Directory) -> None:
                       state=StepState.OPEN, overdue=False),
             DigestRow(case_ref="SR-2026-0001", step=StepId.RR_MEETING, due=date(2026, 3, 4),
                       state=StepState.OPEN, overdue=True)]
-    draft = messages.daily_digest_email(day=date(2026, 3, 5), rows=rows, directory=directory,
+    draft = messages.daily_digest_email(day=date(2026, 3, 5), rows=rows, open_cases=2,
+                                        horizon_end=date(2026, 3, 12), directory=directory,
                                         dashboard_url=DASHBOARD)
     assert draft.to == (directory.address(Role.SBU),)
+    assert draft.cc == ()
     assert draft.dedup_key == "daily-digest:default:2026-03-05"
-    assert "1 overdue, 2 open" in draft.subject
+    assert draft.subject == ("[SBU] Daily digest for Thursday 5 March 2026: 1 overdue, 0 due today, "
+                             "2 open cases")
     assert draft.text.index("SR-2026-0001") < draft.text.index("SR-2026-0002")
-    empty = messages.daily_digest_email(day=date(2026, 3, 5), rows=[], directory=directory,
+    empty = messages.daily_digest_email(day=date(2026, 3, 5), rows=[], open_cases=0,
+                                        horizon_end=date(2026, 3, 12), directory=directory,
                                         dashboard_url=DASHBOARD)
     assert "Nothing is open." in empty.text
 
@@ -495,3 +500,112 @@ def test_html_is_escaped(directory: Directory, event: str) -> None:
     assert 'href="http://127.0.0.1:4200/runs?case=SR-2026-0007&amp;tab=steps"' in draft.html
     assert "&tab=" not in draft.html
     assert f"Open the case dashboard: {url}" in draft.text
+
+
+# -- the daily digest ------------------------------------------------------------------------------
+
+DAY = date(2026, 3, 5)  # a Thursday
+HORIZON = date(2026, 3, 12)  # five working days on
+
+
+def _row(case_ref: str, step: str, due: date, *, overdue: bool = False, subject: str | None = None,
+         title: str | None = None) -> DigestRow:
+    return DigestRow(case_ref=case_ref, step=step, due=due, state=StepState.OPEN, overdue=overdue,
+                     subject=subject, title=title)
+
+
+def _sections(text: str) -> dict[str, list[str]]:
+    """The digest's text, as each section's heading and its lines."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line and not line.startswith(" ") and line.endswith(")") and " (" in line:
+            current = sections.setdefault(line.rsplit(" (", 1)[0], [])
+        elif line.startswith("    ") and current is not None:
+            current.append(line.strip())
+        elif not line:
+            current = None
+    return sections
+
+
+def test_the_digest_puts_each_row_in_its_section_overdue_first(directory: Directory) -> None:
+    rows = [
+        _row("SR-2026-0004", "sin-submission", date(2026, 3, 12)),               # last day in
+        _row("SR-2026-0005", "rr-meeting", date(2026, 3, 13)),                   # beyond the horizon
+        _row("SR-2026-0003", "rr-agency-responses", DAY, subject="police"),      # due today
+        _row("SR-2026-0002", "action", date(2026, 3, 9), subject="a1"),          # coming
+        _row("SR-2026-0001", "rr-meeting", date(2026, 3, 4), overdue=True),      # overdue
+        _row("SR-2026-0006", "dsp-decision", date(2026, 3, 3)),                  # past: overdue too
+        _row("SR-2026-0007", "toy-review-panel", DAY, overdue=True,
+             title="Toy review panel meets"),                                    # a process's own step
+    ]
+    draft = messages.daily_digest_email(day=DAY, rows=rows, open_cases=7, horizon_end=HORIZON,
+                                        directory=directory, dashboard_url=DASHBOARD,
+                                        partnership="north-shire")
+    assert draft.dedup_key == "daily-digest:north-shire:2026-03-05"
+    assert draft.to == (directory.address(Role.SBU),)
+    assert draft.subject == ("[SBU] Daily digest for Thursday 5 March 2026: 3 overdue, 1 due today, "
+                             "7 open cases")
+    assert "Open cases: 7" in draft.text
+    sections = _sections(draft.text)
+    assert list(sections) == ["Overdue", "Due today", "Due by Thursday 12 March 2026"]
+    assert [line.split()[0] for line in sections["Overdue"]] == ["SR-2026-0006", "SR-2026-0001",
+                                                                 "SR-2026-0007"]
+    assert [line.split()[0] for line in sections["Due today"]] == ["SR-2026-0003"]
+    assert [line.split()[0] for line in sections["Due by Thursday 12 March 2026"]] == [
+        "SR-2026-0002", "SR-2026-0004"]
+    assert "SR-2026-0005" not in draft.text
+    assert "1 more item" in draft.text
+    today = sections["Due today"][0]
+    assert "rr-agency-responses:police" in today
+    assert STEP_RULES[StepId.RR_AGENCY_RESPONSES].title in today
+    assert today.endswith("due 2026-03-05")
+    assert "action:a1" in sections["Due by Thursday 12 March 2026"][0]
+    assert "Toy review panel meets" in sections["Overdue"][2]
+    assert draft.html is not None
+    html = draft.html
+    assert html.index("<h3>Overdue (3)</h3>") < html.index("<h3>Due today (1)</h3>") < html.index(
+        "<h3>Due by Thursday 12 March 2026 (2)</h3>")
+    assert html.index("SR-2026-0001") < html.index("<h3>Due today")
+    assert html.index("<h3>Due today") < html.index("SR-2026-0003") < html.index("<h3>Due by")
+    assert html.index("<h3>Due by") < html.index("SR-2026-0002") < html.index("SR-2026-0004")
+
+
+def test_a_digest_with_nothing_due_soon_still_counts_the_open_cases(directory: Directory) -> None:
+    draft = messages.daily_digest_email(day=DAY, rows=[], open_cases=1, horizon_end=HORIZON,
+                                        directory=directory, dashboard_url=DASHBOARD)
+    assert draft.subject.endswith(": 0 overdue, 0 due today, 1 open case")
+    assert "Nothing is open." not in draft.text
+    assert _sections(draft.text) == {"Overdue": ["None."], "Due today": ["None."],
+                                     "Due by Thursday 12 March 2026": ["None."]}
+
+
+def test_the_digest_refuses_bad_arguments(directory: Directory) -> None:
+    common: dict[str, Any] = {"day": DAY, "rows": [], "directory": directory, "dashboard_url": DASHBOARD}
+    with pytest.raises(ValueError, match="horizon_end"):
+        messages.daily_digest_email(open_cases=0, horizon_end=DAY, **common)
+    with pytest.raises(ValueError, match="open_cases"):
+        messages.daily_digest_email(open_cases=-1, horizon_end=HORIZON, **common)
+    with pytest.raises(ValueError, match="partnership"):
+        messages.daily_digest_email(open_cases=0, horizon_end=HORIZON, partnership="north\r\nBcc: x",
+                                    **common)
+
+
+def test_a_digest_row_holds_identifiers_and_a_title_only(directory: Directory) -> None:
+    assert _row(REF, "rr-meeting", DAY).step_title == STEP_RULES[StepId.RR_MEETING].title
+    assert _row(REF, "cspr-imr", DAY, subject="health").item == "cspr-imr:health"
+    assert isinstance(_row(REF, StepId.RR_MEETING, DAY).step, str)
+    with pytest.raises(ValidationError, match="needs its title"):
+        _row(REF, "toy-review-panel", DAY)
+    for step in ("Toy", "toy--step", "toy step", "-toy", "toy\n", "t" * 41):
+        with pytest.raises(ValidationError):
+            _row(REF, step, DAY, title="A title")
+    for subject in ("Police", "a 1", "a1\r\nBcc: x"):
+        with pytest.raises(ValidationError):
+            _row(REF, "action", DAY, subject=subject)
+    for title in ("Two\nlines", "<b>bold</b>", "x" * 101, " leading space"):
+        with pytest.raises(ValidationError):
+            _row(REF, "toy-step", DAY, title=title)
+    # Every title of the procedure's own steps can be carried by a row.
+    for rule in STEP_RULES.values():
+        assert StepTitle(rule.title) == rule.title
