@@ -150,4 +150,4 @@ _PRINTABLE_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 def _key(key: object) -> str:
     # A key is configuration, not personal data, but it is only echoed when it looks like one.
     text = str(key)
-    return f"'{text}'" if _PRINTABLE_KEY.match(text) else "<unprintable key>"
+    return f"'{text}'" if _PRINTABLE_KEY.fullmatch(text) else "<unprintable key>"

@@ -2,13 +2,15 @@
 referring agency's reference, a rationale) produces no email that contains any of them.
 
 The builders cannot be handed those values: their parameters are case references, enums, dates,
-the directory and the dashboard link. This test holds them to that, then builds every email the
-case could cause, sends them through the outbox to a real SMTP server, and searches every header,
-body and attachment of every message received.
+the directory, the dashboard link and identifiers held to a strict spelling; the one piece of typed
+text is a meeting's place, allowed here by name. This test holds them to that, then builds every
+email the case could cause, sends them through the outbox to a real SMTP server, and searches every
+header, body and attachment of every message received.
 """
 
 from __future__ import annotations
 
+import enum
 import inspect
 import typing
 from collections.abc import Callable, Sequence
@@ -24,7 +26,15 @@ from models.forms import DspDecisionForm, parse_referral
 from tasks.mail import messages
 from tasks.mail.delivery import deliver_pending
 from tasks.mail.directory import Directory
-from tasks.mail.messages import DigestRow, EmailDraft
+from tasks.mail.messages import (
+    DigestRow,
+    EmailDraft,
+    MeetingPlace,
+    SectionName,
+    StepName,
+    StepTitle,
+    Subject,
+)
 from tasks.mail.outbox import queue_email
 from tasks.mail.sender import SmtpSender
 from tasks.store.db import Store
@@ -37,10 +47,17 @@ CONTRACT_BUILDERS: list[Callable[..., EmailDraft]] = [
     messages.referral_received_email, messages.decision_recorded_email, messages.step_opened_email,
     messages.reminder_email, messages.overdue_email, messages.escalation_email,
     messages.rr_information_request_email, messages.rr_meeting_invitation_email,
-    messages.daily_digest_email,
+    messages.daily_digest_email, messages.cspr_commissioned_email, messages.imr_request_email,
+    messages.imr_incomplete_email, messages.action_assigned_email, messages.case_closed_email,
 ]
+# The alerts to the fallback address carry the mail server's reply, not a case's details.
+ALERT_BUILDERS = {messages.dead_letter_alert_email, messages.refused_recipients_alert_email}
 # The only str parameters a builder may take, each validated against a strict pattern.
 ALLOWED_STR_PARAMETERS = {"case_ref", "dashboard_url", "partnership"}
+# Validated str subclasses that hold identifiers (lowercase letters, digits and dashes).
+IDENTIFIER_TYPES: set[type] = {Subject, SectionName, StepName}
+# The one piece of typed text an email may carry: a meeting's room or link, which is logistics.
+ALLOWED_TYPED_TEXT: set[tuple[str, type]] = {("place", MeetingPlace)}
 
 
 def _referral() -> Any:
@@ -64,42 +81,79 @@ def _decision() -> DspDecisionForm:
 
 
 def test_no_builder_takes_free_text() -> None:
+    every_builder = {value for name, value in vars(messages).items()
+                     if name.endswith("_email") and callable(value)}
+    assert every_builder == {*CONTRACT_BUILDERS, *ALERT_BUILDERS}
     for builder in CONTRACT_BUILDERS:
         hints = typing.get_type_hints(builder)
         for name, parameter in inspect.signature(builder).parameters.items():
             assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, (builder.__name__, name)
-            hint = hints[name]
-            if _mentions_str(hint):
-                assert name in ALLOWED_STR_PARAMETERS, (builder.__name__, name)
-    digest_fields = {name: info.annotation for name, info in DigestRow.model_fields.items()}
-    assert [name for name, hint in digest_fields.items() if _mentions_str(hint)] == ["case_ref"]
+            for kind in _text_types(hints[name]):
+                if kind is str:
+                    assert name in ALLOWED_STR_PARAMETERS, (builder.__name__, name)
+                else:
+                    assert kind in IDENTIFIER_TYPES or (name, kind) in ALLOWED_TYPED_TEXT, (
+                        builder.__name__, name, kind)
+    digest_fields = {name: _text_types(info.annotation) for name, info in DigestRow.model_fields.items()}
+    # A row's title is its step rule's, held to a title's spelling; the rest are identifiers.
+    assert {name: kinds for name, kinds in digest_fields.items() if kinds} == {
+        "case_ref": {str}, "step": {StepName}, "subject": {Subject}, "title": {StepTitle}}
 
 
-def _mentions_str(hint: Any) -> bool:
-    if hint is str:
-        return True
-    return any(_mentions_str(arg) for arg in typing.get_args(hint))
+def _text_types(hint: Any) -> set[type]:
+    """`str` and every subclass of it that `hint` mentions, enums aside (closed choices)."""
+    if isinstance(hint, type) and issubclass(hint, str) and not issubclass(hint, enum.Enum):
+        return {hint}
+    return {kind for arg in typing.get_args(hint) for kind in _text_types(arg)}
 
 
 def _every_email(case_ref: str, agencies: Sequence[Agency], directory: Directory) -> list[EmailDraft]:
     url = "http://127.0.0.1:4200"
     due = date(2026, 3, 9)
     common: dict[str, Any] = {"case_ref": case_ref, "directory": directory, "dashboard_url": url}
+    sections = [SectionName("agency-involvement"), SectionName("analysis"), SectionName("learning")]
+    meeting: dict[str, Any] = {"duration": timedelta(hours=2), "agencies": agencies, **common}
     drafts = [
         messages.referral_received_email(due_at=end_of_london_day(date(2026, 3, 3)), **common),
         *(messages.decision_recorded_email(path=path, **common) for path in CasePath),
         messages.rr_meeting_invitation_email(starts_at=datetime(2026, 3, 12, 10, tzinfo=UTC),
-                                             duration=timedelta(hours=2), agencies=agencies, **common),
-        messages.daily_digest_email(day=due, directory=directory, dashboard_url=url, rows=[
-            DigestRow(case_ref=case_ref, step=step, due=due, state=StepState.OPEN, overdue=True)
-            for step in StepId]),
+                                             place=MeetingPlace("Committee Room 2, Civic Centre"),
+                                             issued_at=datetime(2026, 3, 3, 9, tzinfo=UTC), sequence=0,
+                                             **meeting),
+        messages.rr_meeting_invitation_email(starts_at=datetime(2026, 3, 13, 14, tzinfo=UTC),
+                                             place=MeetingPlace("https://meet.example/j/4242"),
+                                             issued_at=datetime(2026, 3, 4, 9, tzinfo=UTC), sequence=1,
+                                             **meeting),
+        messages.daily_digest_email(
+            day=due, directory=directory, dashboard_url=url, open_cases=1, horizon_end=date(2026, 3, 16),
+            rows=[*(DigestRow(case_ref=case_ref, step=step, due=due, state=StepState.OPEN, overdue=True)
+                    for step in StepId),
+                  *(DigestRow(case_ref=case_ref, step=StepId.CSPR_IMR, subject=Subject(agency.value),
+                              due=due, state=StepState.OPEN, overdue=False) for agency in agencies),
+                  DigestRow(case_ref=case_ref, step=StepName("local-learning-event"),
+                            title=StepTitle("Local learning event held"), due=date(2026, 3, 16),
+                            state=StepState.OPEN, overdue=False)]),
+        *(messages.cspr_commissioned_email(commissioned_on=date(2026, 5, 1),
+                                           publication_target=date(2026, 11, 2), by_panel=by_panel,
+                                           **common) for by_panel in (False, True)),
+        messages.case_closed_email(closed_on=date(2027, 1, 4), **common),
     ]
     for step in StepId:
         for build in (messages.step_opened_email, messages.reminder_email, messages.overdue_email):
             drafts.append(build(step=step, due=due, owner=Role.SBU, **common))
         drafts.append(messages.escalation_email(step=step, due=due, on=date(2026, 3, 10), **common))
-    drafts += [messages.rr_information_request_email(agency=agency, due=due, **common)
-               for agency in agencies]
+    for number, agency in enumerate(agencies, start=1):
+        action = Subject(f"a{number}")
+        drafts += [
+            messages.rr_information_request_email(agency=agency, due=due, **common),
+            messages.reminder_email(step=StepId.RR_AGENCY_RESPONSES, due=due, owner=agency, **common),
+            messages.imr_request_email(agency=agency, due=date(2026, 6, 1), sections=sections, **common),
+            messages.imr_incomplete_email(agency=agency, missing=sections[1:], due=date(2026, 6, 8),
+                                          **common),
+            messages.action_assigned_email(action=action, agency=agency, due=date(2026, 9, 1), **common),
+            messages.overdue_email(step=StepId.ACTION, subject=action, due=date(2026, 9, 1), owner=agency,
+                                   **common),
+        ]
     return drafts
 
 
@@ -114,8 +168,8 @@ def test_no_email_for_a_case_carries_any_marker(sqlite_store: Store, sender: Smt
     drafts = _every_email(case_ref, referral.agencies_involved, directory)
 
     with sqlite_store.transaction() as session:
-        # One decision per case: the variants for each path share a dedup key, so only the first
-        # is queued; every variant's text is checked below all the same.
+        # One decision (and one commissioning) per case: the variants share a dedup key, so only
+        # the first is queued; every variant's text is checked below all the same.
         queued = sum(queue_email(session, draft, case_id=None, now=fixed_clock.now(),
                                  mail_from_domain="partnership.example") for draft in drafts)
     report = deliver_pending(sqlite_store, sender, now=fixed_clock, fallback_address=directory.fallback,

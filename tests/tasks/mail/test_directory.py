@@ -12,7 +12,13 @@ import pytest
 
 from models.enums import Agency, Role
 from models.errors import SbuError
-from tasks.mail.directory import DEFAULT_DIRECTORY_FILE, is_valid_address, load_directory, parse_directory
+from tasks.mail.directory import (
+    ADDRESSED_ROLES,
+    DEFAULT_DIRECTORY_FILE,
+    is_valid_address,
+    load_directory,
+    parse_directory,
+)
 
 
 def _sample() -> dict[str, Any]:
@@ -22,7 +28,8 @@ def _sample() -> dict[str, Any]:
 
 def test_the_packaged_directory_names_every_role_and_agency() -> None:
     directory = load_directory(None)
-    assert set(directory.roles) == set(Role)
+    # `Role.AGENCY` stands for the agency an item is owed by: it has no address of its own.
+    assert set(directory.roles) == set(ADDRESSED_ROLES) == set(Role) - {Role.AGENCY}
     assert set(directory.agencies) == set(Agency)
     assert all(address.endswith(".example") for address in (*directory.roles.values(),
                                                             *directory.agencies.values()))
@@ -41,6 +48,14 @@ def test_an_unknown_key_is_refused_by_name(table: str, key: str) -> None:
     data[table][key] = "someone@partnership.example"
     with pytest.raises(SbuError, match=f"unknown .*'{key}'"):
         parse_directory(data)
+
+
+def test_an_unknown_key_that_is_not_a_plain_name_is_not_echoed() -> None:
+    data = _sample()
+    data["roles"]["treasurer\n"] = "someone@partnership.example"
+    with pytest.raises(SbuError, match="unknown role <unprintable key>") as caught:
+        parse_directory(data)
+    assert "treasurer" not in str(caught.value)
 
 
 @pytest.mark.parametrize("bad", [

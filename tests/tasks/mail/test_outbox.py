@@ -15,7 +15,7 @@ from models.errors import NotFound, Refused, SbuError
 from models.tables import AuditEvent, OutboxMessage, OutboxStatus
 from tasks.mail import messages
 from tasks.mail.directory import Directory
-from tasks.mail.messages import EmailDraft
+from tasks.mail.messages import EmailDraft, MeetingPlace
 from tasks.mail.outbox import (
     attachments_from_json,
     list_outbox,
@@ -126,8 +126,9 @@ def test_attachments_round_trip_through_the_row(mail_store: Store, directory: Di
                                                 fixed_clock: FixedClock) -> None:
     draft = messages.rr_meeting_invitation_email(
         case_ref="SR-2026-0001", starts_at=datetime(2026, 3, 12, 10, tzinfo=UTC),
-        duration=timedelta(hours=1), agencies=[Agency.POLICE], directory=directory,
-        dashboard_url="http://127.0.0.1:4200")
+        duration=timedelta(hours=1), place=MeetingPlace("Committee Room 2"), agencies=[Agency.POLICE],
+        directory=directory, dashboard_url="http://127.0.0.1:4200",
+        issued_at=datetime(2026, 3, 3, 9, tzinfo=UTC), sequence=0)
     with mail_store.transaction() as session:
         queue_email(session, draft, case_id=None, now=fixed_clock.now(), mail_from_domain=DOMAIN)
     with mail_store.reading() as session:

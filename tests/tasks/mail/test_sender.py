@@ -13,6 +13,7 @@ from models.errors import SbuError
 from models.settings import Settings
 from tasks.mail import messages
 from tasks.mail.directory import Directory
+from tasks.mail.messages import MeetingPlace
 from tasks.mail.sender import (
     OutgoingEmail,
     PermanentDeliveryError,
@@ -30,8 +31,9 @@ QUEUED_AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 def _outgoing(directory: Directory) -> OutgoingEmail:
     draft = messages.rr_meeting_invitation_email(
         case_ref="SR-2026-0001", starts_at=datetime(2026, 3, 12, 10, tzinfo=UTC),
-        duration=timedelta(hours=1), agencies=[Agency.POLICE], directory=directory,
-        dashboard_url="http://127.0.0.1:4200")
+        duration=timedelta(hours=1), place=MeetingPlace("Committee Room 2"), agencies=[Agency.POLICE],
+        directory=directory, dashboard_url="http://127.0.0.1:4200",
+        issued_at=datetime(2026, 3, 3, 9, tzinfo=UTC), sequence=0)
     return OutgoingEmail(message_id="<abc.sbu@partnership.example>", to=draft.to, cc=draft.cc,
                          subject=draft.subject, text=draft.text, html=draft.html,
                          attachments=draft.attachments, date=QUEUED_AT)
