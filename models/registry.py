@@ -51,7 +51,7 @@ ActHandler = Callable[["CaseState", Any, "Context"], list["Effect"]]
 
 
 def _key_name(value: str, what: str) -> str:
-    if not _KEY_NAME.match(value) or len(value) > 40:
+    if not _KEY_NAME.fullmatch(value) or len(value) > 40:
         raise ValueError(f"{what} {value!r} must be lowercase letters, digits and single dashes")
     return value
 

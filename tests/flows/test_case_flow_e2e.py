@@ -13,13 +13,12 @@ from typing import Any
 import pytest
 
 from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
-from tests.conftest import EXAMPLE_REFERRAL
+from tests.conftest import DSP_OPTIONS, EXAMPLE_REFERRAL
 from tests.flows.conftest import SystemFactory
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
-DSPS = ["--dsp", "Director of Children's Services", "--dsp", "Director of Nursing",
-        "--dsp", "Chief Superintendent"]
+DSPS = DSP_OPTIONS
 
 
 def referral_file(path: Path, **changes: Any) -> str:
@@ -32,7 +31,9 @@ def refer(system: LocalSystem, path: Path, **changes: Any) -> str:
 
 
 def steps_of(system: LocalSystem, case_ref: str) -> dict[str, dict[str, Any]]:
-    return {row["step"]: row for row in system.sbu_json("status", case_ref)["steps"]}
+    """The case's items by label: the step, and its subject after a colon (`rr-agency-responses:police`)."""
+    return {f"{row['step']}:{row['subject']}" if row["subject"] else row["step"]: row
+            for row in system.sbu_json("status", case_ref)["steps"]}
 
 
 def test_refer_decide_submit_and_the_rapid_review_starts(local_system: SystemFactory, tmp_path: Path) -> None:
@@ -43,7 +44,8 @@ def test_refer_decide_submit_and_the_rapid_review_starts(local_system: SystemFac
     with system.client() as client:
         schema = json.loads(client.read_flow_run_input(run.id, "suspended-dsp-decision-schema"))
         description = json.loads(client.read_flow_run_input(run.id, "suspended-dsp-decision-description"))
-    assert {"sin", "rapid_review", "rationale", "dsps_present", "decided_on"} <= set(schema["properties"])
+    assert {"sin", "rapid_review", "rationale", "dsp_la", "dsp_health", "dsp_police", "decided_on"} \
+        <= set(schema["properties"])
     assert all("description" in prop for prop in schema["properties"].values())
     assert case_ref in description
     assert "Thursday 24 December 2026" in description  # the due time is shown
@@ -55,15 +57,17 @@ def test_refer_decide_submit_and_the_rapid_review_starts(local_system: SystemFac
     # LA aware Tue 22 Dec 2026: 23, 24, 29, 30, 31 Dec (25 and 28 Dec are bank holidays).
     assert (steps["sin-submission"]["state"], steps["sin-submission"]["due"]) == ("open", "2026-12-31")
 
-    system.wait_for_wait(case_ref, "sin-submission")
+    system.wait_for_wait(case_ref, "notification-")
     system.sbu("record", case_ref, "sin-submission", "--national-ref", "CSIN-2026-0042",
                "--on", "2026-12-23")
-    rapid_review = system.wait_for_wait(f"{case_ref} rapid review", "rapid-review-")
+    rapid_review = system.wait_for_wait(f"{case_ref} rapid review", "rr-meeting-")
     assert rapid_review.parameters == {"case_ref": case_ref}
     steps = steps_of(system, case_ref)
     # Notified Wed 23 Dec: 24, 29, 30, 31 Dec, 4 Jan; meeting on the 8th: 7 Jan.
-    assert steps["rr-agency-responses"]["due"] == "2027-01-04"
+    assert steps["rr-agency-responses:police"]["due"] == "2027-01-04"
     assert steps["rr-meeting"]["due"] == "2027-01-07"
+    # The case's own run waits for the partners to be informed too, then it is done.
+    system.sbu("record", case_ref, "partners-informed", "--on", "2026-12-23")
     [case_run] = system.runs_named(case_ref)
     assert wait_until(lambda: system.run(case_run.id).state_type.value == "COMPLETED",  # type: ignore[union-attr]
                       timeout=30 + STALL_ALLOWANCE, what="the case run to complete")

@@ -15,14 +15,14 @@ import pytest
 
 from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
 from tasks.prefect_bridge import waiting_key
-from tests.conftest import EXAMPLE_REFERRAL
+from tests.conftest import DSP_OPTIONS, EXAMPLE_REFERRAL, SIGNATURES
 from tests.flows.conftest import SystemFactory
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
 CASE_START = datetime(2026, 12, 23, 12, 0, tzinfo=UTC)
 DAY = "2026-12-23"  # the referral day, and "today" on the case clock
-DSPS = ["Director of Children's Services", "Director of Nursing", "Chief Superintendent"]
+DSPS = SIGNATURES
 
 
 def refer(system: LocalSystem, path: Path, **changes: Any) -> str:
@@ -36,7 +36,9 @@ def status(system: LocalSystem, case_ref: str) -> dict[str, Any]:
 
 
 def steps_of(system: LocalSystem, case_ref: str) -> dict[str, dict[str, Any]]:
-    return {row["step"]: row for row in status(system, case_ref)["steps"]}
+    """The case's items by label: the step, and its subject after a colon (`rr-agency-responses:police`)."""
+    return {f"{row['step']}:{row['subject']}" if row["subject"] else row["step"]: row
+            for row in status(system, case_ref)["steps"]}
 
 
 def resume(system: LocalSystem, run_id: UUID, run_input: dict[str, Any]) -> None:
@@ -71,9 +73,9 @@ def test_a_looked_after_childs_death_cannot_be_left_unnotified_on_the_dashboard(
     assert waiting_key(run) == "dsp-decision"
 
     # "No SIN" for a looked-after child's death: refused, and asked again on a fresh key.
-    resume(system, run.id, {"sin": False, "rapid_review": False,
+    resume(system, run.id, {"sin": "no", "rapid_review": "no",
                             "rationale": "No concerns about care; natural causes.",
-                            "dsps_present": DSPS, "decided_on": DAY, "recorded_by": "Dana Duty"})
+                            **DSPS, "decided_on": DAY, "recorded_by": "Dana Duty"})
     run = system.wait_for_wait(case_ref, "dsp-decision-2")
     assert waiting_key(run) == "dsp-decision-2"
     with system.client() as client:
@@ -82,17 +84,18 @@ def test_a_looked_after_childs_death_cannot_be_left_unnotified_on_the_dashboard(
     assert "previous answer was not recorded" in description
     assert "looked-after" in description.split("previous answer was not recorded", 1)[1]
     assert case_ref in description
-    assert {"sin", "rapid_review", "rationale", "dsps_present", "decided_on", "recorded_by"} \
+    assert {"sin", "rapid_review", "rationale", "dsp_la", "dsp_health", "dsp_police", "decided_on",
+            "recorded_by"} \
         <= set(schema["properties"])
     view = status(system, case_ref)
     assert (view["status"], view["path"]) == ("awaiting-decision", None)
     assert steps_of(system, case_ref)["dsp-decision"]["state"] == "open"
 
     # A SIN without a Rapid Review is allowed when abuse or neglect is not suspected.
-    resume(system, run.id, {"sin": True, "rapid_review": False,
+    resume(system, run.id, {"sin": "yes", "rapid_review": "no",
                             "rationale": "Looked-after child: notification is mandatory.",
-                            "dsps_present": DSPS, "decided_on": DAY, "recorded_by": "Morgan Lead"})
-    system.wait_for_wait(case_ref, "sin-submission")
+                            **DSPS, "decided_on": DAY, "recorded_by": "Morgan Lead"})
+    system.wait_for_wait(case_ref, "notification-")
     view = status(system, case_ref)
     assert (view["status"], view["path"]) == ("in-progress", "sin-only")
     steps = steps_of(system, case_ref)
@@ -103,8 +106,9 @@ def test_a_looked_after_childs_death_cannot_be_left_unnotified_on_the_dashboard(
     assert "rr-agency-responses" not in steps
 
     # The SIN submission, entered on the dashboard too: the store records it with its author.
-    run = system.wait_for_wait(case_ref, "sin-submission")
-    resume(system, run.id, {"national_ref": "CSIN-2026-0777", "completed_on": DAY,
+    run = system.wait_for_wait(case_ref, "notification-")
+    resume(system, run.id, {"record": {"sin_submission__national_ref": "CSIN-2026-0777",
+                                       "sin_submission__completed_on": DAY},
                             "recorded_by": "Alex Notifier"})
 
     def sin_recorded() -> dict[str, Any] | None:
@@ -124,24 +128,25 @@ def test_a_looked_after_childs_death_cannot_be_left_unnotified_on_the_dashboard(
 def test_the_rapid_review_takes_records_from_the_dashboard_and_from_sbu(
         local_system: SystemFactory, tmp_path: Path) -> None:
     system = local_system(case_start=CASE_START)
-    # One involved agency, so its response completes rr-agency-responses and `sbu status` shows it.
+    # One involved agency, so the form's count of information received reads "1 of 1".
     case_ref = refer(system, tmp_path / "referral.json", agencies_involved=["police"])
     system.wait_for_wait(case_ref, "dsp-decision")
     system.sbu("decide", case_ref, "--sin", "--rapid-review", "--on", DAY,
-               "--rationale", "Abuse suspected; criteria met.", *[a for d in DSPS for a in ("--dsp", d)])
-    system.wait_for_wait(case_ref, "sin-submission")
+               "--rationale", "Abuse suspected; criteria met.", *DSP_OPTIONS)
+    system.wait_for_wait(case_ref, "notification-")
     system.sbu("record", case_ref, "sin-submission", "--national-ref", "CSIN-2026-0042", "--on", DAY)
-    run = system.wait_for_wait(f"{case_ref} rapid review", "rapid-review-")
+    run = system.wait_for_wait(f"{case_ref} rapid review", "rr-meeting-")
     first_key = waiting_key(run)
     assert first_key is not None
-    assert steps_of(system, case_ref)["rr-agency-responses"]["state"] == "open"
+    assert steps_of(system, case_ref)["rr-agency-responses:police"]["state"] == "open"
 
     # (b) The agency's information, entered on the dashboard: recorded, and a fresh wait.
-    resume(system, run.id, {"step": "rr-agency-responses", "agency": "police", "completed_on": DAY,
+    resume(system, run.id, {"record": {"rr_agency_responses__agency": "police",
+                                       "rr_agency_responses__completed_on": DAY},
                             "recorded_by": "Robin Rr"})
     second_key = next_wait(system, run.id, after=first_key)
-    assert second_key.startswith("rapid-review-")
-    responses = steps_of(system, case_ref)["rr-agency-responses"]
+    assert second_key.startswith("rr-meeting-")
+    responses = steps_of(system, case_ref)["rr-agency-responses:police"]
     assert (responses["state"], responses["completed_on"], responses["completed_by"]) == \
         ("done", DAY, "Robin Rr")
     with system.client() as client:

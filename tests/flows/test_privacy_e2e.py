@@ -261,25 +261,28 @@ def test_a_canary_referral_leaves_nothing_personal_in_prefect(
 
     # (a) Through `sbu`.
     system.wait_for_wait(cli_case, "dsp-decision")
-    dsps = [arg for name in by_cli.dsps for arg in ("--dsp", name)]
+    options = ("--dsp-la", "--dsp-health", "--dsp-police")
+    dsps = [arg for option, name in zip(options, by_cli.dsps, strict=True) for arg in (option, name)]
     system.sbu("decide", cli_case, "--sin", "--rapid-review", "--rationale", by_cli.rationale, *dsps,
                "--on", DAY, "--by", by_cli.decided_by)
-    system.wait_for_wait(cli_case, "sin-submission")
+    system.wait_for_wait(cli_case, "notification-")
     system.sbu("record", cli_case, "sin-submission", "--national-ref", by_cli.national_ref, "--on", DAY,
                "--by", by_cli.sin_recorded_by)
 
     # (b) Through the dashboard: the forms' fields, typed in, sent as the UI sends them.
     run = system.wait_for_wait(ui_case, "dsp-decision")
-    resume(system, run.id, {"sin": True, "rapid_review": True, "rationale": by_ui.rationale,
-                            "dsps_present": list(by_ui.dsps), "decided_on": DAY,
-                            "recorded_by": by_ui.decided_by})
-    run = system.wait_for_wait(ui_case, "sin-submission")
-    resume(system, run.id, {"national_ref": by_ui.national_ref, "completed_on": DAY,
+    signatures = {field: {"name": name, "deputy": False}
+                  for field, name in zip(("dsp_la", "dsp_health", "dsp_police"), by_ui.dsps, strict=True)}
+    resume(system, run.id, {"sin": "yes", "rapid_review": "yes", "rationale": by_ui.rationale,
+                            **signatures, "decided_on": DAY, "recorded_by": by_ui.decided_by})
+    run = system.wait_for_wait(ui_case, "notification-")
+    resume(system, run.id, {"record": {"sin_submission__national_ref": by_ui.national_ref,
+                                       "sin_submission__completed_on": DAY},
                             "recorded_by": by_ui.sin_recorded_by})
     await_recorded(system, ui_case, "sin-submission")
 
     for case_ref in (cli_case, ui_case):
-        system.wait_for_wait(f"{case_ref} rapid review", "rapid-review-")
+        system.wait_for_wait(f"{case_ref} rapid review", "rr-meeting-")
     wait_until(lambda: outbox_settled(system), timeout=60 + STALL_ALLOWANCE,
                what="the outbox to deliver its mail")
 
@@ -292,11 +295,11 @@ def test_a_canary_referral_leaves_nothing_personal_in_prefect(
                                       "ON c.id = ch.case_id WHERE c.case_ref = ? ORDER BY ch.position",
                               case_ref)
         assert [row[0] for row in children] == list(markers.children)
-        [(rationale, dsps_present, recorded_by)] = store_rows(
-            system, "SELECT d.rationale, d.dsps_present, d.recorded_by FROM decisions d JOIN cases c "
+        [(rationale, sign_off, recorded_by)] = store_rows(
+            system, "SELECT d.rationale, d.sign_off, d.recorded_by FROM decisions d JOIN cases c "
                     "ON c.id = d.case_id WHERE c.case_ref = ?", case_ref)
         assert rationale == markers.rationale
-        assert json.loads(dsps_present)["names"] == list(markers.dsps)
+        assert [row["name"] for row in json.loads(sign_off)["sign_off"]] == list(markers.dsps)
         assert recorded_by == markers.decided_by
         [(details, completed_by)] = store_rows(
             system, "SELECT s.details, s.completed_by FROM items s JOIN cases c ON c.id = s.case_id "

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from deployments.local import STALL_ALLOWANCE
-from tests.conftest import EXAMPLE_REFERRAL
+from tests.conftest import DSP_OPTIONS, EXAMPLE_REFERRAL
 from tests.flows.conftest import SystemFactory
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
@@ -31,8 +31,8 @@ def test_ctrl_c_mid_run_then_restart_carries_on(local_system: SystemFactory, tmp
     system.start()
     system.wait_for_wait(case_ref, "dsp-decision", timeout=90 + STALL_ALLOWANCE)
     system.sbu("decide", case_ref, "--sin", "--rapid-review", "--rationale", "Criteria met on the facts.",
-               "--dsp", "A DSP", "--dsp", "B DSP", "--dsp", "C DSP")
-    system.wait_for_wait(case_ref, "sin-submission", timeout=60 + STALL_ALLOWANCE)
+               *DSP_OPTIONS)
+    system.wait_for_wait(case_ref, "notification-", timeout=60 + STALL_ALLOWANCE)
     # Whatever the interrupted run was doing, exactly one of the case's runs is live now.
     live = [run for run in system.runs_named(case_ref)
             if run.state is not None and run.state.type.value not in ("CRASHED", "CANCELLED", "FAILED")]

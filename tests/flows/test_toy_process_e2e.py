@@ -17,7 +17,7 @@ import pytest
 
 from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
 from tasks.prefect_bridge import RECONCILE_DEPLOYMENT, waiting_key
-from tests.conftest import EXAMPLE_REFERRAL
+from tests.conftest import DSP_OPTIONS, EXAMPLE_REFERRAL
 from tests.flows.conftest import SystemFactory
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
@@ -28,8 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # each agency's visit is due Monday 1 February, its reminder fourteen case days (over 300 s) away.
 CASE_START = datetime(2027, 1, 11, 8, 0, tzinfo=UTC)
 DAY = "2027-01-11"
-DSPS = ["--dsp", "Director of Children's Services", "--dsp", "Director of Nursing",
-        "--dsp", "Chief Superintendent"]
+DSPS = DSP_OPTIONS
 
 
 def toy_system(local_system: SystemFactory) -> LocalSystem:

@@ -32,8 +32,8 @@ def starts(state: CaseState) -> bool:
 
 def start(state: CaseState, ctx: Context) -> list[Effect]:
     effects = open_item(state, CHECK, TOY, ctx)
-    for agency, _ in state.agencies:
-        effects += open_item(state, VISIT, TOY, ctx, subject=agency.value)
+    for agency in state.agencies:
+        effects += open_item(state, VISIT, TOY, ctx, subject=agency.value, agency=agency)
     return effects
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from models.enums import AbuseOrNeglect, Agency, Category, Role, StepId
 from models.forms import (
@@ -369,7 +369,8 @@ JSON_SCHEMA_KEYWORDS = {"type", "items", "required", "enum", "properties", "patt
 
 
 def test_no_form_field_is_named_like_a_json_schema_keyword() -> None:
-    forms = {*STEP_FORMS.values(), ActionForm, ActionProgressForm, MeetingMoveForm, PlannedPublicationForm}
+    forms: set[type[BaseModel]] = {*STEP_FORMS.values(), ActionForm, ActionProgressForm, MeetingMoveForm,
+                                   PlannedPublicationForm}
     for form in forms:
         assert not set(form.model_fields) & JSON_SCHEMA_KEYWORDS, form.__name__
 

@@ -21,6 +21,7 @@ from models.effects import (
     ActionAssignedMail,
     CaseClosedMail,
     CloseCase,
+    CompleteItem,
     CsprCommissionedMail,
     Event,
     ImrIncompleteMail,
@@ -30,6 +31,7 @@ from models.effects import (
     Referred,
     SendEmail,
     StartProcess,
+    StoreRecord,
 )
 from models.enums import (
     AbuseOrNeglect,
@@ -203,7 +205,7 @@ def test_the_meeting_goes_ahead_without_an_agency_and_its_late_information_is_st
     late = case.on(date(2027, 1, 13)).record(StepId.RR_AGENCY_RESPONSES, agency=Agency.EDUCATION,
                                              completed_on=date(2027, 1, 13))
     assert case.state.state_of(StepId.RR_AGENCY_RESPONSES, "education") is StepState.DONE
-    assert next(e for e in late.effects if type(e).__name__ == "CompleteItem").late  # type: ignore[attr-defined]
+    assert next(e for e in late.effects if isinstance(e, CompleteItem)).late
 
 
 def test_a_local_cspr_recommended_is_commissioned_with_its_clocks() -> None:
@@ -350,8 +352,8 @@ def test_family_engagement_is_recorded_with_its_reason_kept_in_the_store_only() 
     item = case.state.item(StepId.CSPR_FAMILY_ENGAGEMENT)
     assert item is not None
     assert item.details == {"engagement": "declined"}
-    [stored] = [e for e in outcome.effects if type(e).__name__ == "StoreRecord"]
-    assert stored.values["reason"] == "The mother asked not to be contacted."  # type: ignore[attr-defined]
+    [stored] = [e for e in outcome.effects if isinstance(e, StoreRecord)]
+    assert stored.values["reason"] == "The mother asked not to be contacted."
 
 
 # -- the action plan and closure ---------------------------------------------------------------------------
@@ -380,14 +382,13 @@ def test_a_case_closes_only_when_its_last_action_closes() -> None:
     case.record(StepId.RR_ACTION_PLAN, completed_on=date(2027, 2, 3))
     case.on(date(2027, 2, 20)).record(StepId.ACTION, action="a2", evidence_ref="BRIEF-9",
                                       completed_on=date(2027, 2, 20))
-    assert case.state.status is CaseStatus.IN_PROGRESS
-    assert case.state.stage is Stage.ACTION_PLAN
+    assert (case.state.status, case.state.stage) == (CaseStatus.IN_PROGRESS, Stage.ACTION_PLAN)
     closing = case.on(date(2027, 3, 30)).record(StepId.ACTION, action="a1", evidence_ref="AUD-1-FINAL",
                                                 completed_on=date(2027, 3, 30))
     assert [e for e in closing.effects if isinstance(e, CloseCase)] == [
         CloseCase("the reviews are done and every action of their plans is closed")]
     assert case.mails(CaseClosedMail)
-    assert case.state.stage is Stage.CLOSED
+    assert (case.state.status, case.state.stage) == (CaseStatus.CLOSED, Stage.CLOSED)
     with pytest.raises(Refused, match="is closed"):
         case.act("action-added", source="rapid-review", agency="health", owner_role="Named Nurse",
                  summary="Too late.", due=date(2027, 4, 30))

@@ -73,11 +73,10 @@ def _referral() -> Any:
 
 
 def _decision() -> DspDecisionForm:
-    return DspDecisionForm(sin=True, rapid_review=True,
-                           rationale="canary-rationale-marker: the reasons the DSPs gave",
-                           dsps_present=["Jessamine Canarywood", "Bartholomew Canarybrook",
-                                         "Ottoline Canaryfield"],
-                           decided_on=date(2026, 3, 3))
+    return DspDecisionForm.model_validate({
+        "sin": True, "rapid_review": True, "rationale": "canary-rationale-marker: the reasons the DSPs gave",
+        "dsp_la": {"name": "Jessamine Canarywood"}, "dsp_health": {"name": "Bartholomew Canarybrook"},
+        "dsp_police": {"name": "Ottoline Canaryfield", "deputy": True}, "decided_on": date(2026, 3, 3)})
 
 
 def test_no_builder_takes_free_text() -> None:
@@ -163,7 +162,7 @@ def test_no_email_for_a_case_carries_any_marker(sqlite_store: Store, sender: Smt
     referral = _referral()
     decision = _decision()
     assert referral.children[0].la_record_id in MARKERS
-    assert decision.dsps_present[0] in MARKERS
+    assert decision.dsp_la.name in MARKERS
     case_ref = "SR-2026-0001"  # given by the case store, never taken from the referral
     drafts = _every_email(case_ref, referral.agencies_involved, directory)
 
