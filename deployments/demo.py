@@ -34,8 +34,8 @@ SAMPLE_REFERRAL: dict[str, Any] = {
                   "care_leaver": False}],
     "agencies_involved": ["police", "health", "children-social-care", "education"],
 }
-DSPS = ("--dsp", "Director of Children's Services", "--dsp", "Director of Nursing",
-        "--dsp", "Chief Superintendent")
+# The three DSP roles, each signing once (a deputy would add `--deputy ROLE`).
+DSPS = ("--dsp-la", "Dana Lee", "--dsp-health", "Sam Patel", "--dsp-police", "Alex Morgan")
 
 
 class Progress:
@@ -90,7 +90,7 @@ def _walk_through(system: LocalSystem, progress: Progress, dashboard: str, case_
     system.sbu("decide", case_ref, "--sin", "--rapid-review",
                "--rationale", "Abuse suspected: the notification criteria are met.", *DSPS)
     progress.say("`sbu decide --sin --rapid-review`: recorded in the case store, then the run resumed")
-    system.wait_for_wait(case_ref, "sin-submission")
+    system.wait_for_wait(case_ref, "notification-")
     steps = _steps(system, case_ref)
     progress.say(f"{case_ref} moved on ({time.monotonic() - decided_at:.1f} s after `sbu decide` "
                  "began, its start-up included) and waits for the SIN record; the SIN pack is an "
@@ -99,10 +99,10 @@ def _walk_through(system: LocalSystem, progress: Progress, dashboard: str, case_
 
     system.sbu("record", case_ref, "sin-submission", "--national-ref", "CSIN-DEMO-0001")
     progress.say("`sbu record sin-submission --national-ref CSIN-DEMO-0001`")
-    system.wait_for_wait(f"{case_ref} rapid review", "rapid-review-")
+    system.wait_for_wait(f"{case_ref} rapid review", "rr-meeting-")
     steps = _steps(system, case_ref)
     progress.say(f"the Rapid Review runs as its own deployment run: agency information due "
-                 f"{steps['rr-agency-responses']['due']}, meeting on {steps['rr-meeting']['due']}, "
+                 f"{steps['rr-agency-responses:police']['due']}, meeting on {steps['rr-meeting']['due']}, "
                  f"report to the Panel by {steps['rr-report-to-panel']['due']}")
     for agency in ("police", "health"):
         system.sbu("record", case_ref, "rr-agency-responses", "--agency", agency)
@@ -116,7 +116,7 @@ def _walk_through(system: LocalSystem, progress: Progress, dashboard: str, case_
             if index not in shown and any(w in subject for w in ("Reminder", "OVERDUE", "ESCALATION")):
                 shown.add(index)
                 progress.say(f"mail: {subject}")
-        return _has_alert(system, case_ref, "Every involved agency", "OVERDUE")
+        return _has_alert(system, case_ref, "Agency information", "OVERDUE")
 
     wait_until(show_alerts, timeout=300, what="the agency responses' overdue alert", interval=1.0)
 
@@ -126,7 +126,8 @@ def _has_alert(system: LocalSystem, case_ref: str, step_title: str, kind: str) -
 
 
 def _steps(system: LocalSystem, case_ref: str) -> dict[str, dict[str, Any]]:
-    return {row["step"]: row for row in system.sbu_json("status", case_ref)["steps"]}
+    return {f"{row['step']}:{row['subject']}" if row["subject"] else row["step"]: row
+            for row in system.sbu_json("status", case_ref)["steps"]}
 
 
 def _summary(system: LocalSystem, case_ref: str, dashboard: str) -> None:

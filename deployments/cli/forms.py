@@ -67,15 +67,21 @@ def add_form_options(parser: argparse.ArgumentParser, form: type[BaseModel], *,
                                help=f"The opposite of {option_name(name)}.")
         elif typing.get_origin(annotation) is list:
             item, _ = _unwrap(typing.get_args(annotation)[0])
+            choices = _choices(item)
             parser.add_argument(option_name(name, many=True), dest=name, action="append", metavar="VALUE",
-                                choices=_choices(item), help=f"{text} Give it once for each.")
+                                choices=choices, help=f"{text} Give it once for each.{_one_of(choices)}")
         else:
-            parser.add_argument(option_name(name), dest=name, metavar="VALUE", choices=_choices(annotation),
-                                required=info.is_required(), help=text)
+            choices = _choices(annotation)
+            parser.add_argument(option_name(name), dest=name, metavar="VALUE", choices=choices,
+                                required=info.is_required(), help=f"{text}{_one_of(choices)}")
     if signed:
         parser.add_argument("--deputy", action="append", choices=sorted(_DEPUTY_NAMES), metavar="ROLE",
                             help="A DSP role signed by a deputy acting for the role-holder (la, health or "
                                  "police); give it once for each.")
+
+
+def _one_of(choices: list[str] | None) -> str:
+    return f" One of: {', '.join(choices)}." if choices else ""
 
 
 def _choices(annotation: Any) -> list[str] | None:

@@ -568,7 +568,7 @@ def _step_draft(event: str, *, case_ref: str, step: StepRef, subject: Subject | 
     key = f"{event}:{case_ref}:{label}:{due.isoformat()}"
     if extra_key is not None:
         key = f"{key}:{extra_key}"
-    context: dict[str, Any] = {"step": label, "step_title": rule.title,
+    context: dict[str, Any] = {"step": label, "step_title": rule.title, "about": subject or None,
                                "due": due.isoformat(), "due_text": _day_text(due),
                                "dashboard_url": dashboard_url, "agency": None, **(extra or {})}
     return _draft(event, key, case_ref=case_ref, to=to, cc=cc, context=context)

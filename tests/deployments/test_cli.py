@@ -61,6 +61,42 @@ def test_timetable_json_for_the_example(tmp_path: Path) -> None:
     }
 
 
+def test_timetable_answers_for_a_near_miss_and_a_review(tmp_path: Path) -> None:
+    near = run(["timetable", "--referred", "2026-12-23T10:15:00+00:00", "--near-miss", "--notified",
+                "2026-12-23", "--json"], tmp_path)
+    assert near.returncode == 0, near.stderr
+    body = json.loads(near.stdout)
+    # A near miss: no SIN; 10 working days for the agencies (24, 29..31 Dec, 4..8, 11 Jan) and the
+    # meeting on the 15th (12..15, 18 Jan); nothing to the Panel.
+    assert body["near_miss"] is True
+    assert {row["step"]: row["due"] for row in body["deadlines"]} == {
+        "dsp-decision": "2026-12-24", "rr-agency-responses": "2027-01-11", "rr-meeting": "2027-01-18"}
+
+    review = run(["timetable", "--referred", "2026-12-23T10:15:00+00:00", "--aware", "2026-12-22",
+                  "--commissioned", "2027-08-31", "--planned-publication", "2028-03-06", "--json"], tmp_path)
+    assert review.returncode == 0, review.stderr
+    due = {row["step"]: row["due"] for row in json.loads(review.stdout)["deadlines"]}
+    # Commissioned 31 August: the target clamps to the last day of February (2028 is a leap year).
+    assert due["cspr-publication"] == "2028-02-29"
+    # The 7th working day strictly before Mon 6 Mar 2028: 3, 2, 1 Mar, 29, 28, 25, 24 Feb.
+    assert due["cspr-report-to-panel"] == "2028-02-24"
+    assert due["cspr-reviewer-appointed"] == "2027-09-14"  # 10 working days (30 Aug was the bank holiday)
+
+
+def test_record_derives_each_steps_options_from_its_form(tmp_path: Path) -> None:
+    helped = run(["record", "SR-2026-0001", "rr-outcome", "--help"], tmp_path)
+    assert helped.returncode == 0, helped.stderr
+    for option in ("--immediate-actions", "--learning", "--recommendation", "--rationale", "--dsp-la",
+                   "--dsp-health", "--dsp-police", "--deputy", "--on"):
+        assert option in helped.stdout, option
+    assert "local-cspr" in helped.stdout
+    imr = run(["record", "SR-2026-0001", "cspr-imr", "--help"], tmp_path)
+    assert "--missing-section" in imr.stdout
+    refused = run(["record", "SR-2026-0001", "rr-outcome", "--recommendation", CANARY], tmp_path)
+    assert_one_line_error(refused)
+    assert CANARY not in refused.stderr
+
+
 @pytest.mark.parametrize("args", [
     ["--referred", "2026-12-23T10:15:00+00:00", "--aware", "2026-12-22", "--notified", "2026-12-21"],
     ["--referred", "2026-12-23T10:15:00", "--aware", "2026-12-22"],
@@ -130,11 +166,13 @@ def test_every_command_has_help(tmp_path: Path) -> None:
     top = run(["--help"], tmp_path)
     assert top.returncode == 0
     commands = [line.split()[0] for line in top.stdout.split("Commands:")[1].splitlines() if line.strip()]
-    assert {"timetable", "refer", "status", "cases", "decide", "record", "serve"} <= set(commands)
-    for command in commands:
-        result = run([command, "--help"], tmp_path)
+    assert {"timetable", "refer", "status", "cases", "decide", "record", "meeting", "action",
+            "serve"} <= set(commands)
+    for command in [*commands, "action add", "action note", "action close", "action list"]:
+        result = run([*command.split(), "--help"], tmp_path)
         assert result.returncode == 0, command
         assert "Usage:" in result.stdout, command
+        assert "Example:" in result.stdout, command
 
 
 def timed(args: list[str], data_dir: Path) -> float:
