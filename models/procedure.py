@@ -190,6 +190,8 @@ def open_item(state: CaseState, spec: ItemSpec, process: Process, ctx: Context, 
         due, counted = rule.due(start, clocks=ctx.clocks, calendar=ctx.calendar,
                                 near_miss=state.category is Category.NEAR_MISS)
         words = words or counted
+    elif not (words or "").startswith(SET_DATE_WORDS):
+        raise AssertionError(f"a due date a person set is described as '{SET_DATE_WORDS}...'")
     effects: list[Effect] = [OpenItem(step=spec.step, subject=subject, process=process.id,
                                       title=rule.title, anchor=rule.anchor, anchor_on=start, due=due,
                                       rule=words or "set when it opened", agency=agency)]
@@ -347,12 +349,12 @@ def move_anchor(state: CaseState, event: AnchorMoved, ctx: Context) -> list[Effe
 
 def _date_was_set(item: ItemState) -> bool:
     # An item opened on a date a person set (an IMR on the panel's date) keeps it when its anchor
-    # moves; its rule then reads as that date, not as a count.
+    # moves; its rule then reads as who set it, not as a count.
     return item.rule.startswith(SET_DATE_WORDS)
 
 
-# How an item whose due date a person set describes its rule (see `open_item`'s `words`).
-SET_DATE_WORDS = "set: "
+# How the rule of an item whose due date a person set begins (see `open_item`'s `words`).
+SET_DATE_WORDS = "set by "
 
 
 def retimed(state: CaseState, item: ItemState, due: date, rule: str, reason: str, ctx: Context, *,

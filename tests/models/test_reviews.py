@@ -437,3 +437,14 @@ def test_for_every_commissioning_date_the_report_precedes_publication_by_seven_w
     # Exactly seven working days in [report, planned): the report is the 7th working day before it.
     days = (report + timedelta(days=n) for n in range((planned - report).days))
     assert sum(1 for day in days if CALENDAR.is_working_day(day)) == 7
+
+
+def test_a_date_the_panel_set_stays_when_the_request_date_moves() -> None:
+    from models.effects import AnchorMoved
+
+    case = cspr_case()
+    case.on(date(2027, 1, 20)).record(StepId.CSPR_IMR_REQUESTS, completed_on=date(2027, 1, 20),
+                                      imrs_due=date(2027, 2, 26), agencies=["police"])
+    case.tell(AnchorMoved(Anchor.IMRS_REQUESTED, date(2027, 1, 21), "Requests went out a day later."))
+    assert case.due(StepId.CSPR_IMR, "police") == date(2027, 2, 26)
+    assert case.state.item(StepId.CSPR_IMR, "health") is None  # only the agencies asked
