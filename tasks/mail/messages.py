@@ -28,7 +28,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchema
 from pydantic_core import CoreSchema, core_schema
 
 from models.calendar import LONDON
-from models.enums import Agency, CasePath, Role, StepId, StepState
+from models.enums import Agency, CasePath, ReviewRoute, Role, Stage, StepId, StepState
 from models.timetable import STEP_RULES, StepRule
 from tasks.mail.directory import Address, Directory
 
@@ -245,6 +245,63 @@ class DigestRow(BaseModel):
     def step_title(self) -> str:
         """The title given, else the procedure's own for this step."""
         return str(self.title) if self.title is not None else STEP_RULES[self.step].title
+
+
+class ProgressItem(BaseModel):
+    """One open item of a review in the monthly progress summary: late (`days_late` working days
+    past its due date) or coming. `title` as for a `DigestRow`: the rule's, needed only for a step
+    a registered process brought."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    step: StepName
+    subject: Subject | None = None
+    title: StepTitle | None = None
+    due: date
+    days_late: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _titled(self) -> ProgressItem:
+        if self.title is None and self.step not in STEP_RULES:
+            raise ValueError("a step outside the procedure's own needs its title")
+        return self
+
+    @property
+    def item(self) -> str:
+        return f"{self.step}:{self.subject}" if self.subject else str(self.step)
+
+    @property
+    def step_title(self) -> str:
+        return str(self.title) if self.title is not None else STEP_RULES[self.step].title
+
+
+class ProgressRow(BaseModel):
+    """One open review in the monthly progress summary: its case's stage and route, what is late,
+    what comes next, and how many more items are open after those."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    case_ref: CaseRef
+    stage: Stage
+    path: CasePath | None = None
+    review: ReviewRoute | None = None
+    late: tuple[ProgressItem, ...] = ()
+    next: tuple[ProgressItem, ...] = ()
+    more: int = Field(0, ge=0)
+
+
+class ReportHeadline(BaseModel):
+    """The counts a report-ready email gives: nothing but numbers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cases: int = Field(ge=0)
+    on_time: int = Field(ge=0)
+    late: int = Field(ge=0)
+    open_overdue: int = Field(ge=0)
+    rapid_reviews: int = Field(ge=0)
+    csprs: int = Field(ge=0)
+    open_actions: int = Field(ge=0)
 
 
 class StepBuilder(Protocol):
@@ -497,6 +554,52 @@ def daily_digest_email(*, day: date, rows: Sequence[DigestRow], open_cases: int,
                  "overdue_count": len(overdue), "today_count": len(today),
                  "coming_count": len(coming), "later_count": later, "open_items": len(rows),
                  "sections": sections, "widths": widths},
+    )
+
+
+def progress_summary_email(*, day: date, reviews: Sequence[ProgressRow], directory: Directory,
+                           dashboard_url: str, partnership: str = "default") -> EmailDraft:
+    """To the SBU and the three DSPs: the monthly progress summary of every open review (Rapid
+    Review or CSPR) on `day`, oldest case first as given: each case's stage and route, its late
+    items (with how many working days late) and what comes next. The partners' monitoring of the
+    time reviews take (Regulations 2018, reg 14). One summary per partnership and month."""
+    if not _PARTNERSHIP.fullmatch(partnership):
+        raise ValueError("partnership must be lowercase letters, digits and dashes")
+    rows = [{"case_ref": row.case_ref, "stage": row.stage.value,
+             "route": row.review.value if row.review else None,
+             "path": row.path.value if row.path else None,
+             "late": [_progress_item(item) for item in row.late],
+             "next": [_progress_item(item) for item in row.next], "more": row.more}
+            for row in reviews]
+    return _draft(
+        "progress-summary", f"progress-summary:{partnership}:{day:%Y-%m}", case_ref=None,
+        to=(directory.address(Role.SBU), *directory.dsps), cc=(),
+        context={"day_text": _day_text(day), "month_text": f"{day:%B %Y}", "reviews": rows,
+                 "late_reviews": sum(1 for row in reviews if row.late), "dashboard_url": dashboard_url},
+    )
+
+
+def _progress_item(item: ProgressItem) -> dict[str, Any]:
+    return {"item": item.item, "step_title": item.step_title, "due": item.due.isoformat(),
+            "due_text": _day_text(item.due), "days_late": item.days_late}
+
+
+def report_ready_email(*, period_start: date, period_end: date, headline: ReportHeadline,
+                       directory: Directory, dashboard_url: str, partnership: str = "default") -> EmailDraft:
+    """To the SBU: the yearly report on the cases referred from `period_start` to `period_end` is
+    written, under `reports/<start>_<end>/` in the pipeline's data directory, with its headline
+    counts. One per partnership and period."""
+    if not _PARTNERSHIP.fullmatch(partnership):
+        raise ValueError("partnership must be lowercase letters, digits and dashes")
+    if period_end < period_start:
+        raise ValueError("period_end cannot be before period_start")
+    label = f"{period_start.isoformat()}_{period_end.isoformat()}"
+    return _draft(
+        "report-ready", f"report-ready:{partnership}:{label}", case_ref=None,
+        to=(directory.address(Role.SBU),), cc=(),
+        context={"start_text": _day_text(period_start), "end_text": _day_text(period_end),
+                 "folder": f"reports/{label}/", "headline": headline.model_dump(),
+                 "dashboard_url": dashboard_url},
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from models.calendar import end_of_london_day
 from models.clock import FixedClock
-from models.enums import Agency, CasePath, Role, StepId, StepState
+from models.enums import Agency, CasePath, ReviewRoute, Role, Stage, StepId, StepState
 from models.forms import DspDecisionForm, parse_referral
 from tasks.mail import messages
 from tasks.mail.delivery import deliver_pending
@@ -30,6 +30,9 @@ from tasks.mail.messages import (
     DigestRow,
     EmailDraft,
     MeetingPlace,
+    ProgressItem,
+    ProgressRow,
+    ReportHeadline,
     SectionName,
     StepName,
     StepTitle,
@@ -49,6 +52,7 @@ CONTRACT_BUILDERS: list[Callable[..., EmailDraft]] = [
     messages.rr_information_request_email, messages.rr_meeting_invitation_email,
     messages.daily_digest_email, messages.cspr_commissioned_email, messages.imr_request_email,
     messages.imr_incomplete_email, messages.action_assigned_email, messages.case_closed_email,
+    messages.progress_summary_email, messages.report_ready_email,
 ]
 # The alerts to the fallback address carry the mail server's reply, not a case's details.
 ALERT_BUILDERS = {messages.dead_letter_alert_email, messages.refused_recipients_alert_email}
@@ -97,6 +101,14 @@ def test_no_builder_takes_free_text() -> None:
     # A row's title is its step rule's, held to a title's spelling; the rest are identifiers.
     assert {name: kinds for name, kinds in digest_fields.items() if kinds} == {
         "case_ref": {str}, "step": {StepName}, "subject": {Subject}, "title": {StepTitle}}
+    # The progress summary's rows hold the same, and its items are named as the digest's are.
+    row_fields = {name: _text_types(info.annotation) for name, info in ProgressRow.model_fields.items()}
+    assert {name: kinds for name, kinds in row_fields.items() if kinds} == {"case_ref": {str}}
+    item_fields = {name: _text_types(info.annotation) for name, info in ProgressItem.model_fields.items()}
+    assert {name: kinds for name, kinds in item_fields.items() if kinds} == {
+        "step": {StepName}, "subject": {Subject}, "title": {StepTitle}}
+    # A yearly report's notice carries counts only.
+    assert all(info.annotation is int for info in ReportHeadline.model_fields.values())
 
 
 def _text_types(hint: Any) -> set[type]:
@@ -136,6 +148,19 @@ def _every_email(case_ref: str, agencies: Sequence[Agency], directory: Directory
                                            publication_target=date(2026, 11, 2), by_panel=by_panel,
                                            **common) for by_panel in (False, True)),
         messages.case_closed_email(closed_on=date(2027, 1, 4), **common),
+        messages.progress_summary_email(
+            day=date(2026, 4, 1), directory=directory, dashboard_url=url,
+            reviews=[ProgressRow(case_ref=case_ref, stage=Stage.RAPID_REVIEW,
+                                 path=CasePath.SIN_AND_RAPID_REVIEW, review=ReviewRoute.LOCAL_CSPR,
+                                 late=tuple(ProgressItem(step=StepId.RR_AGENCY_RESPONSES,
+                                                         subject=Subject(agency.value), due=due, days_late=16)
+                                            for agency in agencies),
+                                 next=(ProgressItem(step=StepName("local-learning-event"),
+                                                    title=StepTitle("Local learning event held"),
+                                                    due=date(2026, 4, 2)),),
+                                 more=3)]),
+        # The yearly report's notice (`report_ready_email`) is not here: it names no case, and its
+        # parameters are dates and counts (checked above), so it can carry no marker.
     ]
     for step in StepId:
         for build in (messages.step_opened_email, messages.reminder_email, messages.overdue_email):
