@@ -98,12 +98,23 @@ def local_prefect_server(settings: Settings, *, port: int) -> Iterator[str]:
 
 @dataclass(frozen=True)
 class Served:
-    """One deployment `sbu serve` offers: a flow, its name, and a schedule for the sweeps."""
+    """One deployment `sbu serve` offers: a flow, its name, and its schedule if it has one: an
+    interval (the sweeps) or a cron read in `timezone` (the digests and reports)."""
 
     flow: Flow[..., Any]
     name: str
     tags: tuple[str, ...]
     every: timedelta | None = None
+    cron: str | None = None
+    timezone: str | None = None
+
+    def schedule(self) -> dict[str, Any]:
+        """The schedule as `Runner.add_flow` takes it: at most one of `interval` and `schedule`."""
+        if self.cron is not None:
+            from prefect.schedules import Cron
+
+            return {"schedule": Cron(self.cron, timezone=self.timezone)}
+        return {"interval": self.every}
 
 
 def resolve_flow(path: str) -> Flow[..., Any]:
@@ -119,7 +130,7 @@ def resolve_flow(path: str) -> Flow[..., Any]:
 
 def served_flows(registry: Registry) -> list[Served]:
     """Every deployment `sbu serve` offers: one per process of the registry (its flow's name is
-    the process id) and one per system flow, with the sweeps' schedules."""
+    the process id) and one per system flow, with its interval or its cron."""
     served: list[Served] = []
     for process in registry.processes:
         flow = resolve_flow(process.flow)
@@ -128,7 +139,8 @@ def served_flows(registry: Registry) -> list[Served]:
         served.append(Served(flow, process.id, process.tags))
     for system in registry.system_flows:
         every = timedelta(seconds=system.every_seconds) if system.every_seconds else None
-        served.append(Served(resolve_flow(system.flow), system.name, system.tags, every))
+        served.append(Served(resolve_flow(system.flow), system.name, system.tags, every, system.cron,
+                             system.timezone))
     # Every flow reads its settings at its own process's edge, so none is passed here.
     return served
 
@@ -196,7 +208,7 @@ def _serve(settings: Settings, url: str) -> None:
         # `add_flow`, unlike `add_deployment`, keeps the flow object in the runner, which then
         # starts each run from that object in a child process (from the warm forkserver) rather
         # than running `python -m prefect.engine` to import everything again.
-        runner.add_flow(item.flow, name=item.name, tags=list(item.tags), interval=item.every)
+        runner.add_flow(item.flow, name=item.name, tags=list(item.tags), **item.schedule())
     marker = api_url_marker(settings)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(url)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from models.enums import StepId
+from models.schedules import SCHEDULE_TIMEZONE
 from models.timetable import Anchor, StepRule
 
 if TYPE_CHECKING:
@@ -301,12 +302,31 @@ class Process:
 
 @dataclass(frozen=True, slots=True)
 class SystemFlow:
-    """A deployment that belongs to no case: deadline checks, outbox delivery, the sweeps."""
+    """A deployment that belongs to no case: deadline checks, outbox delivery, the sweeps, the
+    digests and reports. It runs when told (a timer's run), every `every_seconds` (a sweep), or at
+    the times of day its `cron` names, read in Europe/London (`SCHEDULE_TIMEZONE`), so 08:00 stays
+    08:00 across the clock changes."""
 
     name: str
     flow: str
     tags: tuple[str, ...]
     every_seconds: int | None = None
+    # Five fields: minute, hour, day of month, month, day of week.
+    cron: str | None = None
+
+    def __post_init__(self) -> None:
+        _key_name(self.name, "a system flow's name")
+        if not _FLOW_PATH.match(self.flow):
+            raise ValueError(f"system flow {self.name}: flow must be 'package.module:function'")
+        if self.every_seconds is not None and self.cron is not None:
+            raise ValueError(f"system flow {self.name}: an interval or a cron, not both")
+        if self.cron is not None and len(self.cron.split()) != 5:
+            raise ValueError(f"system flow {self.name}: a cron has five fields")
+
+    @property
+    def timezone(self) -> str | None:
+        """The timezone its cron is read in; None without a cron."""
+        return SCHEDULE_TIMEZONE if self.cron is not None else None
 
     @property
     def deployment(self) -> str:

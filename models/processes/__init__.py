@@ -3,7 +3,8 @@ the case (`models.processes.case`), the Rapid Review (`models.processes.rapid_re
 (`models.processes.cspr`) and the action plan (`models.processes.action_plan`).
 
 The first is the root: it starts at referral and says when a case closes. The system flows are the
-deployments that belong to no case: durable timers, outbox delivery and the reconciliation sweep.
+deployments that belong to no case: durable timers, outbox delivery, the reconciliation sweep, and
+the daily digest, monthly progress summary and yearly report at times of day.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from models.processes.case import CASE
 from models.processes.cspr import CSPR
 from models.processes.rapid_review import RAPID_REVIEW
 from models.registry import Process, SystemFlow
+from models.schedules import DAILY_DIGEST_CRON, PROGRESS_SUMMARY_CRON, YEARLY_REPORT_CRON
 
 BUILTIN_PROCESSES: tuple[Process, ...] = (CASE, RAPID_REVIEW, CSPR, ACTION_PLAN)
 
@@ -26,4 +28,13 @@ DELIVER_OUTBOX = SystemFlow("deliver-outbox", "flows.outbox_delivery:deliver_out
                             every_seconds=OUTBOX_SWEEP_SECONDS)
 RECONCILE = SystemFlow("reconcile", "flows.reconcile:reconcile", ("sweep",),
                        every_seconds=RECONCILE_SECONDS)
-SYSTEM_FLOWS: tuple[SystemFlow, ...] = (DEADLINE_CHECK, DELIVER_OUTBOX, RECONCILE)
+# At times of day in Europe/London; each run asks the calendar whether today is its day
+# (`models.schedules`).
+DAILY_DIGEST = SystemFlow("daily-digest", "flows.daily_digest:daily_digest", ("email", "digest"),
+                          cron=DAILY_DIGEST_CRON)
+PROGRESS_SUMMARY = SystemFlow("progress-summary", "flows.progress_summary:progress_summary",
+                              ("email", "report"), cron=PROGRESS_SUMMARY_CRON)
+YEARLY_REPORT = SystemFlow("yearly-report", "flows.yearly_report:yearly_report", ("report",),
+                           cron=YEARLY_REPORT_CRON)
+SYSTEM_FLOWS: tuple[SystemFlow, ...] = (DEADLINE_CHECK, DELIVER_OUTBOX, RECONCILE, DAILY_DIGEST,
+                                        PROGRESS_SUMMARY, YEARLY_REPORT)

@@ -21,9 +21,15 @@ pytestmark = [pytest.mark.prefect]
 SAMPLE_PARAMETERS: dict[str, dict[str, Any]] = {
     "case": {"case_ref": "SR-2026-0001"},
     "rapid-review": {"case_ref": "SR-2026-0001"},
+    "cspr": {"case_ref": "SR-2026-0001"},
+    "action-plan": {"case_ref": "SR-2026-0001"},
     "deadline-check": {"timer_key": "SR-2026-0001:dsp-decision:reminder:2026-12-23"},
     "deliver-outbox": {"batch_size": 10},
     "reconcile": {"serve_started": datetime(2026, 12, 23, 9, 0, tzinfo=UTC).isoformat()},
+    # As the dashboard sends a date typed into a run's parameters.
+    "daily-digest": {"day": "2027-01-21"},
+    "progress-summary": {"day": "2027-02-01"},
+    "yearly-report": {"day": "2027-04-01"},
 }
 
 
