@@ -81,6 +81,7 @@ def timeliness_chart(rows: Sequence[StepTimeliness], path: Path) -> Path:
         left = [before + value for before, value in zip(left, values, strict=True)]
     axes.set_yticks(positions, [row.step for row in rows])
     axes.invert_yaxis()
+    axes.set_xlim(0, max(*left, 1) * 1.06)  # the longest bar short of the frame
     axes.set_xlabel("items")
     axes.xaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]
     axes.legend(loc="lower right", fontsize="small")
