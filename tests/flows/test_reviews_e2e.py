@@ -18,6 +18,7 @@ import email.policy
 import json
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
+from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -260,7 +261,7 @@ def test_a_notified_case_runs_from_referral_to_publication_and_closes_with_its_l
         return any(r.state_type and r.state_type.value == "COMPLETED" for r in system.runs_named(name))
 
     for name in (ref, review, f"{ref} cspr", f"{ref} action plan"):
-        wait_until(lambda name=name: completed(name), timeout=MOVE_ON, what=f"{name} to complete")
+        wait_until(partial(completed, name), timeout=MOVE_ON, what=f"{name} to complete")
 
 
 # -- a near miss, and the Panel's disagreement -------------------------------------------------------------
