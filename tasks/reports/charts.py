@@ -140,14 +140,14 @@ def timeline_chart(timeline: CaseTimeline, *, as_of: date, path: Path) -> Path:
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     axes.legend(handles=[
-        Patch(color="#b8d4e8", alpha=0.75, label="anchor date to due date"),
-        Patch(color=COLOURS[Timing.LATE], alpha=0.75, label="done late"),
-        Patch(color=COLOURS[Timing.OPEN_OVERDUE], alpha=0.75, label="open, overdue"),
+        Patch(color="#b8d4e8", alpha=0.75, label="from anchor date to due date"),
+        Patch(color=COLOURS[Timing.LATE], alpha=0.75, label="item done late"),
+        Patch(color=COLOURS[Timing.OPEN_OVERDUE], alpha=0.75, label="item open, overdue"),
         Line2D([], [], marker="|", linestyle="", markersize=12, color="#222222", label="due date"),
         Line2D([], [], marker="o", linestyle="", color=COLOURS[Timing.ON_TIME], markeredgecolor="black",
-               label="done on time"),
+               label="day done, on time"),
         Line2D([], [], marker="X", linestyle="", color=COLOURS[Timing.LATE], markeredgecolor="black",
-               label="done late"),
+               label="day done, late"),
         Line2D([], [], linestyle="--", color="#555555", label=f"report date ({as_of.isoformat()})"),
     ], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     return _save(figure, path)
