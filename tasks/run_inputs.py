@@ -28,7 +28,7 @@ from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
-from models.registry import Choice, Wait, choice_name, choice_title
+from models.registry import Choice, Wait, choice_label, choice_name, choice_title
 
 # What `sbu` puts in every text field when it resumes a run after recording the step in the store
 # itself (`WaitInput.placeholder`): the form's schema is met and nothing personal reaches Prefect.
@@ -84,11 +84,14 @@ _DOMAIN: dict[type[BaseModel], type[BaseModel]] = {}
 
 
 @cache
-def _loose_model(form: type[BaseModel], *, prefix: str, title: str | None) -> type[BaseModel]:
+def _loose_model(form: type[BaseModel], *, prefix: str, title: str | None,
+                 about: str | None = None) -> type[BaseModel]:
+    """`form` loosened; as a choice, its fields prefixed, `title` on its tab and `about` (the step's
+    full title) leading the description under it."""
     fields: dict[str, Any] = {f"{prefix}{name}": _field(info) for name, info in form.model_fields.items()}
     name = f"{form.__name__}{'Choice' if prefix else 'Input'}"
     model: type[BaseModel] = create_model(name, __base__=_Loose, **fields)
-    model.__doc__ = form.__doc__
+    model.__doc__ = f"{about}. {form.__doc__ or ''}".strip() if about else form.__doc__
     model.model_config["title"] = title or form.__name__
     model.model_rebuild(force=True)
     _DOMAIN[model] = form
@@ -120,7 +123,8 @@ def run_input_for(wait: Wait) -> type[WaitInput]:
         form = wait.choices[0].form
         fields.update({name: _field(info) for name, info in form.model_fields.items()})
     else:
-        variants = tuple(_loose_model(choice.form, prefix=_prefix(choice), title=choice_title(choice))
+        variants = tuple(_loose_model(choice.form, prefix=_prefix(choice), title=choice_label(choice),
+                                      about=choice_title(choice))
                          for choice in wait.choices)
         fields[RECORD] = (Union[variants],  # noqa: UP007 - built from a tuple of types
                           Field(title="What to record", description="Choose one, then fill in its fields."))
