@@ -151,3 +151,21 @@ def test_an_answer_the_domain_form_refuses_is_described_without_its_value() -> N
     assert "rationale" in described
     assert "dsp_health.name" in described
     assert "CANARY" not in described
+
+
+def test_a_choice_half_filled_reaches_the_flow_which_names_what_is_missing() -> None:
+    # Prefect checks an answer against the form's schema and, for a choice that fails it, quotes
+    # everything typed; so a choice's fields are all optional there, and the domain form speaks.
+    model = run_input_for(MEETING)
+    answer = model.model_validate({"record": {"rr_meeting_moved__reason": "CANARY the chair is away",
+                                              "rr_meeting_moved__place": None},
+                                   "recorded_by": "Robin"})
+    with pytest.raises(ValidationError) as caught:
+        domain_form(MEETING, answer)
+    described = describe_validation_error(caught.value)
+    assert "meeting_on: Field required" in described
+    assert "start_time: Field required" in described
+    assert "CANARY" not in described
+    schema = schema_of(MEETING)
+    for ref in schema["properties"]["record"]["anyOf"]:
+        assert "required" not in schema["$defs"][ref["$ref"].rsplit("/", 1)[1]]
