@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import BeforeValidator, StringConstraints
 
 ExternalRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")]
 LaRecordId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")]
@@ -42,8 +42,17 @@ Place = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, ma
                                          pattern=r"^[^\x00-\x1f\x7f<>]+$")]
 StartTime = Annotated[str, StringConstraints(strip_whitespace=True,
                                              pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+def _section_key(value: object) -> object:
+    # "Lessons learned" and "lessons_learned" as typed on a form are the template's
+    # `lessons-learned`.
+    if isinstance(value, str):
+        return "-".join(value.strip().lower().replace("_", " ").split())
+    return value
+
+
 # An IMR template's section, named as the partnership's settings name it (e.g. `lessons-learned`).
-SectionKey = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z][a-z0-9-]{0,39}$")]
+SectionKey = Annotated[str, BeforeValidator(_section_key),
+                       StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,39}$")]
 # An action of the plan: a1, a2, ...
 ActionRef = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^a[1-9][0-9]{0,3}$")]
 

@@ -180,7 +180,8 @@ class DspDecisionForm(SignedByTheDsps):
 
     sin: bool = Field(title="SIN", description="Submit a Serious Incident Notification (SIN)?")
     rapid_review: bool = Field(title="Rapid Review", description="Hold a Rapid Review?")
-    rationale: Rationale = Field(title="Rationale", description="Why the DSPs decided this.")
+    rationale: Rationale = Field(title="Rationale", description="Why the DSPs decided this (at least 10 "
+                                                                  "characters).")
     dsp_la: Signature = _signature(Role.DSP_LA)
     dsp_health: Signature = _signature(Role.DSP_HEALTH)
     dsp_police: Signature = _signature(Role.DSP_POLICE)
@@ -234,8 +235,8 @@ class MeetingMoveForm(_Form):
     place: Place = Field(title="Place or link",
                          description="Where the meeting is held, or the link to join it (sent to everyone "
                                      "invited).")
-    reason: Rationale = Field(title="Reason", description="Why the meeting moves (kept in the case store's "
-                                                          "audit trail only).")
+    reason: Rationale = Field(title="Reason", description="Why the meeting moves, in at least 10 characters "
+                                                          "(kept in the case store's audit trail only).")
 
 
 class RapidReviewOutcomeForm(SignedByTheDsps):
@@ -248,7 +249,8 @@ class RapidReviewOutcomeForm(SignedByTheDsps):
     recommendation: ReviewRoute = Field(title="Recommendation",
                                         description="A local CSPR, no CSPR, or referral to the National "
                                                     "Panel for a national review.")
-    rationale: Rationale = Field(title="Rationale", description="Why the review recommends this.")
+    rationale: Rationale = Field(title="Rationale", description="Why the review recommends this (at least 10 "
+                                                                  "characters).")
     dsp_la: Signature = _signature(Role.DSP_LA)
     dsp_health: Signature = _signature(Role.DSP_HEALTH)
     dsp_police: Signature = _signature(Role.DSP_POLICE)
@@ -309,8 +311,10 @@ class ImrReceivedForm(_Form):
                                                                 "arrived.")
     missing_sections: list[SectionKey] = Field(default_factory=list, max_length=20,
                                                title="Sections missing",
-                                               description="Each template section the IMR lacks; none "
-                                                           "if it is complete.")
+                                               description="Each section of the partnership's template "
+                                                           "the IMR lacks, as the IMR request named them "
+                                                           "(e.g. chronology, lessons learned); none if "
+                                                           "it is complete.")
 
     @model_validator(mode="after")
     def _each_section_once(self) -> Self:
@@ -324,7 +328,8 @@ class FamilyEngagementForm(_Form):
 
     engagement: FamilyEngagement = Field(title="Family engagement",
                                          description="Engaged, declined, or not appropriate.")
-    reason: Rationale = Field(title="Reason", description="Why, in a sentence or two.")
+    reason: Rationale = Field(title="Reason",
+                              description="Why, in a sentence or two (at least 10 characters).")
     completed_on: date = Field(title="Recorded on", description="The date it was settled.")
 
 
@@ -340,8 +345,8 @@ class PlannedPublicationForm(_Form):
     """The CSPR's planned publication date set or moved: the report to the Panel follows it."""
 
     planned_on: date = Field(title="Planned publication date", description="The new planned date.")
-    reason: Rationale = Field(title="Reason", description="Why the date moves (kept in the case store's "
-                                                          "audit trail only).")
+    reason: Rationale = Field(title="Reason", description="Why the date moves, in at least 10 characters "
+                                                          "(kept in the case store's audit trail only).")
 
 
 class ActionForm(_Form):

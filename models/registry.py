@@ -80,6 +80,9 @@ class ItemSpec:
     # Whether the item gets reminder, overdue and escalation timers.
     alerts: bool = True
     on_retime: RetimeHandler | None = None
+    # Its tab on a dashboard form that offers several choices: short, since the Prefect UI's form
+    # is 512 px wide and does not wrap its tabs (the rule's title is the tab's description).
+    label: str | None = None
 
     def __post_init__(self) -> None:
         _key_name(self.rule.step, "a step id")
@@ -123,6 +126,8 @@ class Act:
     # The form field holding the act's date, checked against today as a step's is; None if it
     # has none (moving a meeting names a future date).
     date_field: str | None = None
+    # Its tab on a dashboard form that offers several choices (see `ItemSpec.label`).
+    label: str | None = None
 
     def __post_init__(self) -> None:
         _key_name(self.name, "an act name")
@@ -140,6 +145,16 @@ def choice_name(choice: Choice) -> str:
 
 def choice_title(choice: Choice) -> str:
     return choice.rule.title if isinstance(choice, ItemSpec) else choice.title
+
+
+def choice_label(choice: Choice) -> str:
+    """The choice's tab on a dashboard form: its label, or its title."""
+    return choice.label or choice_title(choice)
+
+
+# What a dashboard form's row of tabs can hold without spilling past the Prefect UI's 512 px
+# dialog: about 55 characters in all (measured in Chromium; each tab adds its padding).
+TAB_BUDGET = 55
 
 
 @dataclass(frozen=True, slots=True)

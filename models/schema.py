@@ -3,11 +3,12 @@
 Kept apart from the ORM classes in `models.tables`, which map onto these tables, because the
 queries that only read (`sbu status`, `sbu cases`) are answered from here with SQLAlchemy Core and
 never import the ORM: that import and its mapping are about a fifth of what `sbu status` costs,
-and issue 2 gives it half a second. `tests/sbu/test_schema.py` checks these tables against the
-migrations, column by column.
+and issue 2 gives it half a second. `tests/tasks/store/test_schema.py` checks these tables against
+the migrations, column by column.
 
 The store is the single source of truth; Prefect only runs and shows the work. Audit events are
-append-only (the migration adds triggers that refuse UPDATE and DELETE on both SQLite and PostgreSQL).
+append-only (the migrations add triggers that refuse UPDATE and DELETE on both SQLite and
+PostgreSQL) and chained by hash (`models.audit`), so that a change made around the triggers shows.
 
 Each dated obligation of a case is a row of `items` (a step, or one agency's or one action's part
 of one), each timer belongs to an item, and each process a case runs is a row of `case_runs` with
@@ -24,6 +25,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -285,7 +287,10 @@ meetings = Table(
     _required("arranged_at", UtcDateTime()),
 )
 
-# Who did what, when, from which interface. Rows are never updated or deleted.
+# Who did what, when, from which interface. Rows are never updated or deleted, and each is chained
+# to the one before by hash (`models.audit`), so a row changed, removed or moved shows. Ids are given
+# out by `audit_chain_head`, not by the database, so that the id (which is hashed) is known before
+# the row is written and the ids follow the chain.
 audit_events = Table(
     "audit_events", metadata,
     _id(),
@@ -295,6 +300,19 @@ audit_events = Table(
     _required("via", StrEnumColumn(Interface)),
     _required("action", String(64)),
     _required("detail", JSON),
+    # Unique: two rows linking to one predecessor would be a fork, refused by the database itself.
+    _required("prev_hash", String(64), unique=True),
+    _required("hash", String(64)),
+)
+
+# The chain's head: one row holding the newest audit row's id and hash. A writer locks it (by
+# updating it) for the rest of its transaction, so concurrent writers link one after another.
+audit_chain_head = Table(
+    "audit_chain_head", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    _required("last_id", Integer),
+    _required("last_hash", String(64)),
+    CheckConstraint("id = 1", name="one_row"),
 )
 
 # An email queued in the same transaction as the change that caused it.

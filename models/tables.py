@@ -27,10 +27,9 @@ from models.enums import (
 from models.schema import NAMING_CONVENTION, OutboxStatus, StrEnumColumn, UtcDateTime
 
 __all__ = [
-    "NAMING_CONVENTION", "AuditEvent", "Base", "Case", "CaseAgency", "CaseChild", "CaseRun",
-    "CaseSequence", "Decision", "Item", "Meeting", "OutboxMessage", "OutboxStatus", "Record",
-    "StrEnumColumn", "Timer",
-    "UtcDateTime",
+    "NAMING_CONVENTION", "AuditChainHead", "AuditEvent", "Base", "Case", "CaseAgency", "CaseChild",
+    "CaseRun", "CaseSequence", "Decision", "Item", "Meeting", "OutboxMessage", "OutboxStatus", "Record",
+    "StrEnumColumn", "Timer", "UtcDateTime",
 ]
 
 
@@ -178,6 +177,15 @@ class AuditEvent(Base):
     via: Mapped[Interface]
     action: Mapped[str]
     detail: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str]
+    hash: Mapped[str]
+
+
+class AuditChainHead(Base):
+    __table__ = schema.audit_chain_head
+    id: Mapped[int]
+    last_id: Mapped[int]
+    last_hash: Mapped[str]
 
 
 class OutboxMessage(Base):

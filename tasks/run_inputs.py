@@ -28,7 +28,7 @@ from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
-from models.registry import Choice, Wait, choice_name, choice_title
+from models.registry import Choice, Wait, choice_label, choice_name, choice_title
 
 # What `sbu` puts in every text field when it resumes a run after recording the step in the store
 # itself (`WaitInput.placeholder`): the form's schema is met and nothing personal reaches Prefect.
@@ -49,32 +49,36 @@ class _Loose(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def loosened(annotation: Any) -> Any:
+def loosened(annotation: Any, *, optional: bool = False) -> Any:
     """`annotation` without its constraints: text as plain `str`, lists, optionals and nested forms
-    kept (loosened in turn)."""
+    kept (loosened in turn; with `optional`, a nested form's fields are all optional too)."""
     origin = typing.get_origin(annotation)
     if origin is Annotated:
-        return loosened(typing.get_args(annotation)[0])
+        return loosened(typing.get_args(annotation)[0], optional=optional)
     if origin in (Union, types.UnionType):
-        args = tuple(loosened(arg) for arg in typing.get_args(annotation))
+        args = tuple(loosened(arg, optional=optional) for arg in typing.get_args(annotation))
         return Union[args]  # noqa: UP007 - built from a tuple of types
     if origin is list:
-        return list[loosened(typing.get_args(annotation)[0])]  # type: ignore[misc]
+        return list[loosened(typing.get_args(annotation)[0], optional=optional)]  # type: ignore[misc]
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return _loose_model(annotation, prefix="", title=annotation.model_config.get("title"))
+        return _loose_model(annotation, prefix="", title=annotation.model_config.get("title"),
+                            optional=optional)
     if isinstance(annotation, type) and issubclass(annotation, str) and not issubclass(annotation, Enum):
         return str
     return annotation
 
 
-def _field(info: FieldInfo) -> tuple[Any, FieldInfo]:
-    """A domain field as the dashboard asks it."""
-    annotation = loosened(info.annotation)
+def _field(info: FieldInfo, *, optional: bool = False) -> tuple[Any, FieldInfo]:
+    """A domain field as the dashboard asks it; with `optional`, never required (see
+    `run_input_for`: a choice's fields are all optional)."""
+    annotation = loosened(info.annotation, optional=optional)
     default: Any = ... if info.is_required() else info.default
     if annotation is bool and info.is_required():
         annotation = YesNo
     if not info.is_required() and info.default_factory is not None:
         default = info.default_factory()  # type: ignore[call-arg]
+    if optional:
+        annotation, default = annotation | None, None
     field: FieldInfo = Field(default, title=info.title, description=info.description)
     return annotation, field
 
@@ -84,11 +88,15 @@ _DOMAIN: dict[type[BaseModel], type[BaseModel]] = {}
 
 
 @cache
-def _loose_model(form: type[BaseModel], *, prefix: str, title: str | None) -> type[BaseModel]:
-    fields: dict[str, Any] = {f"{prefix}{name}": _field(info) for name, info in form.model_fields.items()}
-    name = f"{form.__name__}{'Choice' if prefix else 'Input'}"
+def _loose_model(form: type[BaseModel], *, prefix: str, title: str | None, about: str | None = None,
+                 optional: bool = False) -> type[BaseModel]:
+    """`form` loosened; as a choice, its fields prefixed, `title` on its tab and `about` (the step's
+    full title) leading the description under it."""
+    fields: dict[str, Any] = {f"{prefix}{name}": _field(info, optional=optional)
+                              for name, info in form.model_fields.items()}
+    name = f"{form.__name__}{'Choice' if prefix else 'Input'}{'Optional' if optional else ''}"
     model: type[BaseModel] = create_model(name, __base__=_Loose, **fields)
-    model.__doc__ = form.__doc__
+    model.__doc__ = f"{about}. {form.__doc__ or ''}".strip() if about else form.__doc__
     model.model_config["title"] = title or form.__name__
     model.model_rebuild(force=True)
     _DOMAIN[model] = form
@@ -120,7 +128,12 @@ def run_input_for(wait: Wait) -> type[WaitInput]:
         form = wait.choices[0].form
         fields.update({name: _field(info) for name, info in form.model_fields.items()})
     else:
-        variants = tuple(_loose_model(choice.form, prefix=_prefix(choice), title=choice_title(choice))
+        # Every field of a choice is optional on the dashboard. The Prefect UI shows a choice as a
+        # tab and tells which tab an answer is by its fields; an answer that misses a required field
+        # of a union fails Prefect's own check with a message quoting everything typed in the tab.
+        # Optional, it reaches the flow, whose domain form names what is missing and asks again.
+        variants = tuple(_loose_model(choice.form, prefix=_prefix(choice), title=choice_label(choice),
+                                      about=choice_title(choice), optional=True)
                          for choice in wait.choices)
         fields[RECORD] = (Union[variants],  # noqa: UP007 - built from a tuple of types
                           Field(title="What to record", description="Choose one, then fill in its fields."))
@@ -131,8 +144,12 @@ def run_input_for(wait: Wait) -> type[WaitInput]:
 
 
 def _placeholder_of(model: type[BaseModel]) -> dict[str, Any]:
-    return {name: _placeholder_value(info.annotation)
-            for name, info in model.model_fields.items() if info.is_required()}
+    required = {name: info for name, info in model.model_fields.items() if info.is_required()}
+    if not required and model.model_fields:
+        # A choice whose fields are all optional: its first field names it.
+        first, info = next(iter(model.model_fields.items()))
+        return {first: _placeholder_value(info.annotation)}
+    return {name: _placeholder_value(info.annotation) for name, info in required.items()}
 
 
 def _placeholder_value(annotation: Any) -> Any:
@@ -142,7 +159,7 @@ def _placeholder_value(annotation: Any) -> Any:
     if origin is list:
         return []
     if origin in (Union, types.UnionType):
-        return _placeholder_value(typing.get_args(annotation)[0])
+        return _placeholder_value(next(arg for arg in typing.get_args(annotation) if arg is not type(None)))
     if annotation is bool:
         return False
     if annotation is date:
@@ -169,12 +186,14 @@ def domain_form(wait: Wait, answer: BaseModel) -> tuple[Choice, BaseModel]:
 
 def _as_domain(form: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
     """The loosened answer in the domain form's shape: yes or no as a boolean, nested forms in
-    turn, and empty optional fields left out (so the domain form's defaults apply)."""
+    turn, and empty fields left out."""
     fields = form.model_fields
     given: dict[str, Any] = {}
     for name, value in values.items():
         info = fields.get(name)
-        if info is None or (value is None and not info.is_required()):
+        # An empty field is left out: the domain form's default applies, or it names the field as
+        # missing.
+        if info is None or value is None:
             continue
         if info.annotation is bool and value in (YES, NO):
             value = value == YES

@@ -201,10 +201,10 @@ class CaseService:
         case.agencies = [CaseAgency(agency=agency) for agency in referral.agencies_involved]
         session.add(case)
         session.flush()
-        self._audit(session, case, actor, "case-referred",
-                    {"category": case.category.value, "children": len(case.children)}, ctx)
         self._apply(session, case, handle(self._state(session, case, ctx), Referred(), ctx).effects,
-                    actor=actor, ctx=ctx)
+                    actor=actor, ctx=ctx,
+                    audits=[("case-referred", {"category": case.category.value,
+                                               "children": len(case.children)})])
         return ReferOutcome(case.case_ref, created=True)
 
     def record(self, case_ref: str, step: str, form: BaseModel, *, actor: Actor) -> ChangeOutcome:
@@ -329,9 +329,11 @@ class CaseService:
                           today=ctx.today)
 
     def _apply(self, session: Session, case: Case, effects: Sequence[Effect], *, actor: Actor,
-               ctx: Context) -> list[Timer]:
-        """Write `effects`, each with its audit event. Returns the timers added."""
+               ctx: Context, audits: Sequence[tuple[str, dict[str, Any]]] = ()) -> list[Timer]:
+        """Write `effects`, each with its audit event, after `audits` already due. Returns the
+        timers added."""
         added: list[Timer] = []
+        pending = list(audits)
         for effect in effects:
             match effect:
                 case OpenItem():
@@ -413,8 +415,13 @@ class CaseService:
                     raise AssertionError(f"unhandled effect {effect!r}")
             audit = audit_of(effect)
             if audit is not None:
-                self._audit(session, case, actor, *audit, ctx)
+                pending.append(audit)
+        # The audit events go last, in order and together: writing them locks the audit chain's
+        # head until the commit, and the change itself (its emails rendered, its rows written)
+        # need not hold it.
         session.flush()
+        repo.add_audit_events(session=session, case_id=case.id, at=ctx.now, actor=actor.name, via=actor.via,
+                              events=pending)
         return added
 
     def _item(self, session: Session, case: Case, step: str, subject: str) -> Item:
@@ -428,9 +435,3 @@ class CaseService:
                           dashboard_url=self.settings.dashboard_url, now=ctx.now)
         queue_email(session, draft, case_id=case.id, now=ctx.now,
                     mail_from_domain=mail_domain(self.settings.mail_from))
-
-    def _audit(self, session: Session, case: Case | None, actor: Actor, action: str,
-               detail: dict[str, Any], ctx: Context) -> None:
-        repo.add_audit_event(session=session, case_id=case.id if case else None, at=ctx.now,
-                             actor=actor.name, via=actor.via, action=action, detail=detail)
-

@@ -3,7 +3,7 @@
 Every command has help with an example; every query has `--json`; every error is one line on
 stderr with exit code 2, never a traceback, and nothing is written when a command is refused
 (`deployments.cli.app`). The case commands are in `deployments.cli.commands`, the outbox and the
-mail sink in `deployments.cli.mail`.
+mail sink in `deployments.cli.mail`, the audit trail in `deployments.cli.trail`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 # Imported for their commands: each registers itself, in the order `sbu --help` lists them.
-from deployments.cli import commands, mail, reports, reviews  # noqa: F401
+from deployments.cli import commands, mail, reports, reviews, trail  # noqa: F401
 from deployments.cli.app import main
 
 __all__ = ["main"]

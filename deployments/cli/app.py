@@ -100,12 +100,13 @@ class _Parser(argparse.ArgumentParser):
 def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """A parser of our own kind (one-line errors that never quote what was typed), for a command
     that parses the rest of its arguments itself (`sbu record CASE STEP ...`)."""
-    return _Parser(prog=prog, description=description, formatter_class=_Formatter)
+    return _Parser(prog=prog, description=description, formatter_class=_Formatter, allow_abbrev=False)
 
 
 def _add_command(subparsers: Any, item: Command) -> None:
+    # No abbreviations: `--dsp` must not quietly mean `--dsp-la`, nor `--on` something else tomorrow.
     parser: _Parser = subparsers.add_parser(item.name, help=item.summary, description=item.help,
-                                            formatter_class=_Formatter)
+                                            formatter_class=_Formatter, allow_abbrev=False)
     item.arguments(parser)
     parser.set_defaults(handler=item.handler)
     if item.subcommands:

@@ -63,12 +63,11 @@ def note_progress(state: CaseState, form: ActionProgressForm, ctx: Context) -> l
     return [UpdateItem(step=item.step, subject=item.subject, action="action-progress", details=details)]
 
 
-ACTION = ItemSpec.of(StepId.ACTION, subject_field="action",
-                  # The act that adds an action emails its agency instead.
-                  notify_owner=False)
-ADD_ACTION = Act("action-added", "Action added", ActionForm, add_action)
+# The act that adds an action emails its agency instead of a "step opened" email.
+ACTION = ItemSpec.of(StepId.ACTION, subject_field="action", notify_owner=False, label="Action done")
+ADD_ACTION = Act("action-added", "Action added", ActionForm, add_action, label="New action")
 NOTE_PROGRESS = Act("action-progress", "Progress noted", ActionProgressForm, note_progress,
-                    date_field="noted_on")
+                    date_field="noted_on", label="Progress")
 
 ACTION_PLAN = Process(
     id="action-plan",

@@ -165,8 +165,8 @@ DSP_DECISION = ItemSpec(STEP_RULES[StepId.DSP_DECISION], DspDecisionForm, record
                         on_repeat=refuse_a_conflicting_decision, date_field="decided_on",
                         # The referral's own email tells the DSPs; no second "step opened".
                         notify_owner=False)
-SIN_SUBMISSION = ItemSpec.of(StepId.SIN_SUBMISSION, record=record_sin_submission)
-PARTNERS_INFORMED = ItemSpec.of(StepId.PARTNERS_INFORMED)
+SIN_SUBMISSION = ItemSpec.of(StepId.SIN_SUBMISSION, record=record_sin_submission, label="SIN submitted")
+PARTNERS_INFORMED = ItemSpec.of(StepId.PARTNERS_INFORMED, label="Partners told")
 
 CASE = Process(
     id="case",

@@ -155,23 +155,21 @@ def describe(state: CaseState, wait: Wait) -> list[str]:
     return lines
 
 
-REVIEWERS = ItemSpec.of(StepId.CSPR_REVIEWER_APPOINTED)
-TERMS_OF_REFERENCE = ItemSpec.of(StepId.CSPR_TERMS_OF_REFERENCE)
-IMR_REQUESTS = ItemSpec.of(StepId.CSPR_IMR_REQUESTS, record=record_imr_requests)
-IMR = ItemSpec.of(StepId.CSPR_IMR, record=record_imr,
-               subject_field="agency",
-               # Each agency gets its IMR request, naming the template's sections, instead.
-               notify_owner=False)
-FAMILY_ENGAGEMENT = ItemSpec.of(StepId.CSPR_FAMILY_ENGAGEMENT)
-DRAFT_REPORT = ItemSpec.of(StepId.CSPR_DRAFT_REPORT)
-FINAL_REPORT = ItemSpec.of(StepId.CSPR_FINAL_REPORT)
+REVIEWERS = ItemSpec.of(StepId.CSPR_REVIEWER_APPOINTED, label="Reviewers")
+TERMS_OF_REFERENCE = ItemSpec.of(StepId.CSPR_TERMS_OF_REFERENCE, label="Terms")
+IMR_REQUESTS = ItemSpec.of(StepId.CSPR_IMR_REQUESTS, record=record_imr_requests, label="IMR requests")
+# Each agency gets its IMR request, naming the template's sections, instead of a "step opened" email.
+IMR = ItemSpec.of(StepId.CSPR_IMR, record=record_imr, subject_field="agency", notify_owner=False,
+                  label="IMR received")
+FAMILY_ENGAGEMENT = ItemSpec.of(StepId.CSPR_FAMILY_ENGAGEMENT, label="Family")
+DRAFT_REPORT = ItemSpec.of(StepId.CSPR_DRAFT_REPORT, label="Draft")
+FINAL_REPORT = ItemSpec.of(StepId.CSPR_FINAL_REPORT, label="Final report")
 # Due before its anchor (the planned publication date), so done before it.
-REPORT_TO_PANEL = ItemSpec.of(StepId.CSPR_REPORT_TO_PANEL,
-                           done_before_anchor=True)
-PUBLICATION = ItemSpec.of(StepId.CSPR_PUBLICATION, record=record_publication)
-ACTION_PLAN = ItemSpec.of(StepId.CSPR_ACTION_PLAN)
+REPORT_TO_PANEL = ItemSpec.of(StepId.CSPR_REPORT_TO_PANEL, done_before_anchor=True, label="To Panel")
+PUBLICATION = ItemSpec.of(StepId.CSPR_PUBLICATION, record=record_publication, label="Published")
+ACTION_PLAN = ItemSpec.of(StepId.CSPR_ACTION_PLAN, label="Plan agreed")
 MOVE_PUBLICATION = Act("cspr-publication-moved", "Planned publication date moved", PlannedPublicationForm,
-                       move_publication)
+                       move_publication, label="Date moved")
 
 # Every step of the CSPR (a Panel's national review cancels those still open).
 CSPR_STEPS = (StepId.CSPR_REVIEWER_APPOINTED, StepId.CSPR_TERMS_OF_REFERENCE, StepId.CSPR_IMR_REQUESTS,

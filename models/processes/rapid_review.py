@@ -221,17 +221,16 @@ def describe_outcome(state: CaseState, wait: Wait) -> list[str]:
     ]
 
 
-AGENCY_RESPONSES = ItemSpec.of(StepId.RR_AGENCY_RESPONSES, subject_field="agency",
-                            # Each agency gets its own information request instead.
-                            notify_owner=False)
-MEETING = ItemSpec.of(StepId.RR_MEETING, record=record_meeting,
-                   on_retime=meeting_retimed)
-OUTCOME = ItemSpec.of(StepId.RR_OUTCOME, record=record_outcome,
-                   date_field="decided_on")
-REPORT_TO_PANEL = ItemSpec.of(StepId.RR_REPORT_TO_PANEL, record=record_report_sent)
-PANEL_RESPONSE = ItemSpec.of(StepId.RR_PANEL_RESPONSE, record=record_panel_response)
-ACTION_PLAN = ItemSpec.of(StepId.RR_ACTION_PLAN)
-MOVE_MEETING = Act("rr-meeting-moved", "Meeting moved", MeetingMoveForm, move_meeting)
+# Each agency gets its own information request instead of a "step opened" email.
+AGENCY_RESPONSES = ItemSpec.of(StepId.RR_AGENCY_RESPONSES, subject_field="agency", notify_owner=False,
+                               label="Agency info")
+MEETING = ItemSpec.of(StepId.RR_MEETING, record=record_meeting, on_retime=meeting_retimed,
+                      label="Meeting held")
+OUTCOME = ItemSpec.of(StepId.RR_OUTCOME, record=record_outcome, date_field="decided_on", label="Outcome")
+REPORT_TO_PANEL = ItemSpec.of(StepId.RR_REPORT_TO_PANEL, record=record_report_sent, label="To Panel")
+PANEL_RESPONSE = ItemSpec.of(StepId.RR_PANEL_RESPONSE, record=record_panel_response, label="Panel reply")
+ACTION_PLAN = ItemSpec.of(StepId.RR_ACTION_PLAN, label="Plan agreed")
+MOVE_MEETING = Act("rr-meeting-moved", "Meeting moved", MeetingMoveForm, move_meeting, label="Meeting moved")
 
 RAPID_REVIEW = Process(
     id="rapid-review",

@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session
 from models import schema
 from models.enums import Interface
 from models.errors import NotFound, Refused, SbuError
-from models.tables import AuditEvent, OutboxMessage, OutboxStatus
+from models.tables import OutboxMessage, OutboxStatus
 from tasks.mail.directory import is_valid_domain
 from tasks.mail.messages import Attachment, EmailDraft
 from tasks.mail.sender import OutgoingEmail
+from tasks.store.repositories import add_audit_event
 
 
 def message_id_for(dedup_key: str, *, domain: str) -> str:
@@ -224,8 +225,7 @@ def requeue_dead_letter(session: Session, *, outbox_id: int, now: datetime, acto
     row.attempts = 0
     row.requeues += 1
     row.next_attempt_at = moment
-    session.add(AuditEvent(case_id=row.case_id, at=moment, actor=actor, via=via,
-                           action="outbox-requeued",
-                           detail={"outbox_id": row.id, "event": row.event, "requeues": row.requeues}))
-    session.flush()
+    add_audit_event(session=session, case_id=row.case_id, at=moment, actor=actor, via=via,
+                    action="outbox-requeued",
+                    detail={"outbox_id": row.id, "event": row.event, "requeues": row.requeues})
     return _entry(row)

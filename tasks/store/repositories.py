@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from models import schema
+from models.audit import AuditRow
 from models.enums import Agency, CaseStatus, Interface, TimerKind, TimerState, known_step
-from models.tables import AuditEvent, Case, CaseRun, CaseSequence, Item, Timer
+from models.errors import SbuError
+from models.tables import Case, CaseRun, CaseSequence, Item, Timer
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,55 @@ def cases_with_untold_runs(*, session: Session, partnership: str) -> list[str]:
 # -- audit ----------------------------------------------------------------------------------------
 
 def add_audit_event(*, session: Session, case_id: int | None, at: datetime, actor: str, via: Interface,
-                    action: str, detail: dict[str, Any]) -> None:
-    """Audit rows are only ever added: the database refuses UPDATE and DELETE on them."""
-    session.add(AuditEvent(case_id=case_id, at=at, actor=actor, via=via, action=action, detail=detail))
+                    action: str, detail: Mapping[str, Any]) -> None:
+    """Append one audit row to the chain, in the caller's transaction (never committed here).
+
+    Audit rows are only ever added (the database refuses UPDATE and DELETE on them), and each is
+    linked by hash to the row before it (`models.audit`). The link is taken from the chain's head,
+    which this locks until the caller's transaction ends: a concurrent writer waits there and then
+    links its rows after these, so the chain stays one line. Write audit events last in a unit of
+    work, and a change's several events together (`add_audit_events`), as the case service does,
+    so that the lock is held no longer than the commit needs.
+    """
+    add_audit_events(session=session, case_id=case_id, at=at, actor=actor, via=via,
+                     events=[(action, detail)])
+
+
+def add_audit_events(*, session: Session, case_id: int | None, at: datetime, actor: str, via: Interface,
+                     events: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+    """Append one audit row per `(action, detail)`, in order, for one change by one actor: as
+    `add_audit_event`, with one lock of the chain's head, one insert and one update of the head for
+    them all, whatever their number."""
+    if not events:
+        return
+    # The head must be the last lock the transaction takes: then no one holding it ever waits for
+    # another lock, so it can never close a cycle with the row locks of the changes being recorded
+    # (a deadlock), and other writers wait on it for as short a time as can be. So everything this
+    # transaction has changed is written first, and the case row the new rows' foreign key will
+    # check is locked first too (FOR KEY SHARE, what that check takes; a no-op on SQLite): else a
+    # writer holding the head could wait for a change holding the case FOR UPDATE, which waits
+    # for the head.
+    session.flush()
+    if case_id is not None:
+        cases = schema.cases
+        session.execute(select(cases.c.id).where(cases.c.id == case_id)
+                        .with_for_update(read=True, key_share=True))
+    head = schema.audit_chain_head
+    # One statement both locks the head (a row lock on PostgreSQL, the write lock on SQLite) and
+    # gives out the ids; an id is hashed, so it must be known before its row is written.
+    advanced = session.execute(update(head).where(head.c.id == 1).values(last_id=head.c.last_id + len(events))
+                               .returning(head.c.last_id, head.c.last_hash)).one_or_none()
+    if advanced is None:
+        raise SbuError("the audit chain's head is missing, so no audit event can be written; "
+                       "run `sbu audit verify`")
+    rows: list[AuditRow] = []
+    prev_hash: str = advanced.last_hash
+    for offset, (action, detail) in enumerate(events, start=advanced.last_id - len(events) + 1):
+        rows.append(AuditRow.linked(id=offset, case_id=case_id, at=at, actor=actor, via=via.value,
+                                    action=action, detail=detail, prev_hash=prev_hash))
+        prev_hash = rows[-1].hash
+    session.execute(insert(schema.audit_events), [
+        {"id": row.id, "case_id": row.case_id, "at": row.at, "actor": row.actor, "via": via,
+         "action": row.action, "detail": row.detail, "prev_hash": row.prev_hash, "hash": row.hash}
+        for row in rows])
+    session.execute(update(head).where(head.c.id == 1).values(last_hash=prev_hash))

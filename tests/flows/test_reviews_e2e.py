@@ -257,11 +257,13 @@ def test_a_notified_case_runs_from_referral_to_publication_and_closes_with_its_l
     assert system.sbu_json("status", ref)["stage"] == "closed"
     wait_until(lambda: messages(system, ref, "Case closed"), timeout=MOVE_ON, what="the case-closed email")
     # Every run of the case finishes.
-    def completed(name: str) -> bool:
-        return any(r.state_type and r.state_type.value == "COMPLETED" for r in system.runs_named(name))
-
     for name in (ref, review, f"{ref} cspr", f"{ref} action plan"):
-        wait_until(partial(completed, name), timeout=MOVE_ON, what=f"{name} to complete")
+        wait_until(partial(completed, system, name), timeout=MOVE_ON, what=f"{name} to complete")
+
+
+def completed(system: LocalSystem, name: str) -> bool:
+    runs = system.runs_named(name)
+    return any(r.state_type is not None and r.state_type.value == "COMPLETED" for r in runs)
 
 
 # -- a near miss, and the Panel's disagreement -------------------------------------------------------------

@@ -21,7 +21,7 @@ from models.forms import (
 from models.processes import BUILTIN_PROCESSES
 from models.processes.case import CASE
 from models.processes.rapid_review import RAPID_REVIEW
-from models.registry import Act, ItemSpec, Wait
+from models.registry import TAB_BUDGET, Act, ItemSpec, Wait, choice_label
 from models.timetable import StepRule, WorkingDaysAfter
 from tasks.run_inputs import RECORDED_IN_STORE, domain_form, run_input_for
 from tests.conftest import SIGNATURES
@@ -65,14 +65,22 @@ def test_a_wait_with_several_choices_offers_each_with_its_own_titled_fields() ->
     assert set(schema["properties"]) == {"record", "recorded_by"}
     choices = schema["properties"]["record"]["anyOf"]
     variants = [schema["$defs"][ref["$ref"].rsplit("/", 1)[1]] for ref in choices]
-    assert [variant["title"] for variant in variants] == [
-        "Agency information for the Rapid Review", "Rapid Review meeting is held", "Meeting moved"]
+    # Short tabs (the dialog is 512 px wide and does not wrap them), the full title beneath.
+    assert [variant["title"] for variant in variants] == ["Agency info", "Meeting held", "Meeting moved"]
+    assert variants[0]["description"].startswith("Agency information for the Rapid Review.")
     moved = variants[2]["properties"]
     assert [moved[name]["title"] for name in moved] == ["Meeting date", "Start time", "Place or link",
                                                         "Reason"]
     # The UI tells which choice an answer is by its fields, so no two choices share a field name.
     names = [set(variant["properties"]) for variant in variants]
     assert all(not a & b for i, a in enumerate(names) for b in names[i + 1:])
+
+
+@pytest.mark.parametrize("wait", [w for w in EVERY_WAIT if len(w.choices) > 1], ids=lambda w: w.name)
+def test_every_forms_tabs_fit_the_dashboards_dialog(wait: Wait) -> None:
+    labels = [choice_label(choice) for choice in wait.choices]
+    assert sum(len(label) for label in labels) <= TAB_BUDGET, labels
+    assert len(set(labels)) == len(labels)
 
 
 def test_a_field_added_to_a_domain_form_appears_on_the_dashboard() -> None:
@@ -143,3 +151,21 @@ def test_an_answer_the_domain_form_refuses_is_described_without_its_value() -> N
     assert "rationale" in described
     assert "dsp_health.name" in described
     assert "CANARY" not in described
+
+
+def test_a_choice_half_filled_reaches_the_flow_which_names_what_is_missing() -> None:
+    # Prefect checks an answer against the form's schema and, for a choice that fails it, quotes
+    # everything typed; so a choice's fields are all optional there, and the domain form speaks.
+    model = run_input_for(MEETING)
+    answer = model.model_validate({"record": {"rr_meeting_moved__reason": "CANARY the chair is away",
+                                              "rr_meeting_moved__place": None},
+                                   "recorded_by": "Robin"})
+    with pytest.raises(ValidationError) as caught:
+        domain_form(MEETING, answer)
+    described = describe_validation_error(caught.value)
+    assert "meeting_on: Field required" in described
+    assert "start_time: Field required" in described
+    assert "CANARY" not in described
+    schema = schema_of(MEETING)
+    for ref in schema["properties"]["record"]["anyOf"]:
+        assert "required" not in schema["$defs"][ref["$ref"].rsplit("/", 1)[1]]

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from models.clock import FixedClock
 from models.enums import Agency, Interface, Role, StepId
@@ -26,6 +27,7 @@ from tasks.mail.outbox import (
     requeue_dead_letter,
 )
 from tasks.store.db import Store
+from tasks.store.repositories import add_audit_event
 
 DOMAIN = "partnership.example"
 
@@ -36,20 +38,21 @@ def _reminder(directory: Directory, due: date = date(2026, 3, 6)) -> EmailDraft:
                                    dashboard_url="http://127.0.0.1:4200")
 
 
-def _audit(at: datetime, action: str) -> AuditEvent:
-    return AuditEvent(case_id=None, at=at, actor="test", via=Interface.SYSTEM, action=action, detail={})
+def _audit(session: Session, at: datetime, action: str) -> None:
+    add_audit_event(session=session, case_id=None, at=at, actor="test", via=Interface.SYSTEM,
+                    action=action, detail={})
 
 
 def test_the_same_dedup_key_is_queued_once_and_the_callers_work_survives(
         mail_store: Store, directory: Directory, fixed_clock: FixedClock) -> None:
     now = fixed_clock.now()
     with mail_store.transaction() as session:
-        session.add(_audit(now, "before"))
+        _audit(session, now, "before")
         assert queue_email(session, _reminder(directory), case_id=None, now=now, mail_from_domain=DOMAIN)
         assert not queue_email(session, _reminder(directory), case_id=None, now=now,
                                mail_from_domain=DOMAIN)
         # The duplicate did not spoil the transaction: more work still goes in.
-        session.add(_audit(now, "after"))
+        _audit(session, now, "after")
     with mail_store.transaction() as session:
         assert not queue_email(session, _reminder(directory), case_id=None, now=now,
                                mail_from_domain=DOMAIN)
