@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models.errors import SbuError
@@ -58,7 +57,8 @@ def port_is_free(port: int) -> bool:
 
 @contextmanager
 def local_prefect_server(settings: Settings, *, port: int) -> Iterator[str]:
-    """Run `prefect server start` on loopback with its database under the data directory."""
+    """Run Prefect's server on loopback with its database under the data directory, through our
+    launcher (`deployments.prefect_server`): its SQLite transactions take the write lock up front."""
     if not port_is_free(port):
         raise SbuError(f"port {port} is in use: stop what holds it or choose another with --port")
     home = (settings.data_dir / "prefect").resolve()
@@ -72,8 +72,8 @@ def local_prefect_server(settings: Settings, *, port: int) -> Iterator[str]:
            "PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS": "3"}
     env.pop("PREFECT_API_URL", None)
     log_file = (home / "server.log").open("ab")
-    prefect_cli = Path(sys.executable).with_name("prefect")
-    command = [str(prefect_cli), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "deployments.prefect_server", "--host", "127.0.0.1",
+               "--port", str(port)]
     process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT,
                                start_new_session=True)
     url = f"http://127.0.0.1:{port}/api"
