@@ -30,6 +30,7 @@ from tasks.prefect_bridge import (
     RECONCILE_DEPLOYMENT,
     api_url_marker,
     prefect_environment,
+    prefect_rereads_environment,
     server_answers,
 )
 
@@ -180,6 +181,7 @@ class CatchUp(threading.Thread):
 
 def _serve(settings: Settings, url: str) -> None:
     os.environ["PREFECT_API_URL"] = url
+    prefect_rereads_environment()  # this process imported Prefect before the URL was known
     from prefect.client.orchestration import get_client
     from prefect.exceptions import TerminationSignal
     from prefect.runner import Runner

@@ -91,9 +91,26 @@ def prefect_client(settings: Settings) -> Iterator[SyncPrefectClient | None]:
         os.environ.setdefault(name, value)
     os.environ["PREFECT_API_URL"] = url
     from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
 
+    if PREFECT_API_URL.value() != url:
+        prefect_rereads_environment()
     with get_client(sync_client=True) as client:
         yield client
+
+
+def prefect_rereads_environment() -> None:
+    """Make Prefect in this process see what we have just put in the environment.
+
+    Prefect reads its settings from the environment once, when it is first imported, and our
+    modules import it before the API URL is known (a URL `sbu serve` found in its marker file, or a
+    server it has just started). A client that finds no API URL does not fail: it starts a
+    temporary Prefect server of its own, on the same SQLite database as the real one (PREFECT_HOME
+    is the same), for as long as the process lives. That cost every `sbu` command about 25 s, and
+    gave `sbu serve` a second server, with its own services, writing to the same file."""
+    from prefect.context import refresh_global_settings_context
+
+    refresh_global_settings_context()
 
 
 # -- creating runs ---------------------------------------------------------------------------------
