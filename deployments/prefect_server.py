@@ -1,6 +1,7 @@
-"""The Prefect server `sbu serve` starts: Prefect's own server and CLI, with one change on SQLite.
+"""The Prefect server `sbu serve` starts: Prefect's own server and CLI, with one change on SQLite,
+and tied to the `sbu serve` that started it.
 
-    python -m deployments.prefect_server --host 127.0.0.1 --port 4200
+    python -m deployments.prefect_server --parent-pid PID --host 127.0.0.1 --port 4200
 
 The change: every transaction Prefect's server opens on SQLite takes the write lock when it begins
 (BEGIN IMMEDIATE) instead of at its first write. Prefect opens most of them DEFERRED, and only asks
@@ -35,6 +36,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from deployments import lifeline
 from models.errors import SbuError
 
 if TYPE_CHECKING:
@@ -77,9 +79,12 @@ def install_sqlite_write_lock() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deployments.prefect_server",
                                      description="Prefect's server, as `sbu serve` runs it.")
+    parser.add_argument("--parent-pid", type=int, required=True,
+                        help="the process whose end ends this server (`sbu serve`)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
+    lifeline.end_with_parent_pid(args.parent_pid)
     install_sqlite_write_lock()
     from prefect.cli import app
 

@@ -59,7 +59,8 @@ def port_is_free(port: int) -> bool:
 @contextmanager
 def local_prefect_server(settings: Settings, *, port: int) -> Iterator[str]:
     """Run Prefect's server on loopback with its database under the data directory, through our
-    launcher (`deployments.prefect_server`): its SQLite transactions take the write lock up front."""
+    launcher (`deployments.prefect_server`): its SQLite transactions take the write lock up front,
+    and it ends when this process ends, however this process ends."""
     if not port_is_free(port):
         raise SbuError(f"port {port} is in use: stop what holds it or choose another with --port")
     home = (settings.data_dir / "prefect").resolve()
@@ -73,8 +74,10 @@ def local_prefect_server(settings: Settings, *, port: int) -> Iterator[str]:
            "PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS": "3"}
     env.pop("PREFECT_API_URL", None)
     log_file = (home / "server.log").open("ab")
-    command = [sys.executable, "-m", "deployments.prefect_server", "--host", "127.0.0.1",
-               "--port", str(port)]
+    command = [sys.executable, "-m", "deployments.prefect_server", "--parent-pid", str(os.getpid()),
+               "--host", "127.0.0.1", "--port", str(port)]
+    # A session of its own, so Ctrl-C in a terminal stops it only through the orderly stop below,
+    # after the runner; its lifeline ends it if this process dies without one.
     process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT,
                                start_new_session=True)
     url = f"http://127.0.0.1:{port}/api"
