@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -93,13 +94,16 @@ def test_serve_killed_leaves_nothing_behind_and_its_cases_carry_on(
         system.start()
         waiting = refer(system, tmp_path / "waiting.json", "POL-KILL-1")
         system.wait_for_wait(waiting, "dsp-decision")
-        running = refer(system, tmp_path / "running.json", "POL-KILL-2")
 
         def with_a_run_in_progress() -> list[Proc] | None:
             family = descendants(system.serve_pid)
             return family if "flow run" in kinds(family).values() else None
 
-        family = wait_until(with_a_run_in_progress, timeout=60, interval=0.05,
+        # Referred from a thread and watched meanwhile: the new case's run can be done and waiting
+        # before `sbu refer` itself has finished.
+        referring = threading.Thread(target=refer, args=(system, tmp_path / "running.json", "POL-KILL-2"))
+        referring.start()
+        family = wait_until(with_a_run_in_progress, timeout=60, interval=0.02,
                             what="a flow run's process to start")
         kind = kinds(family)
         assert {"prefect server", "forkserver", "flow run"} <= set(kind.values())
@@ -115,12 +119,14 @@ def test_serve_killed_leaves_nothing_behind_and_its_cases_carry_on(
             left = [(kind[proc.pid], proc.pid) for proc in still_running(family)]
             pytest.fail(f"{ENDS_WITHIN:.0f} s after serve was killed, still running: {left}")
         took = time.monotonic() - killed
+        referring.join()  # it told Prefect in time, or left that to the next serve
         with capsys.disabled():
             print(f"\nserve killed: the {len(family)} processes it had started "
                   f"({', '.join(sorted(kind.values()))}) all ended within {took:.1f} s")
         assert port_is_free(port)
 
         system.start()  # the same port, the same data directory
+        running = refer(system, tmp_path / "running.json", "POL-KILL-2")  # the same case again
         system.wait_for_wait(waiting, "dsp-decision", timeout=90 + STALL_ALLOWANCE)
         system.sbu("decide", waiting, "--sin", "--rapid-review", "--rationale", "Criteria met on the facts.",
                    "--dsp", "A DSP", "--dsp", "B DSP", "--dsp", "C DSP")
