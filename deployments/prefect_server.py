@@ -24,7 +24,18 @@ the hook is one wrapper there that always passes `with_for_update=True`: Prefect
 BEGIN IMMEDIATE, used for more transactions. It depends on Prefect's internals, which is why the
 Prefect version is pinned in `pyproject.toml`; `install_sqlite_write_lock` refuses to start the
 server if those internals have moved, and `tests/deployments/test_prefect_server.py` checks that
-the lock is really taken up front.
+the lock is really taken up front. Statements Prefect runs outside a transaction (most reads, the
+task run recorder's inserts) are untouched. Prefect keeps the BEGIN mode in a context variable, so
+a session opened inside a transaction would begin IMMEDIATE too and wait on its own transaction;
+no server path of 3.9.1 that our runs exercise does that (we instrumented one to look).
+
+It also ended a rarer, worse failure: the whole server stalling for the 60 s busy timeout. Each
+"database is locked" left the failed statement's cursor to the garbage collector, which finalized
+it on the server's event-loop thread; when that cursor's connection was at that moment waiting, in
+its own thread, for the write lock, finalizing needed the connection's mutex, so the event loop
+stopped, and with it the transaction holding the lock, until the wait timed out (seen in gdb:
+the main thread in `sqlite3_reset` under "Garbage-collecting", two connections in SQLite's busy
+handler). Without the failures there are no such cursors.
 """
 
 from __future__ import annotations
