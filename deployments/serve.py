@@ -71,7 +71,10 @@ def local_prefect_server(settings: Settings, *, port: int) -> Iterator[str]:
            "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
            # Interval schedules need only the next few runs made ahead, not Prefect's default 100.
            "PREFECT_SERVER_SERVICES_SCHEDULER_MIN_RUNS": "1",
-           "PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS": "3"}
+           "PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS": "3",
+           # A request refused because SQLite was busy is answered 503 and by default not logged;
+           # it should not happen on this server (deployments/prefect_server.py), so say if it does.
+           "PREFECT_SERVER_LOG_RETRYABLE_ERRORS": "true"}
     env.pop("PREFECT_API_URL", None)
     log_file = (home / "server.log").open("ab")
     command = [sys.executable, "-m", "deployments.prefect_server", "--parent-pid", str(os.getpid()),
