@@ -43,7 +43,8 @@ def preload_for(registry: Registry) -> tuple[str, ...]:
 
 
 def _run_tied(target: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    """A run's process, in the forkserver's child: end when `sbu serve` ends, then run."""
+    """The start of a run's process, in the forkserver's child: first arrange to end when
+    `sbu serve` ends, then run what Prefect asked for."""
     lifeline.end_with_multiprocessing_parent()
     return target(*args, **kwargs)
 
