@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models.errors import SbuError
@@ -31,6 +30,7 @@ from tasks.prefect_bridge import (
     RECONCILE_DEPLOYMENT,
     api_url_marker,
     prefect_environment,
+    prefect_rereads_environment,
     server_answers,
 )
 
@@ -58,7 +58,9 @@ def port_is_free(port: int) -> bool:
 
 @contextmanager
 def local_prefect_server(settings: Settings, *, port: int) -> Iterator[str]:
-    """Run `prefect server start` on loopback with its database under the data directory."""
+    """Run Prefect's server on loopback with its database under the data directory, through our
+    launcher (`deployments.prefect_server`): its SQLite transactions take the write lock up front,
+    and it ends when this process ends, however this process ends."""
     if not port_is_free(port):
         raise SbuError(f"port {port} is in use: stop what holds it or choose another with --port")
     home = (settings.data_dir / "prefect").resolve()
@@ -69,11 +71,16 @@ def local_prefect_server(settings: Settings, *, port: int) -> Iterator[str]:
            "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
            # Interval schedules need only the next few runs made ahead, not Prefect's default 100.
            "PREFECT_SERVER_SERVICES_SCHEDULER_MIN_RUNS": "1",
-           "PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS": "3"}
+           "PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS": "3",
+           # A request refused because SQLite was busy is answered 503 and by default not logged;
+           # it should not happen on this server (deployments/prefect_server.py), so say if it does.
+           "PREFECT_SERVER_LOG_RETRYABLE_ERRORS": "true"}
     env.pop("PREFECT_API_URL", None)
     log_file = (home / "server.log").open("ab")
-    prefect_cli = Path(sys.executable).with_name("prefect")
-    command = [str(prefect_cli), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "deployments.prefect_server", "--parent-pid", str(os.getpid()),
+               "--host", "127.0.0.1", "--port", str(port)]
+    # A session of its own, so Ctrl-C in a terminal stops it only through the orderly stop below,
+    # after the runner; its lifeline ends it if this process dies without one.
     process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT,
                                start_new_session=True)
     url = f"http://127.0.0.1:{port}/api"
@@ -192,6 +199,7 @@ class CatchUp(threading.Thread):
 
 def _serve(settings: Settings, url: str) -> None:
     os.environ["PREFECT_API_URL"] = url
+    prefect_rereads_environment()  # this process imported Prefect before the URL was known
     from prefect.client.orchestration import get_client
     from prefect.exceptions import TerminationSignal
     from prefect.runner import Runner

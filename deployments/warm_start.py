@@ -15,16 +15,22 @@ that module, and only it, a stand-in whose `get_context` returns the forkserver 
 else goes to the real `multiprocessing`. This depends on Prefect's internals, which is why the
 Prefect version is pinned in `pyproject.toml`, and `tests/flows/test_served_flows.py` fails if a
 Prefect upgrade stops a served run from coming out of the forkserver.
+
+The same stand-in ties each run's process to `sbu serve` (`deployments.lifeline`): a run whose
+serve has died ends within seconds instead of running on with nobody to collect it.
 """
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import multiprocessing.forkserver
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
 from typing import Any
 
+from deployments import lifeline
 from models.registry import Registry
 
 
@@ -36,13 +42,36 @@ def preload_for(registry: Registry) -> tuple[str, ...]:
     return ("prefect.flow_engine", *dict.fromkeys(modules))
 
 
-class _ForkserverOnly:
-    """Stands in for the `multiprocessing` module inside `prefect.flow_engine`."""
+def _run_tied(target: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """The start of a run's process, in the forkserver's child: first arrange to end when
+    `sbu serve` ends, then run what Prefect asked for."""
+    lifeline.end_with_multiprocessing_parent()
+    return target(*args, **kwargs)
+
+
+class _TiedContext:
+    """The forkserver context, whose processes end when the process that asked for them does."""
 
     def __init__(self, context: BaseContext) -> None:
         self._context = context
 
-    def get_context(self, method: str | None = None) -> BaseContext:
+    def Process(self, *, target: Callable[..., Any], **kwargs: Any) -> BaseProcess:  # noqa: N802 - as in multiprocessing
+        # A partial of a module-level function pickles by reference, as the forkserver needs.
+        process: BaseProcess = self._context.Process(  # type: ignore[attr-defined]
+            target=functools.partial(_run_tied, target), **kwargs)
+        return process
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
+class _ForkserverOnly:
+    """Stands in for the `multiprocessing` module inside `prefect.flow_engine`."""
+
+    def __init__(self, context: BaseContext) -> None:
+        self._context = _TiedContext(context)
+
+    def get_context(self, method: str | None = None) -> Any:
         return self._context
 
     def __getattr__(self, name: str) -> Any:

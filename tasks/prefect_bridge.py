@@ -91,9 +91,26 @@ def prefect_client(settings: Settings) -> Iterator[SyncPrefectClient | None]:
         os.environ.setdefault(name, value)
     os.environ["PREFECT_API_URL"] = url
     from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
 
+    if PREFECT_API_URL.value() != url:
+        prefect_rereads_environment()
     with get_client(sync_client=True) as client:
         yield client
+
+
+def prefect_rereads_environment() -> None:
+    """Make Prefect in this process see what we have just put in the environment.
+
+    Prefect reads its settings from the environment once, when it is first imported, and our
+    modules import it before the API URL is known (a URL `sbu serve` found in its marker file, or a
+    server it has just started). A client that finds no API URL does not fail: it starts a
+    temporary Prefect server of its own, on the same SQLite database as the real one (PREFECT_HOME
+    is the same), for as long as the process lives. That cost every `sbu` command about 25 s, and
+    gave `sbu serve` a second server, with its own services, writing to the same file."""
+    from prefect.context import refresh_global_settings_context
+
+    refresh_global_settings_context()
 
 
 # -- creating runs ---------------------------------------------------------------------------------
@@ -244,11 +261,14 @@ def waiting_key(run: FlowRun) -> str | None:
 
 
 # Prefect's server answers 503 when its SQLite database is busy, and Prefect's client then waits
-# 2 s before it tries again. The server's resume endpoint reads and then writes in one deferred
-# transaction, so any other write committed in between fails it that way: on the embedded server,
-# with other runs writing states, logs and events, that was one resume in four, each 2 s late,
-# which alone breaks the 2 s target from a decision to its case moving. The answer is safe to
-# retry at once (the transaction was rolled back), so we retry it quickly ourselves first.
+# 2 s before it tries again. Prefect's own server opens the resume endpoint's transaction DEFERRED
+# and reads before it writes, so any other write committed in between fails it that way: with
+# other runs writing states, logs and events, that was one resume in four, each 2 s late, which
+# alone breaks the 2 s target from a decision to its case moving. The server `sbu serve` starts
+# no longer answers so (its transactions take the write lock up front: deployments/prefect_server.py),
+# but a server it is pointed at with PREFECT_API_URL may be a plain `prefect server start` on
+# SQLite. The answer is safe to retry at once (the transaction was rolled back), so we retry it
+# quickly ourselves first.
 BUSY_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8)
 
 

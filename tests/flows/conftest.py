@@ -16,12 +16,17 @@ from models.settings import Settings
 SystemFactory = Callable[..., LocalSystem]
 
 
+@pytest.fixture(scope="package")
+def prefect_server_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data directory of the flow tests' Prefect server (its log is `prefect/server.log`)."""
+    return tmp_path_factory.mktemp("prefect-server")
+
+
 # Package scope: the server stops once the flow tests are done, so it does not run in the
 # background through the timing tests of the command line.
 @pytest.fixture(scope="package")
-def prefect_api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    home = tmp_path_factory.mktemp("prefect-server")
-    with local_prefect_server(Settings(data_dir=home), port=free_port()) as url:
+def prefect_api_url(prefect_server_home: Path) -> Iterator[str]:
+    with local_prefect_server(Settings(data_dir=prefect_server_home), port=free_port()) as url:
         yield url
 
 
