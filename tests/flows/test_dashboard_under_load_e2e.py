@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from deployments.local import LocalSystem
-from tests.conftest import EXAMPLE_REFERRAL
+from tests.conftest import EXAMPLE_REFERRAL, SIGNATURES
 from tests.flows.conftest import SystemFactory
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
@@ -32,9 +32,9 @@ pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 CASE_START = datetime(2026, 12, 23, 12, 0, tzinfo=UTC)
 CASES = 8
 WRITERS = 3
-DSPS = ["Director of Children's Services", "Director of Nursing", "Chief Superintendent"]
-DECISION = {"sin": True, "rapid_review": True, "rationale": "Abuse suspected; criteria met.",
-            "dsps_present": DSPS, "decided_on": "2026-12-23", "recorded_by": "Dana Duty"}
+# The decision as the dashboard's form sends it: a yes-or-no chosen, each DSP role signing once.
+DECISION = {"sin": "yes", "rapid_review": "yes", "rationale": "Abuse suspected; criteria met.",
+            **SIGNATURES, "decided_on": "2026-12-23", "recorded_by": "Dana Duty"}
 # Long enough for a request that waits its turn for the write lock: waiting is allowed, failing is not.
 REQUEST_TIMEOUT = 120.0
 

@@ -173,10 +173,12 @@ def test_a_notified_case_runs_from_referral_to_publication_and_closes_with_its_l
     assert (status["review"], status["anchors"]["cspr-commissioned"]) == ("local-cspr", "2027-01-19")
     assert status["anchors"]["planned-publication"] == "2027-07-19"  # six calendar months on
     # Commissioned Tue 19 Jan: 20..22, 25..29 Jan, 1, 2 Feb (10); 3..5, 8..12, 15, 16 Feb (20).
+    # 60 working days is Thu 15 Apr (Good Friday 26 Mar and Easter Monday 29 Mar skipped); 30 more
+    # is Fri 28 May (Mon 3 May skipped); 20 more is Mon 28 Jun (Mon 31 May skipped).
     assert {label: d for label, d in due(system, ref).items() if label.startswith(("cspr", "rr-action"))} == {
         "cspr-reviewer-appointed": "2027-02-02", "cspr-terms-of-reference": "2027-02-16",
         "cspr-imr-requests": "2027-02-02", "cspr-family-engagement": "2027-04-15",
-        "cspr-draft-report": "2027-05-27", "cspr-final-report": "2027-06-24",
+        "cspr-draft-report": "2027-05-28", "cspr-final-report": "2027-06-28",
         # The 7th working day strictly before Mon 19 Jul: 16, 15, 14, 13, 12, 9, 8 Jul.
         "cspr-report-to-panel": "2027-07-08", "cspr-publication": "2027-07-19",
         "rr-action-plan": "2027-02-16"}

@@ -16,7 +16,7 @@ import pytest
 
 from deployments.local import STALL_ALLOWANCE, LocalSystem, free_port, wait_until
 from deployments.serve import port_is_free
-from tests.conftest import EXAMPLE_REFERRAL
+from tests.conftest import DSP_OPTIONS, EXAMPLE_REFERRAL
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")]
@@ -129,7 +129,7 @@ def test_serve_killed_leaves_nothing_behind_and_its_cases_carry_on(
         running = refer(system, tmp_path / "running.json", "POL-KILL-2")  # the same case again
         system.wait_for_wait(waiting, "dsp-decision", timeout=90 + STALL_ALLOWANCE)
         system.sbu("decide", waiting, "--sin", "--rapid-review", "--rationale", "Criteria met on the facts.",
-                   "--dsp", "A DSP", "--dsp", "B DSP", "--dsp", "C DSP")
+                   *DSP_OPTIONS)
         system.wait_for_wait(waiting, "sin-submission", timeout=60 + STALL_ALLOWANCE)
         # The run that was cut off mid-way is replaced, and waits where it should.
         system.wait_for_wait(running, "dsp-decision", timeout=90 + STALL_ALLOWANCE)
