@@ -156,9 +156,9 @@ def test_decisions_submitted_on_the_dashboard_all_land_while_other_runs_write(
 
     assert [outcome for outcome, _ in answers] == ["ACCEPT"] * CASES
     assert other.failures == []
-    # Every decision landed: each case records it and moves on to its SIN.
+    # Every decision landed: each case records it and moves on to its notification (the SIN).
     for ref in refs:
-        system.wait_for_wait(ref, "sin-submission")
+        system.wait_for_wait(ref, "notification")
         steps = {row["step"]: row for row in system.sbu_json("status", ref)["steps"]}
         assert (steps["dsp-decision"]["state"], steps["dsp-decision"]["completed_by"]) == \
             ("done", "Dana Duty")

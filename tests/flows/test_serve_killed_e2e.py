@@ -130,7 +130,7 @@ def test_serve_killed_leaves_nothing_behind_and_its_cases_carry_on(
         system.wait_for_wait(waiting, "dsp-decision", timeout=90 + STALL_ALLOWANCE)
         system.sbu("decide", waiting, "--sin", "--rapid-review", "--rationale", "Criteria met on the facts.",
                    *DSP_OPTIONS)
-        system.wait_for_wait(waiting, "sin-submission", timeout=60 + STALL_ALLOWANCE)
+        system.wait_for_wait(waiting, "notification", timeout=60 + STALL_ALLOWANCE)
         # The run that was cut off mid-way is replaced, and waits where it should.
         system.wait_for_wait(running, "dsp-decision", timeout=90 + STALL_ALLOWANCE)
     finally:
