@@ -16,7 +16,7 @@ from models.processes import RECONCILE_SECONDS
 from tests.conftest import EXAMPLE_REFERRAL
 from tests.flows.conftest import SystemFactory
 
-pytestmark = [pytest.mark.prefect, pytest.mark.slow]
+pytestmark = [pytest.mark.prefect, pytest.mark.slow, pytest.mark.timing]
 
 
 def test_a_case_referred_while_prefect_cannot_be_told_gets_its_run_within_seconds(

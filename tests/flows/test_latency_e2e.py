@@ -30,7 +30,7 @@ from tests.conftest import EXAMPLE_REFERRAL, SIGNATURES
 from tests.flows.conftest import SystemFactory
 from tests.timing import bound
 
-pytestmark = [pytest.mark.prefect, pytest.mark.slow]
+pytestmark = [pytest.mark.prefect, pytest.mark.slow, pytest.mark.timing]
 
 CASES = 15
 TARGET_P95_SECONDS = 2.0
