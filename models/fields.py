@@ -88,9 +88,25 @@ def _iso_moment(value: Any) -> Any:
 
 
 def _within_years(value: date) -> date:
-    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+    if not within_years(value):
         raise ValueError(f"Input should be in the years {EARLIEST_YEAR} to {LATEST_YEAR}")
     return value
+
+
+def is_iso_day(text: str) -> bool:
+    """Whether `text` is spelt YYYY-MM-DD in ASCII digits (Python's own `date.fromisoformat` also
+    takes `20261220` and week dates such as `2026-W51-7`)."""
+    return _ISO_DAY.fullmatch(text) is not None
+
+
+def is_iso_moment(text: str) -> bool:
+    """Whether `text` is spelt YYYY-MM-DDTHH:MM[:SS[.ffffff]][offset] in ASCII digits."""
+    return _ISO_MOMENT.fullmatch(text) is not None
+
+
+def within_years(value: date) -> bool:
+    """Whether `value` falls in the years a case's dates can (`EARLIEST_YEAR` to `LATEST_YEAR`)."""
+    return EARLIEST_YEAR <= value.year <= LATEST_YEAR
 
 
 # A day of the case: a date that was typed, held to ISO spelling and a sane range of years.

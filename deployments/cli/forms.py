@@ -36,11 +36,13 @@ def option_name(field: str, *, many: bool = False) -> str:
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
-    """The annotation without `| None`, and whether it was optional."""
+    """The annotation without `| None` and its constraints, and whether it was optional."""
     if typing.get_origin(annotation) in (Union, types.UnionType):
         args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         if len(args) == 1:
-            return args[0], True
+            return _unwrap(args[0])[0], True
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
     return annotation, False
 
 
