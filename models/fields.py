@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date, datetime
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
@@ -55,6 +56,43 @@ def _printable(value: str) -> str:
 
 OneLine = AfterValidator(_one_line)
 Paragraphs = AfterValidator(_paragraphs)
+
+# -- shape ----------------------------------------------------------------------------------------
+
+# A form is at most three levels deep (a referral's children, a signature); an answer nested far
+# deeper is refused before any field is read. Without this, an enum field handed a list nested
+# thousands deep fails deep inside Python's own error message, with a RecursionError.
+MAX_NESTING = 8
+
+
+def nested_too_deeply(value: object, *, limit: int = MAX_NESTING) -> bool:
+    """Whether `value` holds lists or dicts more than `limit` levels deep (counted without
+    recursion, so any depth is safe to ask about)."""
+    level: list[object] = [value]
+    for _ in range(limit + 1):
+        nested: list[object] = []
+        for item in level:
+            if isinstance(item, dict):
+                nested.extend(item.values())
+            elif isinstance(item, list | tuple):
+                nested.extend(item)
+        if not nested:
+            return False
+        level = nested
+    return True
+
+
+def refuse_deep_nesting(data: object, fields: Iterable[str]) -> None:
+    """Raise a `ValueError` naming the first field of `data` nested too deeply (a key that is no
+    field of the form is not named: it may be anything typed)."""
+    if not isinstance(data, dict):
+        return
+    known = set(fields)
+    for key, value in data.items():
+        if nested_too_deeply(value):
+            name = key if key in known else "a field"
+            raise ValueError(f"{name}: nested too deeply")
+
 
 # -- dates ------------------------------------------------------------------------------------------
 #

@@ -51,6 +51,7 @@ from models.fields import (
     SectionKey,
     StartTime,
     StoreOnly,
+    refuse_deep_nesting,
 )
 from models.rules import CARE_LEAVER_MAX_AGE, LOOKED_AFTER_MAX_AGE, CaseFacts
 
@@ -61,6 +62,12 @@ _CLOCK_SKEW = timedelta(minutes=5)
 
 class _Form(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_nested_too_deeply(cls, data: Any) -> Any:
+        refuse_deep_nesting(data, cls.model_fields)
+        return data
 
 
 def _now_from(info: ValidationInfo) -> datetime:
@@ -118,6 +125,8 @@ class Referral(_Form):
             raise ValueError("la_aware_date is before incident_date")
         if london_date(self.referred_at) < self.incident_date:
             raise ValueError("referred_at is before incident_date")
+        if self.incident_date < _earliest_incident(self.referred_on, self.children):
+            raise ValueError("incident_date is before the oldest child in the referral was born")
         if len({child.la_record_id for child in self.children}) != len(self.children):
             raise ValueError("children: the same la_record_id appears twice")
         if len(set(self.agencies_involved)) != len(self.agencies_involved):
@@ -135,6 +144,17 @@ class Referral(_Form):
             looked_after_child=any(child.looked_after for child in self.children),
             care_leaver=any(child.care_leaver for child in self.children),
         )
+
+
+def _earliest_incident(referred_on: date, children: list[Child]) -> date:
+    """The earliest incident date the children's ages allow: before it, none of them was born. A
+    year more than the oldest's age, and a year more again for an incident before birth, so only
+    a date mistyped by decades (1926 for 2026) is refused."""
+    years = max(child.age_years for child in children) + 2
+    try:
+        return referred_on.replace(year=referred_on.year - years)
+    except ValueError:  # 29 February
+        return referred_on.replace(year=referred_on.year - years, day=28)
 
 
 def parse_referral(data: Any, *, now: datetime) -> Referral:
