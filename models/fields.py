@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime
 from collections.abc import Iterable
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints

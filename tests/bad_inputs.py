@@ -27,10 +27,13 @@ from models.processes import BUILTIN_PROCESSES
 from tests.conftest import EXAMPLE_REFERRAL, SIGNATURES
 from tests.figures import record_figure
 
-# Reproducible in CI: the same examples every run, and no example database on disk.
-BAD_INPUT = settings(derandomize=True, database=None, deadline=None,
-                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                            HealthCheck.function_scoped_fixture])
+
+def bad_input(examples: int = 100) -> settings:
+    """Hypothesis settings for these tests: reproducible in CI (the same examples every run, no
+    example database on disk), no deadline (the machine is shared), and `examples` examples."""
+    return settings(max_examples=examples, derandomize=True, database=None, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.function_scoped_fixture])
 
 Path = tuple[str | int, ...]
 

@@ -16,9 +16,14 @@ from pydantic import BaseModel, ValidationError
 
 from models.errors import MAX_PROBLEMS
 from models.fields import EARLIEST_YEAR, LATEST_YEAR
-from models.forms import DspDecisionForm, Referral, describe_validation_error, parse_referral, store_only_fields
+from models.forms import (
+    DspDecisionForm,
+    Referral,
+    describe_validation_error,
+    parse_referral,
+    store_only_fields,
+)
 from tests.bad_inputs import (
-    BAD_INPUT,
     FORMS,
     IMPOSSIBLE_DAYS,
     IMPOSSIBLE_MOMENTS,
@@ -29,6 +34,7 @@ from tests.bad_inputs import (
     Kind,
     Slot,
     Tally,
+    bad_input,
     deep,
     echoes,
     foreign_digits,
@@ -82,7 +88,8 @@ def judge(what: str, slot: Slot, value: Any, *, keep: Keep = never, data: Any = 
         TALLY.add(what, echoed=bool(echoed))
         assert not echoed, f"{slot!r}: the error echoes {echoed[:3]}"
         assert slot.field in message, f"{slot!r}: the error does not name the field: {message}"
-        assert "\n" not in message and "\r" not in message
+        assert "\n" not in message
+        assert "\r" not in message
         return
     kept = keep(get(model, slot.path))
     TALLY.add(what, accepted_wrongly=not kept)
@@ -102,7 +109,7 @@ def test_every_form_has_a_valid_answer_and_every_slot_a_kind() -> None:
     assert len(FORMS) >= 20
 
 
-@BAD_INPUT
+@bad_input()
 @given(st.data())
 def test_injection_strings_are_refused_or_kept_as_typed(data: st.DataObject) -> None:
     slot = data.draw(st.sampled_from(slots_of(*TEXT)), label="slot")
@@ -112,7 +119,7 @@ def test_injection_strings_are_refused_or_kept_as_typed(data: st.DataObject) -> 
     judge("injection", slot, value, keep=lambda stored: free and stored == value.strip())
 
 
-@BAD_INPUT
+@bad_input()
 @given(st.data())
 def test_other_scripts_digits_and_look_alike_letters_are_refused(data: st.DataObject) -> None:
     slot = data.draw(st.sampled_from(slots_of(Kind.IDENT, Kind.CHOICE, Kind.DAY, Kind.MOMENT, Kind.COUNT)))
@@ -124,7 +131,7 @@ def test_other_scripts_digits_and_look_alike_letters_are_refused(data: st.DataOb
     judge("unicode-digits-and-look-alikes", slot, value)
 
 
-@BAD_INPUT
+@bad_input()
 @given(st.data())
 def test_zero_width_right_to_left_and_control_characters_are_refused(data: st.DataObject) -> None:
     slot = data.draw(st.sampled_from(slots_of(*TEXT)), label="slot")
@@ -154,7 +161,7 @@ _BAD_MOMENTS = (st.sampled_from(IMPOSSIBLE_MOMENTS)
                 | st.integers(-(2**40), 2**40) | st.dates().map(date.isoformat))
 
 
-@BAD_INPUT
+@bad_input()
 @given(st.data())
 def test_impossible_dates_and_iso_variants_are_refused(data: st.DataObject) -> None:
     slot = data.draw(st.sampled_from(slots_of(Kind.DAY, Kind.MOMENT)), label="slot")
@@ -162,7 +169,7 @@ def test_impossible_dates_and_iso_variants_are_refused(data: st.DataObject) -> N
     judge("dates", slot, value)
 
 
-@BAD_INPUT
+@bad_input()
 @given(st.data())
 def test_a_referral_dated_in_the_future_or_before_the_children_were_born_is_refused(
         data: st.DataObject) -> None:
@@ -189,15 +196,16 @@ def _optional(slot: Slot) -> bool:
     return len(slot.path) == 1 and not slot.form.model_fields[slot.field].is_required()
 
 
-@BAD_INPUT
+@bad_input()
 @given(st.data())
 def test_wrong_types_are_refused(data: st.DataObject) -> None:
     slot = data.draw(st.sampled_from(SLOTS), label="slot")
     value = data.draw(wrong_types(slot.kind), label="value")
-    judge("wrong-types", slot, value, keep=lambda stored: value is None and stored is None and _optional(slot))
+    judge("wrong-types", slot, value,
+          keep=lambda stored: value is None and stored is None and _optional(slot))
 
 
-@BAD_INPUT
+@bad_input()
 @given(st.data())
 def test_a_whole_field_of_the_wrong_shape_is_refused(data: st.DataObject) -> None:
     form = data.draw(st.sampled_from(FORMS), label="form")
@@ -214,7 +222,7 @@ _KEYS = (st.sampled_from(["extra", "__class__", "__proto__", "$where", "construc
          | st.from_regex(r"[a-z_]{1,12}", fullmatch=True))
 
 
-@BAD_INPUT
+@bad_input()
 @given(st.data())
 def test_extra_keys_are_refused_at_every_level(data: st.DataObject) -> None:
     form = data.draw(st.sampled_from(FORMS), label="form")
@@ -229,7 +237,8 @@ def test_extra_keys_are_refused_at_every_level(data: st.DataObject) -> None:
     value = data.draw(st.text(min_size=6, max_size=40) | st.integers(10**6, 10**9), label="value")
     target[key] = value
     model, message = attempt(form, answer)
-    assert model is None and message is not None
+    assert model is None
+    assert message is not None
     echoed = echoes(value, message)
     TALLY.add("extra-keys", echoed=bool(echoed))
     assert not echoed
@@ -245,7 +254,9 @@ def test_a_missing_or_null_required_field_is_named(form: type[BaseModel]) -> Non
                        put(valid_answer(form), (name,), None)):
             model, message = attempt(form, answer)
             TALLY.add("wrong-types", accepted_wrongly=model is not None)
-            assert model is None and message is not None and message.startswith(f"{name}: ")
+            assert model is None
+            assert message is not None
+            assert message.startswith(f"{name}: ")
 
 
 @pytest.mark.parametrize("answer", [None, [], "referral", 42, [{"external_ref": "X"}], True])
@@ -253,37 +264,39 @@ def test_an_answer_that_is_not_an_object_is_refused(answer: Any) -> None:
     for form in FORMS:
         model, message = attempt(form, answer)
         TALLY.add("wrong-types", accepted_wrongly=model is not None)
-        assert model is None and message
+        assert model is None
+        assert message
 
 
 _HUGE_CHARS = st.sampled_from(["A", "7", "é", "<", " ", "a1", "'; --", "\u0660"])
 
 
-@BAD_INPUT
+@bad_input(40)
 @given(st.data())
 def test_megabyte_strings_are_refused(data: st.DataObject) -> None:
     slot = data.draw(st.sampled_from(slots_of(*TEXT)), label="slot")
     unit = data.draw(_HUGE_CHARS, label="unit")
-    size = data.draw(st.integers(1, 3), label="MB") * 1024 * 1024
+    size = data.draw(st.integers(1, 2), label="MB") * 1024 * 1024
     value = str(example(slot)) + unit * (size // len(unit))
     # Trailing spaces are stripped (and the rest is what was meant); anything else is refused.
     judge("huge-payloads", slot, value, keep=lambda stored: unit.isspace() and stored == value.strip())
 
 
-_LISTS = [(form, name) for form in FORMS for name, value in valid_answer(form).items() if isinstance(value, list)]
+_LISTS = [(form, name) for form in FORMS for name, value in valid_answer(form).items()
+          if isinstance(value, list)]
 
 
-@BAD_INPUT
+@bad_input(40)
 @given(st.data())
 def test_long_lists_and_deep_nesting_are_refused(data: st.DataObject) -> None:
     if data.draw(st.booleans(), label="long list"):
         form, name = data.draw(st.sampled_from(_LISTS), label="list")
         item = valid_answer(form)[name][0]
-        length = data.draw(st.sampled_from([50, 1000, 100_000]), label="length")
+        length = data.draw(st.sampled_from([50, 1000, 20_000]), label="length")
         judge("huge-payloads", Slot(form, (name,)), [item] * length)
     else:
         slot = data.draw(st.sampled_from(SLOTS), label="slot")
-        depth = data.draw(st.sampled_from([100, 10_000, 100_000]), label="depth")
+        depth = data.draw(st.sampled_from([100, 10_000, 50_000]), label="depth")
         judge("huge-payloads", slot, deep(depth, as_list=data.draw(st.booleans())))
 
 
@@ -292,13 +305,14 @@ def test_thousands_of_unknown_fields_are_one_short_refusal() -> None:
     answer.update({f"field_{n}": f"value-{n:08d}" for n in range(20_000)})
     model, message = attempt(Referral, answer)
     TALLY.add("huge-payloads", accepted_wrongly=model is not None)
-    assert model is None and message is not None
+    assert model is None
+    assert message is not None
     assert message.count("unexpected field") == MAX_PROBLEMS
     assert message.endswith(f"and {20_000 - MAX_PROBLEMS} more problems")
     assert len(message) < 1000
 
 
-@BAD_INPUT
+@bad_input()
 @given(st.data())
 def test_line_breaks_are_refused_in_every_one_line_field(data: st.DataObject) -> None:
     slot = data.draw(st.sampled_from(slots_of(*TEXT)), label="slot")
