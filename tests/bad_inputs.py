@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -329,3 +329,69 @@ class Tally:
             record_figure(kind="input", what=what, layer=self.layer, tried=counts["tried"],
                           accepted_wrongly=counts["accepted_wrongly"], echoed=counts["echoed"],
                           written=counts["written"])
+
+
+# -- one bad value of a class, for the layers above the forms --------------------------------------
+
+Keep = Callable[[Any], bool]
+CLASSES = ("injection", "unicode-digits-and-look-alikes", "invisible-and-bidi", "dates", "wrong-types",
+           "huge-payloads", "crlf")
+_TEXT = tuple(kind for kind in Kind if kind.is_text)
+_ONE_LINE = (Kind.LINE, Kind.IDENT, Kind.CHOICE, Kind.DAY, Kind.MOMENT)
+BAD_DAYS = st.sampled_from(IMPOSSIBLE_DAYS) | st.integers(-(2**40), 2**40)
+BAD_MOMENTS = st.sampled_from(IMPOSSIBLE_MOMENTS) | st.integers(-(2**40), 2**40)
+
+
+def never(_stored: Any) -> bool:
+    return False
+
+
+@st.composite
+def bad_value(draw: st.DrawFn, what: str, slots: Sequence[Slot], *,
+              strings_only: bool = False) -> tuple[Slot, Any, Keep]:
+    """A slot among `slots`, a value of class `what` for it, and what may be kept if it is
+    accepted (free text as typed; nothing else). `strings_only`: values a command line can carry."""
+    def pick(*kinds: Kind) -> Slot:
+        return draw(st.sampled_from([slot for slot in slots if slot.kind in kinds]))
+
+    match what:
+        case "injection":
+            slot = pick(*_TEXT)
+            payload = draw(st.sampled_from(INJECTIONS))
+            value: Any = draw(st.sampled_from([payload, f"{example_of(slot)} {payload}"]))
+            free = slot.kind in (Kind.FREE, Kind.LINE)
+            return slot, value, lambda stored: free and stored == value.strip()
+        case "unicode-digits-and-look-alikes":
+            slot = pick(Kind.IDENT, Kind.CHOICE, Kind.DAY, Kind.MOMENT)
+            text = str(example_of(slot))
+            digits = any(ch.isdigit() for ch in text) and draw(st.booleans())
+            return slot, draw(foreign_digits(text) if digits else lookalike(text)), never
+        case "invisible-and-bidi":
+            slot = pick(*_TEXT)
+            return slot, draw(inserted(str(example_of(slot)), INVISIBLE, interior=True)), never
+        case "dates":
+            slot = pick(Kind.DAY, Kind.MOMENT)
+            value = draw(BAD_DAYS if slot.kind is Kind.DAY else BAD_MOMENTS)
+            return slot, str(value) if strings_only else value, never
+        case "wrong-types":
+            if strings_only:
+                # On a command line every value is text: a word where a date or a choice goes.
+                slot = pick(Kind.CHOICE, Kind.DAY, Kind.MOMENT, Kind.IDENT)
+                return slot, draw(st.sampled_from(["true", "null", "[]", "{}", "42", "3.5", "none"])), never
+            slot = draw(st.sampled_from(list(slots)))
+            value = draw(wrong_types(slot.kind))
+            optional = len(slot.path) == 1 and not slot.form.model_fields[slot.field].is_required()
+            return slot, value, lambda stored: value is None and stored is None and optional
+        case "huge-payloads":
+            slot = pick(*_TEXT)
+            unit = draw(st.sampled_from(["A", "7", "é", "<", "a1", "'; --", "\u0660"]))
+            size = draw(st.sampled_from([5_000, 65_536, 1_048_576]))
+            return slot, str(example_of(slot)) + unit * (size // len(unit)), never
+        case "crlf":
+            slot = pick(*_ONE_LINE)
+            return slot, draw(inserted(str(example_of(slot)), LINE_BREAKS, interior=True)), never
+    raise AssertionError(f"no such class of bad input: {what}")
+
+
+def example_of(slot: Slot) -> Any:
+    return get(valid_answer(slot.form), slot.path)
