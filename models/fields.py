@@ -188,9 +188,9 @@ StartTime = Annotated[str, StringConstraints(strip_whitespace=True,
 def _section_key(value: object) -> object:
     # "Lessons learned" and "lessons_learned" as typed on a form are the template's
     # `lessons-learned`.
-    # Only ASCII is lowered: a look-alike such as the Kelvin sign lowers to an ASCII "k" and would
-    # otherwise pass as the letter it imitates.
-    if isinstance(value, str) and value.isascii():
+    # Only printable ASCII is lowered and joined: a look-alike such as the Kelvin sign lowers to an
+    # ASCII "k", and a line break would be joined as a dash; either would pass as a key it is not.
+    if isinstance(value, str) and value.isascii() and value.isprintable():
         return "-".join(value.strip().lower().replace("_", " ").split())
     return value
 

