@@ -103,7 +103,7 @@ def form_values(args: argparse.Namespace, form: type[BaseModel], *, date_field: 
         given = getattr(args, name, None)
         annotation, _ = _unwrap(info.annotation)
         if name == date_field:
-            values[name] = parse_day(given, field_name="--on") if given else today
+            values[name] = parse_day(given, field_name="--on") if given is not None else today
         elif given is None:
             continue
         elif annotation is DspSignature:
