@@ -98,7 +98,8 @@ def test_a_refused_dashboard_answer_names_the_field_and_not_the_value(what: str,
     assert _prefix(choice) not in described  # the domain's field name, as the form's title shows it
 
 
-@pytest.mark.parametrize("name", [f"Robin{mark}Hale" for mark in (*INVISIBLE, *LINE_BREAKS)])
+@pytest.mark.parametrize("name", [*(f"Robin{mark}Hale" for mark in (*INVISIBLE, *LINE_BREAKS)),
+                                  "Robin Hale " * 100_000])
 def test_a_recorded_by_with_a_hidden_character_is_refused_without_echo(name: str) -> None:
     wait, choice = CHOICES[0]
     answer = dashboard_answer(wait, choice, valid_answer(choice.form), by=name)
