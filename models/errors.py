@@ -28,10 +28,16 @@ class Refused(SbuError):
 _SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
 
 
+# An answer with thousands of unknown fields is one mistake, not a page of them.
+MAX_PROBLEMS = 10
+
+
 def describe_validation_error(error: ValidationError) -> str:
-    """One line naming each failing field, never the value submitted."""
+    """One line naming each failing field (the first `MAX_PROBLEMS` of them), never the value
+    submitted."""
     parts: list[str] = []
-    for item in error.errors(include_input=False, include_url=False, include_context=False):
+    problems = error.errors(include_input=False, include_url=False, include_context=False)
+    for item in problems[:MAX_PROBLEMS]:
         location = ".".join(
             str(part) if isinstance(part, int) or _SAFE_KEY.match(str(part)) else "<field>"
             for part in item["loc"]
@@ -40,4 +46,6 @@ def describe_validation_error(error: ValidationError) -> str:
         if item["type"] == "extra_forbidden":
             message = "unexpected field"
         parts.append(f"{location}: {message}" if location else message)
+    if len(problems) > MAX_PROBLEMS:
+        parts.append(f"and {len(problems) - MAX_PROBLEMS} more problems")
     return "; ".join(parts)

@@ -12,7 +12,6 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Self
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -39,9 +38,11 @@ from models.errors import describe_validation_error as describe_validation_error
 from models.fields import (
     STORE_ONLY,
     ActionRef,
+    Day,
     ExternalRef,
     JobTitle,
     LaRecordId,
+    Moment,
     Narrative,
     PersonName,
     Place,
@@ -50,6 +51,7 @@ from models.fields import (
     SectionKey,
     StartTime,
     StoreOnly,
+    refuse_deep_nesting,
 )
 from models.rules import CARE_LEAVER_MAX_AGE, LOOKED_AFTER_MAX_AGE, CaseFacts
 
@@ -60,6 +62,12 @@ _CLOCK_SKEW = timedelta(minutes=5)
 
 class _Form(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_nested_too_deeply(cls, data: Any) -> Any:
+        refuse_deep_nesting(data, cls.model_fields)
+        return data
 
 
 def _now_from(info: ValidationInfo) -> datetime:
@@ -74,9 +82,10 @@ class Child(_Form):
     """A child in the referral, known only by the local authority's own record id."""
 
     la_record_id: LaRecordId = Field(description="The local authority's record id for the child.")
-    age_years: int = Field(ge=0, le=CARE_LEAVER_MAX_AGE, description="Age in whole years.")
-    looked_after: bool = Field(description="Looked after by the local authority.")
-    care_leaver: bool = Field(description="A care leaver (up to and including age 24).")
+    # Strict: `true` for an age, or "yes" and 1 for a yes-or-no, are a wrong type, not a value.
+    age_years: int = Field(ge=0, le=CARE_LEAVER_MAX_AGE, strict=True, description="Age in whole years.")
+    looked_after: bool = Field(strict=True, description="Looked after by the local authority.")
+    care_leaver: bool = Field(strict=True, description="A care leaver (up to and including age 24).")
 
     @model_validator(mode="after")
     def _status_fits_age(self) -> Self:
@@ -96,9 +105,9 @@ class Referral(_Form):
     external_ref: ExternalRef = Field(description="The referring agency's own reference.")
     category: Category
     abuse_or_neglect: AbuseOrNeglect
-    incident_date: date
-    la_aware_date: date = Field(description="When the local authority became aware.")
-    referred_at: AwareDatetime = Field(description="When the SBU received the referral.")
+    incident_date: Day
+    la_aware_date: Day = Field(description="When the local authority became aware.")
+    referred_at: Moment = Field(description="When the SBU received the referral.")
     children: list[Child] = Field(min_length=1, max_length=4)
     agencies_involved: list[Agency] = Field(min_length=1, max_length=len(Agency))
 
@@ -116,6 +125,8 @@ class Referral(_Form):
             raise ValueError("la_aware_date is before incident_date")
         if london_date(self.referred_at) < self.incident_date:
             raise ValueError("referred_at is before incident_date")
+        if self.incident_date < _earliest_incident(self.referred_on, self.children):
+            raise ValueError("incident_date is before the oldest child in the referral was born")
         if len({child.la_record_id for child in self.children}) != len(self.children):
             raise ValueError("children: the same la_record_id appears twice")
         if len(set(self.agencies_involved)) != len(self.agencies_involved):
@@ -135,6 +146,17 @@ class Referral(_Form):
         )
 
 
+def _earliest_incident(referred_on: date, children: list[Child]) -> date:
+    """The earliest incident date the children's ages allow: before it, none of them was born. A
+    year more than the oldest's age, and a year more again for an incident before birth, so only
+    a date mistyped by decades (1926 for 2026) is refused."""
+    years = max(child.age_years for child in children) + 2
+    try:
+        return referred_on.replace(year=referred_on.year - years)
+    except ValueError:  # 29 February
+        return referred_on.replace(year=referred_on.year - years, day=28)
+
+
 def parse_referral(data: Any, *, now: datetime) -> Referral:
     """Validate a referral as submitted; `now` is the case clock's current time."""
     return Referral.model_validate(data, context={"now": now})
@@ -152,7 +174,7 @@ class DspSignature(_Form):
     """One Delegated Safeguarding Partner's sign-off: who signed, and whether as a deputy."""
 
     name: PersonName = Field(title="Name", description="Who signed for this role.")
-    deputy: bool = Field(False, title="Deputy",
+    deputy: bool = Field(False, strict=True, title="Deputy",
                          description="Signed by a deputy acting for the role-holder.")
 
 
@@ -178,14 +200,14 @@ SIGNATURE_FIELDS: dict[Role, str] = {Role.DSP_LA: "dsp_la", Role.DSP_HEALTH: "ds
 class DspDecisionForm(SignedByTheDsps):
     """The three Delegated Safeguarding Partners' decision on a referral."""
 
-    sin: bool = Field(title="SIN", description="Submit a Serious Incident Notification (SIN)?")
-    rapid_review: bool = Field(title="Rapid Review", description="Hold a Rapid Review?")
+    sin: bool = Field(strict=True, title="SIN", description="Submit a Serious Incident Notification (SIN)?")
+    rapid_review: bool = Field(strict=True, title="Rapid Review", description="Hold a Rapid Review?")
     rationale: Rationale = Field(title="Rationale", description="Why the DSPs decided this (at least 10 "
                                                                   "characters).")
     dsp_la: Signature = _signature(Role.DSP_LA)
     dsp_health: Signature = _signature(Role.DSP_HEALTH)
     dsp_police: Signature = _signature(Role.DSP_POLICE)
-    decided_on: date = Field(title="Decided on", description="The date of the DSPs' meeting.")
+    decided_on: Day = Field(title="Decided on", description="The date of the DSPs' meeting.")
 
 
 class SinSubmissionForm(_Form):
@@ -193,13 +215,13 @@ class SinSubmissionForm(_Form):
 
     national_ref: Reference = Field(title="National reference",
                                     description="The national notification system's reference.")
-    completed_on: date = Field(title="Submitted on", description="The date the SIN was submitted.")
+    completed_on: Day = Field(title="Submitted on", description="The date the SIN was submitted.")
 
 
 class StepCompletionForm(_Form):
     """A step done on a date, with an optional reference to file."""
 
-    completed_on: date = Field(title="Done on", description="The date it was done.")
+    completed_on: Day = Field(title="Done on", description="The date it was done.")
     reference: Reference | None = Field(None, title="Reference",
                                         description="A reference to file (a document, a receipt), if any.")
 
@@ -207,7 +229,7 @@ class StepCompletionForm(_Form):
 class PartnersInformedForm(_Form):
     """The local authority told the safeguarding partners of the incident."""
 
-    completed_on: date = Field(title="Informed on", description="The date the partners were told.")
+    completed_on: Day = Field(title="Informed on", description="The date the partners were told.")
     reference: Reference | None = Field(None, title="Reference", description="A reference to file, if any.")
 
 
@@ -215,14 +237,14 @@ class AgencyResponseForm(_Form):
     """One agency's Rapid Review information received by the SBU (late or not)."""
 
     agency: Agency = Field(title="Agency", description="Whose information arrived.")
-    completed_on: date = Field(title="Received on",
+    completed_on: Day = Field(title="Received on",
                                description="The date the agency's information was received.")
 
 
 class MeetingHeldForm(_Form):
     """The Rapid Review meeting was held (with every agency's information or without some)."""
 
-    completed_on: date = Field(title="Held on", description="The date the meeting was held.")
+    completed_on: Day = Field(title="Held on", description="The date the meeting was held.")
     reference: Reference | None = Field(None, title="Minutes reference",
                                         description="The minutes' reference, if any.")
 
@@ -230,7 +252,7 @@ class MeetingHeldForm(_Form):
 class MeetingMoveForm(_Form):
     """The Rapid Review meeting moved to another day, time or place: everyone invited gets an update."""
 
-    meeting_on: date = Field(title="Meeting date", description="The day the meeting is now held.")
+    meeting_on: Day = Field(title="Meeting date", description="The day the meeting is now held.")
     start_time: StartTime = Field(title="Start time", description="London time, as HH:MM.")
     place: Place = Field(title="Place or link",
                          description="Where the meeting is held, or the link to join it (sent to everyone "
@@ -254,13 +276,13 @@ class RapidReviewOutcomeForm(SignedByTheDsps):
     dsp_la: Signature = _signature(Role.DSP_LA)
     dsp_health: Signature = _signature(Role.DSP_HEALTH)
     dsp_police: Signature = _signature(Role.DSP_POLICE)
-    decided_on: date = Field(title="Signed off on", description="The date the DSPs signed off the outcome.")
+    decided_on: Day = Field(title="Signed off on", description="The date the DSPs signed off the outcome.")
 
 
 class ReportSentForm(_Form):
     """A report sent to the National Panel (and, for a CSPR, the Secretary of State)."""
 
-    completed_on: date = Field(title="Sent on", description="The date the report was sent.")
+    completed_on: Day = Field(title="Sent on", description="The date the report was sent.")
     reference: Reference | None = Field(None, title="Receipt reference",
                                         description="The Panel's receipt reference, if any.")
 
@@ -271,7 +293,7 @@ class PanelResponseForm(_Form):
     response: PanelResponse = Field(title="Panel's response",
                                     description="Agrees with the recommendation, disagrees, or will "
                                                 "hold a national review.")
-    completed_on: date = Field(title="Received on", description="The date the response arrived.")
+    completed_on: Day = Field(title="Received on", description="The date the response arrived.")
     reference: Reference | None = Field(None, title="Reference", description="The Panel's reference, if any.")
 
 
@@ -280,14 +302,14 @@ class ReviewersAppointedForm(_Form):
 
     reviewers: list[PersonName] = Field(min_length=1, max_length=3, title="Reviewers",
                                         description="The independent reviewer or reviewers.")
-    completed_on: date = Field(title="Appointed on", description="The date of the appointment.")
+    completed_on: Day = Field(title="Appointed on", description="The date of the appointment.")
 
 
 class ImrRequestsForm(_Form):
     """Individual Management Reviews requested from the agencies, due on the date the panel set."""
 
-    completed_on: date = Field(title="Requested on", description="The date the requests were sent.")
-    imrs_due: date | None = Field(None, title="IMRs due by",
+    completed_on: Day = Field(title="Requested on", description="The date the requests were sent.")
+    imrs_due: Day | None = Field(None, title="IMRs due by",
                                   description="The date the review panel set; if none, the "
                                               "partnership's default clock.")
     agencies: list[Agency] | None = Field(None, title="Agencies",
@@ -307,7 +329,7 @@ class ImrReceivedForm(_Form):
     The IMR itself stays in the agency's secure channel: nothing of its content is stored here."""
 
     agency: Agency = Field(title="Agency", description="Whose IMR arrived.")
-    completed_on: date = Field(title="Received on", description="The date the IMR (or the rest of it) "
+    completed_on: Day = Field(title="Received on", description="The date the IMR (or the rest of it) "
                                                                 "arrived.")
     missing_sections: list[SectionKey] = Field(default_factory=list, max_length=20,
                                                title="Sections missing",
@@ -330,13 +352,13 @@ class FamilyEngagementForm(_Form):
                                          description="Engaged, declined, or not appropriate.")
     reason: Rationale = Field(title="Reason",
                               description="Why, in a sentence or two (at least 10 characters).")
-    completed_on: date = Field(title="Recorded on", description="The date it was settled.")
+    completed_on: Day = Field(title="Recorded on", description="The date it was settled.")
 
 
 class PublicationForm(_Form):
     """The CSPR report published."""
 
-    completed_on: date = Field(title="Published on", description="The date the report was published.")
+    completed_on: Day = Field(title="Published on", description="The date the report was published.")
     reference: Reference | None = Field(None, title="Reference",
                                         description="The publication's reference, if any.")
 
@@ -344,7 +366,7 @@ class PublicationForm(_Form):
 class PlannedPublicationForm(_Form):
     """The CSPR's planned publication date set or moved: the report to the Panel follows it."""
 
-    planned_on: date = Field(title="Planned publication date", description="The new planned date.")
+    planned_on: Day = Field(title="Planned publication date", description="The new planned date.")
     reason: Rationale = Field(title="Reason", description="Why the date moves, in at least 10 characters "
                                                           "(kept in the case store's audit trail only).")
 
@@ -356,7 +378,7 @@ class ActionForm(_Form):
     agency: Agency = Field(title="Owning agency", description="The agency that owns the action.")
     owner_role: JobTitle = Field(title="Owner's role", description="Who in the agency owns it, by job title.")
     summary: Narrative = Field(title="Action", description="What is to be done.")
-    due: date = Field(title="Due by", description="The date the action is due.")
+    due: Day = Field(title="Due by", description="The date the action is due.")
 
 
 class ActionProgressForm(_Form):
@@ -366,7 +388,7 @@ class ActionProgressForm(_Form):
     note: Narrative = Field(title="Progress", description="What has happened since the last note.")
     evidence_ref: Reference | None = Field(None, title="Evidence reference",
                                            description="A reference to the evidence so far, if any.")
-    noted_on: date = Field(title="Noted on", description="The date of the note.")
+    noted_on: Day = Field(title="Noted on", description="The date of the note.")
 
 
 class ActionClosedForm(_Form):
@@ -375,13 +397,13 @@ class ActionClosedForm(_Form):
     action: ActionRef = Field(title="Action", description="Which action (a1, a2, ...).")
     evidence_ref: Reference = Field(title="Evidence reference",
                                     description="Where the evidence that it is done is filed.")
-    completed_on: date = Field(title="Closed on", description="The date the action was completed.")
+    completed_on: Day = Field(title="Closed on", description="The date the action was completed.")
 
 
 class RetimeForm(_Form):
     """A new due date for an open item, or a new date for an anchor, and why."""
 
-    due: date = Field(title="New date", description="The new due date (or the anchor's new date).")
+    due: Day = Field(title="New date", description="The new due date (or the anchor's new date).")
     reason: Rationale = Field(title="Reason", description="Why the date moves (kept in the case store's "
                                                           "audit trail only).")
 

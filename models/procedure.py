@@ -90,9 +90,16 @@ class Outcome:
     reason: str = ""
 
 
+# No date a person gives (a due date, a meeting, a planned publication) lies further ahead than
+# this: a CSPR delayed by criminal proceedings takes years, never decades, so such a date is a
+# mistyped year (2207 for 2027), refused before it sets timers for it.
+YEARS_AHEAD = 10
+
+
 def handle(state: CaseState, event: Event, ctx: Context) -> Outcome:
     """The effects of `event` on the case `state`. Raises `Refused`, with the reason in words and
     nothing to write, when the procedure does not allow it."""
+    _refuse_distant_dates(event, ctx)
     match event:
         case Referred():
             return _settled(state, [], ctx)
@@ -107,6 +114,29 @@ def handle(state: CaseState, event: Event, ctx: Context) -> Outcome:
         case AnchorMoved():
             return _settled(state, move_anchor(state, event, ctx), ctx)
     raise AssertionError(f"unhandled event {event!r}")
+
+
+def _refuse_distant_dates(event: Event, ctx: Context) -> None:
+    match event:
+        case Recorded() | Acted():
+            dates = [(name, value) for name, value in event.form if isinstance(value, date)]
+        case Retimed():
+            dates = [("due", event.due)]
+        case AnchorMoved():
+            dates = [(event.anchor.value, event.on)]
+        case _:
+            return
+    limit = _years_after(ctx.today, YEARS_AHEAD)
+    for name, value in dates:
+        if value > limit:
+            raise Refused(f"{name} is more than {YEARS_AHEAD} years ahead")
+
+
+def _years_after(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
 
 
 # -- recording a step ------------------------------------------------------------------------------

@@ -33,8 +33,8 @@ def record_answer(case_ref: str, process: str, wait: str, answer: RunInput) -> s
     """Record an answer typed into the dashboard form of `process`'s `wait`, validated into its
     domain form; return why it was refused, or None."""
     found = runtime.registry().process(process).wait_named(wait)
-    actor = _ui_actor(recorded_by(answer))
     try:
+        actor = _ui_actor(recorded_by(answer))
         choice, form = domain_form(found, answer)
         if isinstance(choice, Act):
             runtime.service().act(case_ref, choice.name, form, actor=actor)

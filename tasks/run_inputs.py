@@ -28,6 +28,8 @@ from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
+from models.errors import SbuError
+from models.fields import HIDDEN_CHARACTERS, hidden_character_in
 from models.registry import Choice, Wait, choice_label, choice_name, choice_title
 
 # What `sbu` puts in every text field when it resumes a run after recording the step in the store
@@ -35,6 +37,7 @@ from models.registry import Choice, Wait, choice_label, choice_name, choice_titl
 RECORDED_IN_STORE = "Recorded with the sbu command; the details are in the case store."
 PLACEHOLDER_DATE = date(2000, 1, 1)
 RECORDED_BY = "recorded_by"
+MAX_NAME = 80
 RECORD = "record"
 YES, NO = "yes", "no"
 YesNo = Literal["yes", "no"]
@@ -205,5 +208,15 @@ def _as_domain(form: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
 
 
 def recorded_by(answer: BaseModel) -> str:
+    """Who the answer says recorded it ("" if no one). Raises `SbuError` for a name holding a
+    control or invisible character (a name is shown in the audit trail and `sbu status`), or
+    longer than `MAX_NAME`."""
     value = getattr(answer, RECORDED_BY, "")
-    return value if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    if hidden_character_in(value):
+        raise SbuError(f"{RECORDED_BY}: {HIDDEN_CHARACTERS}")
+    if len(value.strip()) > MAX_NAME:
+        # As `sbu --by` refuses it: a name cut short in the audit trail is not the name typed.
+        raise SbuError(f"{RECORDED_BY}: a name is at most {MAX_NAME} characters")
+    return value

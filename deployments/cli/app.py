@@ -177,11 +177,13 @@ def by_option(parser: argparse.ArgumentParser) -> None:
 
 
 def actor(by: str | None) -> Actor:
+    from models.fields import hidden_character_in
     from tasks.service import Actor
 
     name = (by or os.environ.get("SBU_USER") or getpass.getuser()).strip()
-    if not name or len(name) > 80 or any(ch in name for ch in "\r\n"):
-        raise SbuError("--by must be a name of 1 to 80 characters on one line")
+    if not name or len(name) > 80 or hidden_character_in(name):
+        raise SbuError("--by must be a name of 1 to 80 characters on one line, without control or "
+                       "invisible characters")
     return Actor(name, Interface.CLI)
 
 

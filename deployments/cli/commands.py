@@ -138,10 +138,15 @@ def refer(args: argparse.Namespace) -> None:
     from models.forms import parse_referral
 
     raw = _read_input(args.file)
+    if len(raw) > MAX_REFERRAL_CHARS:
+        fail(f"the referral is larger than {MAX_REFERRAL_CHARS // 1024} KiB; a referral is a few lines "
+             "of JSON")
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as error:
         fail(f"the referral is not valid JSON (line {error.lineno}, column {error.colno})")
+    except RecursionError:
+        fail("the referral is not valid JSON (nested too deeply)")
     who = actor(args.by)
     service = _service()
     try:
@@ -160,12 +165,18 @@ def refer(args: argparse.Namespace) -> None:
         echo(run_note, err=True)
 
 
+# A referral is well under 2 KiB; anything near this is not one, and is refused before it is parsed.
+MAX_REFERRAL_CHARS = 64 * 1024
+
+
 def _read_input(file: str) -> str:
+    # Read one character past the limit, so a huge file or stream is never read whole.
     if file == "-":
-        return sys.stdin.read()
+        return sys.stdin.read(MAX_REFERRAL_CHARS + 1)
     path = Path(file)
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8") as handle:
+            return handle.read(MAX_REFERRAL_CHARS + 1)
     except FileNotFoundError:
         fail(f"no such file: {file}")
     except (OSError, UnicodeDecodeError) as error:

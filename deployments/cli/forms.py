@@ -36,11 +36,13 @@ def option_name(field: str, *, many: bool = False) -> str:
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
-    """The annotation without `| None`, and whether it was optional."""
+    """The annotation without `| None` and its constraints, and whether it was optional."""
     if typing.get_origin(annotation) in (Union, types.UnionType):
         args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         if len(args) == 1:
-            return args[0], True
+            return _unwrap(args[0])[0], True
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
     return annotation, False
 
 
@@ -101,7 +103,7 @@ def form_values(args: argparse.Namespace, form: type[BaseModel], *, date_field: 
         given = getattr(args, name, None)
         annotation, _ = _unwrap(info.annotation)
         if name == date_field:
-            values[name] = parse_day(given, field_name="--on") if given else today
+            values[name] = parse_day(given, field_name="--on") if given is not None else today
         elif given is None:
             continue
         elif annotation is DspSignature:

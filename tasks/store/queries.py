@@ -8,6 +8,7 @@ read through here too, so a case looks the same wherever it is shown.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -25,8 +26,16 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine, Row
 
 
+# A reference as the partnership spells them (SR-2026-0001): only such a reference is repeated in
+# the error; anything else typed there is not echoed (it may be a name, or a line of a header).
+_CASE_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,39}", re.ASCII)
+
+
 def no_such_case(case_ref: str, partnership: str) -> NotFound:
-    return NotFound(f"no case {case_ref!s:.40} in partnership {partnership}")
+    if _CASE_REF.fullmatch(case_ref):
+        return NotFound(f"no case {case_ref} in partnership {partnership}")
+    return NotFound(f"no case with that reference in partnership {partnership} "
+                    "(a case reference is its prefix, year and number: SR-YYYY-NNNN)")
 
 
 def _case_query() -> Any:

@@ -15,6 +15,7 @@ import pytest
 
 from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
 from tasks.prefect_bridge import waiting_key
+from tests.bad_inputs import echoes
 from tests.conftest import DSP_OPTIONS, EXAMPLE_REFERRAL, SIGNATURES
 from tests.flows.conftest import SystemFactory
 
@@ -91,6 +92,28 @@ def test_a_looked_after_childs_death_cannot_be_left_unnotified_on_the_dashboard(
     assert (view["status"], view["path"]) == ("awaiting-decision", None)
     assert steps_of(system, case_ref)["dsp-decision"]["state"] == "open"
 
+    # Bad input (issue 10, item 3): hidden characters and a header line in a name and a rationale,
+    # then a bidi control in "Recorded by". Each is refused, nothing is recorded, and the form is
+    # asked again with the reason, which names the fields and never quotes what was typed.
+    typed_name = "Dana\u202eeeL\r\nBcc: someone@attacker.test"
+    typed_rationale = "Zq9wX vmkT7\u200b Pq8rL \x1b[2J Hb4nM."
+    for attempt, answer, fields in (
+            (3, {"rationale": typed_rationale, "dsp_la": {"name": typed_name}}, ("rationale", "dsp_la.name")),
+            (4, {"recorded_by": "Dana\u2066 Duty"}, ("recorded_by",))):
+        resume(system, run.id, {"sin": "yes", "rapid_review": "no",
+                                "rationale": "Looked-after child: notification is mandatory.",
+                                **DSPS, "decided_on": DAY, "recorded_by": "Dana Duty", **answer})
+        run = system.wait_for_wait(case_ref, f"dsp-decision-{attempt}")
+        with system.client() as client:
+            description = json.loads(client.read_flow_run_input(
+                run.id, f"suspended-dsp-decision-{attempt}-description"))
+        reason = description.split("previous answer was not recorded", 1)[1]
+        assert all(field in reason for field in fields), reason
+        assert not echoes(typed_name, description)
+        assert not echoes(typed_rationale, description)
+        assert not echoes("Dana\u2066 Duty", description, known="Dana")
+        assert steps_of(system, case_ref)["dsp-decision"]["state"] == "open"
+
     # A SIN without a Rapid Review is allowed when abuse or neglect is not suspected.
     resume(system, run.id, {"sin": "yes", "rapid_review": "no",
                             "rationale": "Looked-after child: notification is mandatory.",
@@ -164,3 +187,4 @@ def test_the_rapid_review_takes_records_from_the_dashboard_and_from_sbu(
     meeting = steps_of(system, case_ref)["rr-meeting"]
     assert (meeting["state"], meeting["completed_by"]) == ("done", "Sam Sbu")
     assert steps_of(system, case_ref)["rr-report-to-panel"]["state"] == "open"
+
