@@ -25,9 +25,11 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
+from models.effects import Acted, AnchorMoved, Event, Recorded, Retimed
 from models.enums import DSP_ROLES, Agency, Role, StepId
 from models.errors import Refused
 from models.forms import SIGNATURE_FIELDS, SignedByTheDsps
+from models.registry import Registry
 
 AGENCY_PREFIX = "agency:"
 # The roles a person can hold (`Role.FALLBACK` and `Role.AGENCY` are mailboxes, not people).
@@ -148,3 +150,18 @@ def check_signatures(people: People, form: BaseModel) -> None:
 
 def _listed(roles: frozenset[str]) -> str:
     return ", ".join(sorted(roles))
+
+
+def check_change(people: People, *, actor: str, event: Event, registry: Registry) -> Person:
+    """The rule for one change to a case (`tasks.service.CaseService` asks before it writes)."""
+    match event:
+        case Recorded():
+            spec = registry.item(event.step)
+            subject = spec.subject_of(event.form) if spec is not None else ""
+            return check_record(people, actor=actor, step=event.step, subject=subject, form=event.form)
+        case Acted():
+            return check_act(people, actor=actor, act=event.act)
+        case Retimed() | AnchorMoved():
+            return check_act(people, actor=actor, act="new-due-date")
+        case _:
+            raise AssertionError(f"no access rule for {type(event).__name__}")

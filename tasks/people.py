@@ -36,14 +36,16 @@ def parse_people(data: Any, *, source: str = "people") -> People:
     people: list[Person] = []
     for handle, entry in table.items():
         if not _HANDLE.fullmatch(handle):
-            raise SbuError(f"{source}: a handle in [people] is not 1 to 80 letters, digits, '.', '_', '@' or '-'")
+            raise SbuError(f"{source}: a handle in [people] is not 1 to 80 letters, digits, "
+                           "'.', '_', '@' or '-'")
         where = f"{source}: people.{handle}"
         if not isinstance(entry, dict) or set(entry) - {"name", "roles", "deputy_for"}:
             raise SbuError(f"{where}: expected only name, roles and deputy_for")
         name, roles, deputy_for = entry.get("name"), entry.get("roles", []), entry.get("deputy_for", [])
         if not isinstance(name, str) or not 1 <= len(name.strip()) <= 80 or "\n" in name or "\r" in name:
             raise SbuError(f"{where}.name must be a name of 1 to 80 characters on one line")
-        for key, values, allowed in (("roles", roles, is_role), ("deputy_for", deputy_for, _DSP_VALUES.__contains__)):
+        checks = (("roles", roles, is_role), ("deputy_for", deputy_for, _DSP_VALUES.__contains__))
+        for key, values, allowed in checks:
             if not isinstance(values, list) or not all(isinstance(v, str) and allowed(v) for v in values):
                 raise SbuError(f"{where}.{key}: each entry must be a known role"
                                + (" (a DSP role)" if key == "deputy_for" else ""))
