@@ -20,6 +20,8 @@ Refusals name the field or the rule, never what was typed: an unknown name may b
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -165,3 +167,31 @@ def check_change(people: People, *, actor: str, event: Event, registry: Registry
             return check_act(people, actor=actor, act="new-due-date")
         case _:
             raise AssertionError(f"no access rule for {type(event).__name__}")
+
+
+# -- the gateway's seal on a dashboard answer ------------------------------------------------------
+#
+# The sign-in gateway (deployments/gateway.py) writes the user the proxy signed in into a form's
+# `recorded_by`, sealed with an HMAC over the run, the wait's key and the user, so a flow can tell
+# an answer that came through the gateway from one posted to Prefect's API some other way; bound
+# to the run and the key, a seal cannot be replayed on another form.
+SEAL_MARK = "|sealed:"
+
+
+def _mac(key: bytes, *, run_id: str, pause_key: str, user: str) -> str:
+    message = "\n".join((run_id, pause_key, user)).encode("utf-8")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def sealed(key: bytes, *, run_id: str, pause_key: str, user: str) -> str:
+    """`recorded_by` as the gateway sends it for `user`."""
+    return f"{user}{SEAL_MARK}{_mac(key, run_id=run_id, pause_key=pause_key, user=user)}"
+
+
+def unsealed(key: bytes, value: str, *, run_id: str, pause_key: str) -> str | None:
+    """The user a sealed `recorded_by` names, or None when it is not sealed for this run and key."""
+    user, mark, mac = value.rpartition(SEAL_MARK)
+    if not mark or not user:
+        return None
+    expected = _mac(key, run_id=run_id, pause_key=pause_key, user=user)
+    return user if hmac.compare_digest(mac, expected) else None
