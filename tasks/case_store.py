@@ -17,7 +17,6 @@ from tasks import runtime
 from tasks.run_inputs import domain_form, recorded_by
 from tasks.service import Actor, TimerOutcome
 
-
 NOT_THROUGH_GATEWAY = ("this form must be submitted through the partnership's sign-in (the gateway); "
                        "nothing was recorded")
 

@@ -454,7 +454,8 @@ def serve(args: argparse.Namespace) -> None:
 
 def _gateway_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", metavar="ADDRESS", help="Address to listen on (default $SBU_GATEWAY_HOST).")
-    parser.add_argument("--port", type=int, metavar="N", help="Port to listen on (default $SBU_GATEWAY_PORT).")
+    parser.add_argument("--port", type=int, metavar="N", help="Port to listen on "
+                        "(default $SBU_GATEWAY_PORT).")
 
 
 @command("gateway", _gateway_arguments)
