@@ -74,7 +74,8 @@ def test_an_unknown_actor_is_refused_with_nothing_written(guarded: CaseService) 
     with pytest.raises(Refused) as refused:
         guarded.refer(referral(), actor=cli("mallory"))
     assert str(refused.value) == NOT_IN_DIRECTORY
-    assert guarded.list_cases() == [] and trail(guarded) == []
+    assert guarded.list_cases() == []
+    assert trail(guarded) == []
 
     case_ref = guarded.refer(referral(), actor=cli("sbu-officer")).case_ref
     before, view = trail(guarded), guarded.case_view(case_ref)
