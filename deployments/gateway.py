@@ -21,8 +21,8 @@ form's schema forbids extra fields); a seal bound to the run and key cannot be r
 form. Everything else passes through untouched, so Prefect's own UI, CSRF tokens included, works as
 it does without the gateway. It holds no state and no sessions: the proxy owns sign-in.
 
-Limits: it proxies plain HTTP requests and answers whole (not streamed); Prefect's websocket
-feeds (live logs and events) are not proxied, and the dashboard falls back to polling them.
+Limits: it proxies plain HTTP requests and answers whole (not streamed); websockets are not
+proxied, so a dashboard view that streams over one does not update live through the gateway.
 """
 
 from __future__ import annotations
