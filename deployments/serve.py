@@ -31,6 +31,7 @@ from tasks.prefect_bridge import (
     api_url_marker,
     prefect_environment,
     prefect_rereads_environment,
+    prefect_server_environment,
     server_answers,
 )
 
@@ -65,7 +66,7 @@ def local_prefect_server(settings: Settings, *, port: int) -> Iterator[str]:
         raise SbuError(f"port {port} is in use: stop what holds it or choose another with --port")
     home = (settings.data_dir / "prefect").resolve()
     home.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **prefect_environment(settings),
+    env = {**os.environ, **prefect_environment(settings), **prefect_server_environment(settings),
            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
            "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
            "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
@@ -154,6 +155,9 @@ def served_flows(registry: Registry) -> list[Served]:
 
 def serve_forever(settings: Settings, *, port: int | None = None) -> None:
     """Serve every deployment until interrupted; start a local server first if none is set."""
+    from tasks.secret_sources import refuse_secrets_in_files
+
+    refuse_secrets_in_files(settings)
     for name, value in prefect_environment(settings).items():
         os.environ.setdefault(name, value)
     from tasks.store.db import Store

@@ -62,9 +62,9 @@ def run_waits(process: Process, case_ref: str, *, before_wait: BeforeWait | None
         if before_wait is not None:
             before_wait(wait, state)
         form = run_input_for(wait).with_initial_data(description=form_markdown(wait, state, refusal))
-        answer = suspend_flow_run(wait_for_input=form, key=wait.key(base, attempt),
-                                  timeout=int(WAIT_LIMIT.total_seconds()))
-        refusal = record_answer(case_ref, process.id, wait.name, answer)
+        key = wait.key(base, attempt)
+        answer = suspend_flow_run(wait_for_input=form, key=key, timeout=int(WAIT_LIMIT.total_seconds()))
+        refusal = record_answer(case_ref, process.id, wait.name, answer, run_id=str(run_id), key=key)
         state = read_case(case_ref)
         if wait.base_key(state) == base:
             # Refused, or nothing new: asked again under a key of its own, since an answered key

@@ -8,6 +8,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.input import RunInput
 from pydantic import ValidationError
 
+from models.access import unsealed
 from models.enums import Interface
 from models.errors import SbuError, describe_validation_error
 from models.registry import Act
@@ -16,8 +17,18 @@ from tasks import runtime
 from tasks.run_inputs import domain_form, recorded_by
 from tasks.service import Actor, TimerOutcome
 
+NOT_THROUGH_GATEWAY = ("this form must be submitted through the partnership's sign-in (the gateway); "
+                       "nothing was recorded")
 
-def _ui_actor(name: str) -> Actor:
+
+def _ui_actor(name: str, *, run_id: str, key: str) -> Actor | None:
+    """Who answered a dashboard form. Behind the sign-in gateway (a gateway key is set), the user
+    it sealed into `recorded_by`, or None when the answer did not come through it; without one,
+    the free text typed in the "Recorded by" box."""
+    gateway_key = runtime.settings().gateway_key
+    if gateway_key is not None:
+        user = unsealed(gateway_key.get_secret_value().encode(), name, run_id=run_id, pause_key=key)
+        return Actor(user, Interface.PREFECT_UI) if user is not None else None
     cleaned = " ".join(name.split())[:80]
     return Actor(cleaned or "prefect-ui", Interface.PREFECT_UI)
 
@@ -29,12 +40,15 @@ def read_case(case_ref: str) -> CaseState:
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=1)
-def record_answer(case_ref: str, process: str, wait: str, answer: RunInput) -> str | None:
-    """Record an answer typed into the dashboard form of `process`'s `wait`, validated into its
-    domain form; return why it was refused, or None."""
+def record_answer(case_ref: str, process: str, wait: str, answer: RunInput, *, run_id: str,
+                  key: str) -> str | None:
+    """Record an answer typed into the dashboard form of `process`'s `wait` (the run `run_id`
+    suspended on `key`), validated into its domain form; return why it was refused, or None."""
     found = runtime.registry().process(process).wait_named(wait)
     try:
-        actor = _ui_actor(recorded_by(answer))
+        actor = _ui_actor(recorded_by(answer), run_id=run_id, key=key)
+        if actor is None:
+            return NOT_THROUGH_GATEWAY
         choice, form = domain_form(found, answer)
         if isinstance(choice, Act):
             runtime.service().act(case_ref, choice.name, form, actor=actor)

@@ -47,15 +47,43 @@ def api_url_marker(settings: Settings) -> Path:
 
 def prefect_environment(settings: Settings) -> dict[str, str]:
     """Prefect's own settings for every process of ours: its home under the data directory, no
-    telemetry, and results persisted so a replayed flow finds its tasks' results."""
+    telemetry, and results persisted so a replayed flow finds its tasks' results. In production,
+    the shared credential every client must send (`prefect_server_environment` has the server's)."""
     home = (settings.data_dir / "prefect").resolve()
-    return {
+    production: dict[str, str] = {}
+    if settings.production:
+        assert settings.prefect_auth_string is not None  # the production profile requires it
+        production = {
+            "PREFECT_API_AUTH_STRING": settings.prefect_auth_string.get_secret_value(),
+            # Our clients fetch a CSRF token when the server asks for one (Prefect's default, kept).
+            "PREFECT_CLIENT_CSRF_SUPPORT_ENABLED": "true",
+            "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
+            "DO_NOT_TRACK": "1",
+        }
+    return production | {
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
         "PREFECT_LOCAL_STORAGE_PATH": str(home / "storage"),
         # Flow logs (case references and step ids only) reach the dashboard.
         "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "INFO"),
+    }
+
+
+def prefect_server_environment(settings: Settings) -> dict[str, str]:
+    """What the Prefect server `sbu serve` starts is given on top of `prefect_environment`. In
+    production: basic auth with the shared credential, CSRF protection, CORS from the dashboard's
+    origin only, and no telemetry (Prefect's defaults are no auth, no CSRF protection, CORS from
+    anywhere and anonymous usage reports on start)."""
+    if not settings.production:
+        return {}
+    assert settings.prefect_auth_string is not None
+    return {
+        "PREFECT_SERVER_API_AUTH_STRING": settings.prefect_auth_string.get_secret_value(),
+        "PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED": "true",
+        "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS": settings.dashboard_origin,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_METRICS_ENABLED": "false",
     }
 
 

@@ -28,6 +28,7 @@ from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
+from models.access import SEAL_MARK
 from models.errors import SbuError
 from models.fields import HIDDEN_CHARACTERS, hidden_character_in
 from models.registry import Choice, Wait, choice_label, choice_name, choice_title
@@ -216,7 +217,10 @@ def recorded_by(answer: BaseModel) -> str:
         return ""
     if hidden_character_in(value):
         raise SbuError(f"{RECORDED_BY}: {HIDDEN_CHARACTERS}")
-    if len(value.strip()) > MAX_NAME:
+    # Behind the sign-in gateway the name carries its seal after it (models.access): the name is
+    # what is held to the limit.
+    name = value.rpartition(SEAL_MARK)[0] if SEAL_MARK in value else value
+    if len(name.strip()) > MAX_NAME:
         # As `sbu --by` refuses it: a name cut short in the audit trail is not the name typed.
         raise SbuError(f"{RECORDED_BY}: a name is at most {MAX_NAME} characters")
     return value

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from models.access import People, check_change, check_referral
 from models.alerts import timer_key
 from models.calendar import london_date
 from models.clock import Clock
@@ -137,8 +138,10 @@ def fingerprint(referral: Referral) -> str:
 
 class CaseService:
     def __init__(self, *, store: Store, settings: Settings, clock: Clock,
-                 registry: Registry | None = None, directory: Directory | None = None) -> None:
+                 registry: Registry | None = None, directory: Directory | None = None,
+                 people: People | None = None) -> None:
         self.store = store
+        self._people = people
         self.settings = settings
         self.clock = clock
         self.registry = registry if registry is not None else build_registry(settings.process_modules)
@@ -153,6 +156,29 @@ class CaseService:
 
         return load_directory(self.settings.directory_file)
 
+    @cached_property
+    def people(self) -> People | None:
+        """The partnership's directory of people, or None when none is configured: then anyone
+        may record anything, as in the demo and the embedded defaults (production requires one)."""
+        if self._people is not None:
+            return self._people
+        if self.settings.people_file is None:
+            return None
+        from tasks.people import load_people
+
+        return load_people(self.settings.people_file)
+
+    def _check(self, actor: Actor, event: Event | None) -> None:
+        """Refuse, before anything is read or written, a change `actor` may not make
+        (`models.access`). The system's own changes (a timer firing) are its rules, not a person's."""
+        people = self.people
+        if people is None or actor.via is Interface.SYSTEM:
+            return
+        if event is None:
+            check_referral(people, actor=actor.name)
+        else:
+            check_change(people, actor=actor.name, event=event, registry=self.registry)
+
     def context(self) -> Context:
         return Context(now=self.clock.now(), clocks=self.settings.clocks, calendar=self.calendar,
                        alerts=self.settings.alerts, registry=self.registry, reviews=self.settings.reviews)
@@ -162,6 +188,7 @@ class CaseService:
     def refer(self, referral: Referral, *, actor: Actor) -> ReferOutcome:
         """Store a referral as a case and start its processes. The same referring agency and
         external reference give the same case; with different details they are refused."""
+        self._check(actor, None)
         for _attempt in range(3):
             try:
                 with self.store.transaction() as session:
@@ -233,6 +260,7 @@ class CaseService:
                             actor=actor)
 
     def _change(self, case_ref: str, event: Event, *, actor: Actor) -> ChangeOutcome:
+        self._check(actor, event)
         with self.store.transaction() as session:
             case = self._case(session, case_ref, for_update=True)
             ctx = self.context()

@@ -463,6 +463,25 @@ def serve(args: argparse.Namespace) -> None:
     serve_forever(_settings(), port=args.port)
 
 
+def _gateway_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", metavar="ADDRESS", help="Address to listen on (default $SBU_GATEWAY_HOST).")
+    parser.add_argument("--port", type=int, metavar="N", help="Port to listen on "
+                        "(default $SBU_GATEWAY_PORT).")
+
+
+@command("gateway", _gateway_arguments)
+def gateway(args: argparse.Namespace) -> None:
+    """Per-user sign-in for the dashboard: stand between the signing-in reverse proxy and Prefect,
+    believe the proxy's user header only from the proxy, and record that user as the author of
+    every form answered on the dashboard (see the README, "Access").
+
+    Example: SBU_GATEWAY_KEY=... sbu gateway --port 4300
+    """
+    from deployments.gateway import run_gateway
+
+    run_gateway(_settings(), host=args.host, port=args.port)
+
+
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", type=float, default=8640.0, metavar="X",
                         help="How many times faster than real time case time runs (default 8640).")

@@ -69,7 +69,7 @@ class SmtpConfig:
         """The SMTP settings (`SBU_SMTP_*`, `SBU_MAIL_FROM`) as a config for `send_email`."""
         return cls(host=settings.smtp_host, port=settings.smtp_port, mail_from=settings.mail_from,
                    security=Security(settings.smtp_security), user=settings.smtp_user,
-                   password=settings.smtp_password, timeout_seconds=settings.smtp_timeout_seconds)
+                   password=smtp_password(settings), timeout_seconds=settings.smtp_timeout_seconds)
 
     @property
     def domain(self) -> str:
@@ -278,3 +278,15 @@ def _recipients_refused(recipients: Mapping[str, tuple[int, bytes]]) -> Delivery
 def _text(value: bytes | str) -> str:
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
     return " ".join(text.split())[:_ERROR_TEXT_LIMIT]
+
+
+def smtp_password(settings: Settings) -> str | None:
+    """The SMTP password: from the environment (`SBU_SMTP_PASSWORD`), or read from the Prefect
+    Secret block `SBU_SMTP_PASSWORD_BLOCK` names, so it need not be in any process's environment."""
+    if settings.smtp_password_block is not None:
+        from prefect.blocks.system import Secret
+
+        block: Secret[str] = Secret.load(settings.smtp_password_block, _sync=True)  # type: ignore[call-arg,assignment]
+        value = block.get()
+        return str(value)
+    return settings.smtp_password.get_secret_value() if settings.smtp_password is not None else None
