@@ -118,7 +118,8 @@ class Dashboard:
                   const text = (node.textContent || '').trim();
                   if (!text) continue;
                   if (node.nodeType === 1) {
-                    const cards = node.matches('.p-toast__card') ? [node] : node.querySelectorAll('.p-toast__card');
+                    const cards = node.matches('.p-toast__card') ? [node]
+                      : node.querySelectorAll('.p-toast__card');
                     // A toast's message is filled in just after its card is added.
                     for (const card of cards) setTimeout(() => {
                       const message = card.querySelector('p');

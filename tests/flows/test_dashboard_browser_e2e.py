@@ -196,7 +196,8 @@ def test_a_person_records_decisions_and_sins_on_the_dashboard_and_every_one_land
             if n > 0:
                 previous, previous_run = cases[n - 1]
                 wait_for_notification(system, previous)
-                answers.append((previous, "sin-submission", record_sin(dashboard, previous_run, previous, n - 1)))
+                answers.append((previous, "sin-submission",
+                                record_sin(dashboard, previous_run, previous, n - 1)))
                 assert answers[-1][2] == RESUMED, answers[-1]
             per_case.append(time.monotonic() - started)
             with capsys.disabled():
