@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -42,6 +42,9 @@ from tests.flows.browser import (
 )
 from tests.flows.conftest import SystemFactory
 from tests.timing import bound
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
@@ -132,12 +135,17 @@ def notifier(n: int) -> str:
     return f"Alex Notifier {n + 1}"
 
 
-def form_screenshot(dashboard: Dashboard, form: Any, path: Path) -> None:
+def form_screenshot(dashboard: Dashboard, form: Locator, path: Path) -> None:
     """The waiting form as a person first sees it: the run's page with the dialog open at the
     top, its title and the Markdown description above the first fields."""
+    from playwright.sync_api import expect
+
     page = dashboard.page
-    form.locator(".p-modal__body").evaluate("body => body.scrollTo(0, 0)")
-    page.set_viewport_size({"width": 1280, "height": 1280})
+    page.set_viewport_size({"width": 1280, "height": 1400})
+    # The dialog opens scrolled to its first field; its heading is what a person reads first.
+    form.get_by_role("heading", level=2).evaluate(
+        "heading => { document.activeElement.blur(); heading.scrollIntoView({block: 'start'}); }")
+    expect(form.get_by_role("heading", level=2)).to_be_in_viewport()
     page.screenshot(path=str(path))
     page.set_viewport_size({"width": 1400, "height": 1000})
 
