@@ -110,26 +110,30 @@ class Dashboard:
         # shown, and any text added anywhere that says something went wrong (a toast or a page).
         self.context.expose_binding("sbuSaw", lambda _source, kind, text: self._saw(kind, text))
         self.context.add_init_script("""
+            const wrong = /went wrong|oops/i;
+            function sawToast(card) {
+              if (card.dataset.sbuSeen) return;  // the card is added again inside its transition
+              card.dataset.sbuSeen = '1';
+              // A toast's message is filled in just after its card is added.
+              setTimeout(() => {
+                const message = card.querySelector('p');
+                const error = card.querySelector('.p-toast__icon--error') ? 'error: ' : '';
+                const said = error + (message ? message.textContent : card.textContent).trim();
+                (window.sbuToasts = window.sbuToasts || []).push(said);
+                window.sbuSaw('toast', said);
+              }, 50);
+            }
             new MutationObserver((changes) => {
               for (const change of changes) {
-                if (change.type === 'characterData' && /went wrong|oops/i.test(change.target.data))
+                if (change.type === 'characterData' && wrong.test(change.target.data))
                   window.sbuSaw('wrong', change.target.data.slice(0, 300));
                 for (const node of change.addedNodes) {
-                  const text = (node.textContent || '').trim();
-                  if (!text) continue;
                   if (node.nodeType === 1) {
-                    const cards = node.matches('.p-toast__card') ? [node]
-                      : node.querySelectorAll('.p-toast__card');
-                    // A toast's message is filled in just after its card is added.
-                    for (const card of cards) setTimeout(() => {
-                      const message = card.querySelector('p');
-                      const error = card.querySelector('.p-toast__icon--error') ? 'error: ' : '';
-                      const said = error + (message ? message.textContent : card.textContent).trim();
-                      (window.sbuToasts = window.sbuToasts || []).push(said);
-                      window.sbuSaw('toast', said);
-                    }, 50);
+                    if (node.matches('.p-toast__card')) sawToast(node);
+                    node.querySelectorAll('.p-toast__card').forEach(sawToast);
                   }
-                  if (/went wrong|oops/i.test(text)) window.sbuSaw('wrong', text.slice(0, 300));
+                  const text = node.textContent || '';
+                  if (wrong.test(text)) window.sbuSaw('wrong', text.trim().slice(0, 300));
                 }
               }
             }).observe(document, {childList: true, subtree: true, characterData: true});
