@@ -111,17 +111,19 @@ class Dashboard:
         self.context.expose_binding("sbuSaw", lambda _source, kind, text: self._saw(kind, text))
         self.context.add_init_script("""
             const wrong = /went wrong|oops/i;
-            function sawToast(card) {
-              if (card.dataset.sbuSeen) return;  // the card is added again inside its transition
+            function sawToast(card, tries = 0) {
+              if (tries === 0 && card.dataset.sbuSeen) return;  // added again inside its transition
               card.dataset.sbuSeen = '1';
-              // A toast's message is filled in just after its card is added.
-              setTimeout(() => {
-                const message = card.querySelector('p');
-                const error = card.querySelector('.p-toast__icon--error') ? 'error: ' : '';
-                const said = error + (message ? message.textContent : card.textContent).trim();
-                (window.sbuToasts = window.sbuToasts || []).push(said);
-                window.sbuSaw('toast', said);
-              }, 50);
+              // A toast's message is filled in after its card is added: wait for it (up to 10 s).
+              const message = card.querySelector('p');
+              const text = (message ? message.textContent : card.textContent).trim();
+              if (!text && tries < 200) {
+                setTimeout(() => sawToast(card, tries + 1), 50);
+                return;
+              }
+              const said = (card.querySelector('.p-toast__icon--error') ? 'error: ' : '') + text;
+              (window.sbuToasts = window.sbuToasts || []).push(said);
+              window.sbuSaw('toast', said);
             }
             new MutationObserver((changes) => {
               for (const change of changes) {

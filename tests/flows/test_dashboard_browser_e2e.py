@@ -136,17 +136,17 @@ def notifier(n: int) -> str:
 
 
 def form_screenshot(dashboard: Dashboard, form: Locator, path: Path) -> None:
-    """The waiting form as a person first sees it: the run's page with the dialog open at the
-    top, its title and the Markdown description above the first fields."""
+    """The waiting form as a person sees it, whole: its title, the Markdown that says what is asked
+    and when it is due, every field, and the Submit button."""
     from playwright.sync_api import expect
 
     page = dashboard.page
-    page.set_viewport_size({"width": 1280, "height": 1400})
-    # The dialog opens scrolled to its first field; its heading is what a person reads first.
-    form.get_by_role("heading", level=2).evaluate(
-        "heading => { document.activeElement.blur(); heading.scrollIntoView({block: 'start'}); }")
-    expect(form.get_by_role("heading", level=2)).to_be_in_viewport()
-    page.screenshot(path=str(path))
+    # Tall enough for the whole dialog, which otherwise opens scrolled down to its first field.
+    page.set_viewport_size({"width": 1280, "height": 2600})
+    heading = form.get_by_role("heading", level=2)
+    expect(heading).to_be_in_viewport()
+    expect(form.get_by_role("button", name="Submit", exact=True)).to_be_in_viewport()
+    form.screenshot(path=str(path))
     page.set_viewport_size({"width": 1400, "height": 1000})
 
 
