@@ -83,8 +83,29 @@ def _field(info: FieldInfo, *, optional: bool = False) -> tuple[Any, FieldInfo]:
         default = info.default_factory()  # type: ignore[call-arg]
     if optional:
         annotation, default = annotation | None, None
-    field: FieldInfo = Field(default, title=info.title, description=info.description)
+    field: FieldInfo = Field(default, title=info.title, description=info.description,
+                             json_schema_extra=_as_plain_input if default is None else None)
     return annotation, field
+
+
+def _as_plain_input(schema: dict[str, Any]) -> None:
+    """Show a field that may be left empty as its own input, not as a choice of types.
+
+    The Prefect UI draws `X | None` as a switch between "X" and "None", set to "None": a person
+    sees "Property is type None" where the field should be, and must find the switch before they
+    can type (seen in a real browser on the SIN's form). Without the null and its default, the UI
+    draws the plain input, marked "(Optional)", and sends nothing for it when it is left empty; the
+    model still takes None, so an answer from `sbu` or the API is read as before.
+    """
+    variants = schema.get("anyOf")
+    if isinstance(variants, list):
+        kept = [variant for variant in variants if variant != {"type": "null"}]
+        if len(kept) == 1 and len(kept) < len(variants):
+            del schema["anyOf"]
+            for key, value in kept[0].items():
+                schema.setdefault(key, value)
+    if "default" in schema and schema["default"] is None:
+        del schema["default"]
 
 
 # Which loosened model stands for which domain model, and which of its fields ask yes or no.
@@ -196,8 +217,8 @@ def _as_domain(form: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
     for name, value in values.items():
         info = fields.get(name)
         # An empty field is left out: the domain form's default applies, or it names the field as
-        # missing.
-        if info is None or value is None:
+        # missing. A text field typed in and cleared again comes back from the UI as "".
+        if info is None or value is None or value == "":
             continue
         if info.annotation is bool and value in (YES, NO):
             value = value == YES
