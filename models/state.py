@@ -13,7 +13,17 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from models.enums import Agency, Anchor, CasePath, CaseStatus, Category, ReviewRoute, Stage, StepState
+from models.enums import (
+    Agency,
+    Anchor,
+    CasePath,
+    CaseStatus,
+    Category,
+    Interface,
+    ReviewRoute,
+    Stage,
+    StepState,
+)
 from models.rules import CaseFacts
 
 if TYPE_CHECKING:
@@ -86,6 +96,9 @@ class DecisionSummary:
     sin: bool
     rapid_review: bool
     recorded_by: str
+    # Where it was recorded: a refused conflicting decision says so, rather than who (a name must
+    # not reach Prefect, where a dashboard refusal is shown).
+    recorded_via: Interface | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,8 @@ def _case_query() -> Any:
     return (select(cases, any_child(children.c.looked_after), any_child(children.c.care_leaver),
                    decisions.c.sin.label("decision_sin"),
                    decisions.c.rapid_review.label("decision_rapid_review"),
-                   decisions.c.recorded_by.label("decision_recorded_by"))
+                   decisions.c.recorded_by.label("decision_recorded_by"),
+                   decisions.c.recorded_via.label("decision_recorded_via"))
             .select_from(cases.outerjoin(decisions, decisions.c.case_id == cases.c.id)))
 
 
@@ -96,7 +97,8 @@ def _states(connection: Connection, rows: Sequence[Row[Any]], today: date) -> li
                        for m in connection.execute(select(meetings).where(meetings.c.case_id.in_(ids)))}
     states = []
     for row in rows:
-        decision = (DecisionSummary(row.decision_sin, row.decision_rapid_review, row.decision_recorded_by)
+        decision = (DecisionSummary(row.decision_sin, row.decision_rapid_review, row.decision_recorded_by,
+                                    row.decision_recorded_via)
                     if row.decision_sin is not None else None)
         states.append(CaseState(
             case_ref=row.case_ref, status=row.status, path=row.path, category=row.category,
