@@ -17,8 +17,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
@@ -120,7 +120,8 @@ def test_conflicting_decisions_racing_on_many_cases_give_one_winner_each(service
     for ref in refs:
         for n in range(RACERS):
             sin, actor = n % 2 == 0, CLI if n % 3 else UI
-            calls.append((f"{ref} sin={sin} #{n}", partial(service.decide, ref, decision(sin=sin), actor=actor)))
+            calls.append((f"{ref} sin={sin} #{n}",
+                          partial(service.decide, ref, decision(sin=sin), actor=actor)))
     took = race.run(calls)
 
     problems = [*race.unexpected()]
