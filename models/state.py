@@ -46,6 +46,7 @@ class ItemState:
     rule: str
     completed_on: date | None = None
     completed_by: str | None = None
+    completed_via: Interface | None = None
     overdue: bool = False
     # The agency the item is owed by (its information, its IMR, its action), if any.
     agency: Agency | None = None

@@ -78,7 +78,7 @@ def _states(connection: Connection, rows: Sequence[Row[Any]], today: date) -> li
         items_by_case[i.case_id].append(ItemState(
             step=known_step(i.step), subject=i.subject, process=i.process, title=i.title, state=i.state,
             anchor=i.anchor, anchor_on=i.anchor_on, due=i.due_on, rule=i.rule,
-            completed_on=i.completed_on, completed_by=i.completed_by,
+            completed_on=i.completed_on, completed_by=i.completed_by, completed_via=i.completed_via,
             overdue=i.state is StepState.OPEN and i.due_on < today, agency=i.agency,
             details=i.details or {}))
     agencies_by_case: dict[int, list[Agency]] = {case_id: [] for case_id in ids}

@@ -25,9 +25,17 @@ from sqlalchemy import func, select
 
 from models import schema
 from models.clock import FixedClock
-from models.enums import Interface, StepId
+from models.enums import Interface, ReviewRoute, StepId
 from models.errors import Refused
-from models.forms import DspDecisionForm, PartnersInformedForm, SinSubmissionForm, parse_referral
+from models.forms import (
+    AgencyResponseForm,
+    DspDecisionForm,
+    MeetingHeldForm,
+    PartnersInformedForm,
+    RapidReviewOutcomeForm,
+    SinSubmissionForm,
+    parse_referral,
+)
 from tasks.service import Actor, CaseService
 from tasks.store.audit import verify_audit_chain
 from tests.conftest import EXAMPLE_NOW, EXAMPLE_REFERRAL, SIGNATURES
@@ -219,5 +227,62 @@ def test_records_and_timers_racing_on_one_step_leave_it_recorded_once(service: C
     record_figure(kind="load", what=f"records of one step racing its own deadline timers, "
                                     f"{len(raced)} cases, at the case service ({dialect(service)})",
                   held=held, alerts_sent=alerts_sent, lost=len(problems))
+    assert problems == []
+    assert verify_audit_chain(service.store.engine).intact
+
+
+def outcome(recommendation: ReviewRoute) -> RapidReviewOutcomeForm:
+    return RapidReviewOutcomeForm.model_validate({
+        "immediate_actions": "Siblings seen.", "learning": "Race learning.",
+        "recommendation": recommendation, "rationale": f"Race rationale for {recommendation.value}.",
+        **SIGNATURES, "decided_on": DAY})
+
+
+def at_the_outcome(service: CaseService, n: int) -> str:
+    """A notified case whose Rapid Review meeting has been held: its outcome is the next decision."""
+    ref = service.refer(referral(n), actor=CLI).case_ref
+    service.decide(ref, decision(sin=True), actor=CLI)
+    service.record(ref, StepId.SIN_SUBMISSION, SinSubmissionForm(national_ref=f"CSIN-{n}", completed_on=DAY),
+                   actor=CLI)
+    for agency in EXAMPLE_REFERRAL["agencies_involved"]:
+        service.record(ref, StepId.RR_AGENCY_RESPONSES, AgencyResponseForm(agency=agency, completed_on=DAY),
+                       actor=CLI)
+    service.record(ref, StepId.RR_MEETING, MeetingHeldForm(completed_on=DAY), actor=CLI)
+    return ref
+
+
+def test_conflicting_rapid_review_outcomes_racing_give_one_winner_each(service: CaseService) -> None:
+    routes = (ReviewRoute.LOCAL_CSPR, ReviewRoute.NO_CSPR)
+    alone = {}
+    for n, route in enumerate(routes):
+        ref = at_the_outcome(service, 2000 + n)
+        service.record(ref, StepId.RR_OUTCOME, outcome(route), actor=CLI)
+        alone[route] = rows_of(service, ref)
+    refs = [at_the_outcome(service, n) for n in range(CASES // 2)]
+    race = Race()
+    calls: list[tuple[str, Callable[[], Any]]] = [
+        (f"{ref} {routes[n % 2].value} #{n}",
+         partial(service.record, ref, StepId.RR_OUTCOME, outcome(routes[n % 2]), actor=CLI if n % 3 else UI))
+        for ref in refs for n in range(RACERS)]
+    race.run(calls)
+
+    problems = [*race.unexpected()]
+    for ref in refs:
+        item = next(i for i in service.case_view(ref).steps if i.step == StepId.RR_OUTCOME)
+        won = ReviewRoute(item.details["recommendation"])
+        mine = [(label, result) for label, result in race.results if label.startswith(f"{ref} ")]
+        took = [label for label, result in mine if not isinstance(result, BaseException)
+                and not result.already_recorded]
+        refused = [(label, str(error)) for label, error in mine if isinstance(error, Refused)]
+        if len(took) != 1 or won.value not in took[0] or len(refused) != RACERS // 2:
+            problems.append(f"{ref}: took {took}, refused {len(refused)}")
+        problems += [f"{label}: {message!r}" for label, message in refused
+                     if won.value in label or "already recorded through" not in message
+                     or "Race rationale" in message or "Race learning" in message]
+        if rows_of(service, ref) != alone[won]:
+            problems.append(f"{ref}: rows {rows_of(service, ref)}, recorded alone {alone[won]}")
+    record_figure(kind="load", what=f"conflicting Rapid Review outcomes racing, {len(refs)} cases at once, "
+                                    f"at the case service ({dialect(service)})",
+                  held=len(calls), lost=len(problems))
     assert problems == []
     assert verify_audit_chain(service.store.engine).intact
