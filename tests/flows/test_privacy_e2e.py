@@ -522,8 +522,12 @@ def review_steps(m: ReviewMarkers) -> list[Step]:
 
 def through_sbu(system: LocalSystem, case_ref: str, steps: list[Step], m: ReviewMarkers) -> None:
     for n, step in enumerate(steps):
-        args = [case_ref if arg == "{case}" else arg for arg in step.command]
-        system.sbu(*args, "--by", m.name(f"by-{n}"))
+        through_sbu_one(system, case_ref, n, step, m)
+
+
+def through_sbu_one(system: LocalSystem, case_ref: str, n: int, step: Step, m: ReviewMarkers) -> None:
+    args = [case_ref if arg == "{case}" else arg for arg in step.command]
+    system.sbu(*args, "--by", m.name(f"by-{n}"))
 
 
 # Once the Rapid Review's outcome commissions the CSPR, the CSPR's forms and the Rapid Review's
@@ -562,8 +566,16 @@ def in_threads(calls: list[Callable[[], None]]) -> None:
         raise failures[0]
 
 
+# Steps with nothing typed but the recorder's name (an agency's information, an IMR arrived): on
+# the dashboard's case too they go through `sbu`, which saves two of the slowest round trips.
+NOTHING_TYPED = ("agency response", "imr")
+
+
 def answer_forms(system: LocalSystem, case_ref: str, steps: list[tuple[int, Step]], m: ReviewMarkers) -> None:
     for n, step in steps:
+        if step.label in NOTHING_TYPED:
+            through_sbu_one(system, case_ref, n, step, m)
+            continue
         name = f"{case_ref}{step.run}"
         run = system.wait_for_wait(name, step.key, timeout=60 + STALL_ALLOWANCE)
         key = waiting_key(run)
@@ -575,7 +587,7 @@ def answer_forms(system: LocalSystem, case_ref: str, steps: list[tuple[int, Step
                 now.state_type is not None and now.state_type.value == "COMPLETED")
 
         try:
-            wait_until(moved, timeout=60 + STALL_ALLOWANCE, what=f"{name} to take {step.label}")
+            wait_until(moved, timeout=60 + STALL_ALLOWANCE, what=f"{name} to take {step.label}", interval=0.5)
         except TimeoutError:
             pytest.fail(f"{step.label} answered on the dashboard was not taken; the run is "
                         f"{system.run(run.id).state}")
@@ -597,6 +609,9 @@ def store_text(system: LocalSystem) -> str:
                      for row in store_rows(system, f'SELECT * FROM "{table}"')).lower()
 
 
+# Two cases through every form of the reviews: on a shared 2-core machine (load average 30) this
+# took over the default 10 minutes; the timeout is for such a machine, not a target.
+@pytest.mark.timeout(1500)
 def test_canaries_typed_into_the_reviews_stay_in_the_case_store(local_system: SystemFactory,
                                                                  tmp_path: Path) -> None:
     test_started = datetime.now(UTC) - timedelta(seconds=5)
