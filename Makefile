@@ -49,7 +49,7 @@ bench: $(STAMP) bytecode
 # SBU_FIGURES_FILE set, and docs/RELIABILITY.md is written from what they recorded. The document is
 # written even when a test fails, so that a loss shows in it; make still fails then.
 FIGURES := var/figures.jsonl
-FIGURE_TESTS = $(shell grep -rl --include='test_*.py' 'record_figure(' tests)
+FIGURE_TESTS = $(shell grep -rl --include='test_*.py' record_figure tests)
 figures: $(STAMP) bytecode
 	rm -f $(FIGURES)
 	mkdir -p var
