@@ -665,9 +665,9 @@ def test_canaries_typed_into_the_reviews_stay_in_the_case_store(local_system: Sy
     assert left == []
 
     leaks = scan.hits(token)
-    # Unfolded, as a mail client reads them: an invitation's lines are folded at 75 octets, which
-    # can cut a value in two.
-    emails = [(subject, text.replace("\r\n ", "").replace("\n ", ""))
+    # Unfolded, as a mail client reads them: an invitation's lines are folded, and quoted-printable
+    # bodies are broken by soft line breaks, either of which can cut a value in two.
+    emails = [(subject, text.replace("=\r\n", "").replace("=\n", "").replace("\r\n ", "").replace("\n ", ""))
               for subject, text in email_texts(system)]
     assert any(refs["ui"].lower() in text for _, text in emails)
     # The meeting's place is the one typed value meant for email: the invitation tells everyone
