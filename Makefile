@@ -11,7 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench bytecode clean
+.PHONY: demo test lint typecheck unit bench figures bytecode clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: no Python 3.11 or later with venv found; run make PYTHON=/path/to/python3.11" >&2; exit 2; }
@@ -50,6 +50,17 @@ test: lint typecheck unit
 # `sbu timetable` and `sbu status` over 15 runs each, and a decision moving its case, over 15 cases.
 bench: $(STAMP) bytecode
 	SBU_BENCH=1 $(BIN)/pytest -p no:cacheprovider -s -q tests/deployments/test_cli.py::test_queries_answer_quickly tests/flows/test_latency_e2e.py
+
+# The reliability figures (issue 10): every test that records one (tests/figures.py) runs with
+# SBU_FIGURES_FILE set, and docs/RELIABILITY.md is written from what they recorded. The document is
+# written even when a test fails, so that a loss shows in it; make still fails then.
+FIGURES := var/figures.jsonl
+FIGURE_TESTS = $(shell grep -rl --include='test_*.py' record_figure tests)
+figures: $(STAMP) bytecode
+	rm -f $(FIGURES)
+	mkdir -p var
+	SBU_FIGURES_FILE=$(CURDIR)/$(FIGURES) $(BIN)/pytest -p no:cacheprovider -q $(FIGURE_TESTS); \
+	status=$$?; $(BIN)/python -m tests.figures_table $(FIGURES) docs/RELIABILITY.md; exit $$status
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

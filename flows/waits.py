@@ -72,7 +72,12 @@ def run_waits(process: Process, case_ref: str, *, before_wait: BeforeWait | None
             attempts[base] = attempt + 1
             refusal = refusal or "that was already recorded"
             continue
-        refusal = None
+        if refusal is not None:
+            # Answered another way meanwhile (a conflicting decision by `sbu`, say): the case has
+            # moved on without this answer, and whoever gave it is told so on the next form (the
+            # refusal names the case and the step, never a value typed or who typed it).
+            logger.warning("%s: an answer to %s was not recorded: %s", case_ref, wait.name, refusal)
+            refusal = f"the answer to {wait.name} was refused: {refusal}"
         logger.info("%s: %s answered (path %s)", case_ref, wait.name,
                     state.path.value if state.path else "none yet")
         # The answer is in the store: remove it from Prefect before anything else happens (the

@@ -199,6 +199,12 @@ class Interface(StrEnum):
     SYSTEM = "system"
 
 
+# How a message to a person names each interface.
+INTERFACE_NAMES: dict[Interface, str] = {Interface.CLI: "the `sbu` command",
+                                         Interface.PREFECT_UI: "the dashboard",
+                                         Interface.SYSTEM: "the system"}
+
+
 def known_step(value: str) -> str:
     """`value` as a `StepId` member when it is one of the procedure's own steps (so `is` works as
     everywhere else), else unchanged: a step a registered process brought."""

@@ -13,7 +13,17 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from models.enums import Agency, Anchor, CasePath, CaseStatus, Category, ReviewRoute, Stage, StepState
+from models.enums import (
+    Agency,
+    Anchor,
+    CasePath,
+    CaseStatus,
+    Category,
+    Interface,
+    ReviewRoute,
+    Stage,
+    StepState,
+)
 from models.rules import CaseFacts
 
 if TYPE_CHECKING:
@@ -36,6 +46,7 @@ class ItemState:
     rule: str
     completed_on: date | None = None
     completed_by: str | None = None
+    completed_via: Interface | None = None
     overdue: bool = False
     # The agency the item is owed by (its information, its IMR, its action), if any.
     agency: Agency | None = None
@@ -86,6 +97,9 @@ class DecisionSummary:
     sin: bool
     rapid_review: bool
     recorded_by: str
+    # Where it was recorded: a refused conflicting decision says so, rather than who (a name must
+    # not reach Prefect, where a dashboard refusal is shown).
+    recorded_via: Interface | None = None
 
 
 @dataclass(frozen=True, slots=True)

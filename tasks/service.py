@@ -272,12 +272,18 @@ class CaseService:
         """A deadline-check run has come due: send its alert if its item is still open, and
         schedule the next escalation. Quiet (and harmless) if the item is done or the timer ran."""
         with self.store.transaction() as session:
-            timer = repo.find_timer(session=session, key=key, for_update=True)
-            if timer is None:
+            found = repo.find_timer(session=session, key=key)
+            if found is None:
                 return TimerOutcome(False, "unknown timer")
+            # The case row first, then the timer's: the order every change takes them in (it locks
+            # its case, then cancels or adds its timers). Taken the other way round, a timer firing
+            # while its step was recorded deadlocked on PostgreSQL, and one of the two failed.
+            case = repo.lock_case(session=session, case_id=found.case_id)
+            timer = repo.find_timer(session=session, key=key, for_update=True)
+            assert timer is not None  # timers are never deleted
+            session.refresh(timer)  # as it stands now we hold the case, not as first read
             if timer.state is not TimerState.SCHEDULED:
                 return TimerOutcome(False, f"timer already {timer.state.value}")
-            case = session.get_one(Case, timer.case_id)
             ctx = self.context()
             event = TimerFired(step=timer.item.step, subject=timer.item.subject, kind=timer.kind,
                                sequence=timer.sequence, fire_at=timer.fire_at)

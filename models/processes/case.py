@@ -30,7 +30,7 @@ from models.effects import (
     SetStatus,
     StoreDecision,
 )
-from models.enums import CasePath, CaseStatus, StepId
+from models.enums import INTERFACE_NAMES, CasePath, CaseStatus, StepId
 from models.errors import Refused
 from models.forms import DspDecisionForm, SignedByTheDsps, SinSubmissionForm
 from models.procedure import Context, complete_item, open_item
@@ -90,9 +90,11 @@ def refuse_a_conflicting_decision(state: CaseState, form: DspDecisionForm) -> No
     previous = state.decision
     if previous is None or (previous.sin, previous.rapid_review) == (form.sin, form.rapid_review):
         return
-    raise Refused(f"{state.case_ref} already has a DSP decision (SIN: {_yes(previous.sin)}, "
-                  f"Rapid Review: {_yes(previous.rapid_review)}), recorded by {previous.recorded_by}; "
-                  "a conflicting decision was not recorded")
+    # Neither the values (the refused ones or the recorded ones) nor who recorded it: on the
+    # dashboard this message is shown in Prefect, which carries no names (DESIGN.md §4).
+    where = f" through {INTERFACE_NAMES[previous.recorded_via]}" if previous.recorded_via else ""
+    raise Refused(f"{state.case_ref} already has a DSP decision, already recorded{where}; a conflicting "
+                  f"decision was not recorded (`sbu status {state.case_ref}` shows the one recorded)")
 
 
 def describe_decision(state: CaseState, wait: Wait) -> list[str]:

@@ -38,7 +38,7 @@ from models.effects import (
     SetAnchor,
     SetReview,
 )
-from models.enums import Anchor, CasePath, ReviewRoute, StepId
+from models.enums import INTERFACE_NAMES, Anchor, CasePath, ReviewRoute, StepId
 from models.errors import Refused
 from models.forms import (
     MeetingHeldForm,
@@ -151,6 +151,18 @@ def record_outcome(state: CaseState, form: RapidReviewOutcomeForm, ctx: Context,
     return effects + open_item(state.after(effects), ACTION_PLAN, RAPID_REVIEW, ctx)
 
 
+def refuse_a_conflicting_outcome(state: CaseState, form: RapidReviewOutcomeForm) -> None:
+    """The same recommendation again is already recorded; a different one is refused, as a
+    conflicting DSP decision is (`models.processes.case.refuse_a_conflicting_decision`)."""
+    outcome = state.item(StepId.RR_OUTCOME)
+    if outcome is None or outcome.details.get("recommendation") in (None, form.recommendation.value):
+        return
+    where = f" through {INTERFACE_NAMES[outcome.completed_via]}" if outcome.completed_via else ""
+    raise Refused(f"{state.case_ref} already has a Rapid Review outcome, already recorded{where}; a "
+                  f"conflicting outcome was not recorded (`sbu status {state.case_ref}` shows the one "
+                  "recorded)")
+
+
 def recommendation(state: CaseState) -> ReviewRoute:
     """What the Rapid Review's outcome recommended (the report to the Panel is sent only after it)."""
     outcome = state.item(StepId.RR_OUTCOME)
@@ -226,7 +238,8 @@ AGENCY_RESPONSES = ItemSpec.of(StepId.RR_AGENCY_RESPONSES, subject_field="agency
                                label="Agency info")
 MEETING = ItemSpec.of(StepId.RR_MEETING, record=record_meeting, on_retime=meeting_retimed,
                       label="Meeting held")
-OUTCOME = ItemSpec.of(StepId.RR_OUTCOME, record=record_outcome, date_field="decided_on", label="Outcome")
+OUTCOME = ItemSpec.of(StepId.RR_OUTCOME, record=record_outcome, on_repeat=refuse_a_conflicting_outcome,
+                      date_field="decided_on", label="Outcome")
 REPORT_TO_PANEL = ItemSpec.of(StepId.RR_REPORT_TO_PANEL, record=record_report_sent, label="To Panel")
 PANEL_RESPONSE = ItemSpec.of(StepId.RR_PANEL_RESPONSE, record=record_panel_response, label="Panel reply")
 ACTION_PLAN = ItemSpec.of(StepId.RR_ACTION_PLAN, label="Plan agreed")

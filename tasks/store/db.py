@@ -89,8 +89,19 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One unit of work: committed if the block succeeds, rolled back if it raises."""
+        """One unit of work: committed if the block succeeds, rolled back if it raises.
+
+        On SQLite the unit takes the database's write lock when it begins (`BEGIN IMMEDIATE`),
+        the counterpart of PostgreSQL's `SELECT ... FOR UPDATE` of the case row, which SQLite
+        ignores. Left to the driver, the transaction only began at its first write: two changes to
+        one case both read it undecided, both decided, and the second failed on a unique constraint
+        (or, on a table without one, wrote the step twice). Taking the lock first makes the second
+        wait its turn (busy_timeout) and then read the first one's result, so it is told "already
+        recorded" as it would be a minute later. Readers are not held up: WAL lets them read.
+        """
         with self._sessions() as session, session.begin():
+            if self.engine.dialect.name == "sqlite":
+                session.connection().exec_driver_sql("BEGIN IMMEDIATE")
             yield session
 
     @contextmanager

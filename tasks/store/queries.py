@@ -47,7 +47,8 @@ def _case_query() -> Any:
     return (select(cases, any_child(children.c.looked_after), any_child(children.c.care_leaver),
                    decisions.c.sin.label("decision_sin"),
                    decisions.c.rapid_review.label("decision_rapid_review"),
-                   decisions.c.recorded_by.label("decision_recorded_by"))
+                   decisions.c.recorded_by.label("decision_recorded_by"),
+                   decisions.c.recorded_via.label("decision_recorded_via"))
             .select_from(cases.outerjoin(decisions, decisions.c.case_id == cases.c.id)))
 
 
@@ -86,7 +87,7 @@ def _states(connection: Connection, rows: Sequence[Row[Any]], today: date) -> li
         items_by_case[i.case_id].append(ItemState(
             step=known_step(i.step), subject=i.subject, process=i.process, title=i.title, state=i.state,
             anchor=i.anchor, anchor_on=i.anchor_on, due=i.due_on, rule=i.rule,
-            completed_on=i.completed_on, completed_by=i.completed_by,
+            completed_on=i.completed_on, completed_by=i.completed_by, completed_via=i.completed_via,
             overdue=i.state is StepState.OPEN and i.due_on < today, agency=i.agency,
             details=i.details or {}))
     agencies_by_case: dict[int, list[Agency]] = {case_id: [] for case_id in ids}
@@ -105,7 +106,8 @@ def _states(connection: Connection, rows: Sequence[Row[Any]], today: date) -> li
                        for m in connection.execute(select(meetings).where(meetings.c.case_id.in_(ids)))}
     states = []
     for row in rows:
-        decision = (DecisionSummary(row.decision_sin, row.decision_rapid_review, row.decision_recorded_by)
+        decision = (DecisionSummary(row.decision_sin, row.decision_rapid_review, row.decision_recorded_by,
+                                    row.decision_recorded_via)
                     if row.decision_sin is not None else None)
         states.append(CaseState(
             case_ref=row.case_ref, status=row.status, path=row.path, category=row.category,

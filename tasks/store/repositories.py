@@ -42,6 +42,11 @@ def find_case(*, session: Session, partnership: str, case_ref: str, for_update: 
     return session.scalars(query).one_or_none()
 
 
+def lock_case(*, session: Session, case_id: int) -> Case:
+    """The case, locked against every other change until the caller's transaction ends."""
+    return session.scalars(select(Case).where(Case.id == case_id).with_for_update()).one()
+
+
 def find_referral(*, session: Session, partnership: str, agency: Agency, external_ref: str) -> Case | None:
     return session.scalars(select(Case).where(Case.partnership == partnership,
                                               Case.referring_agency == agency,
