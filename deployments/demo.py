@@ -8,7 +8,7 @@ hour of case time a second), and does what an SBU officer would, through the `sb
 - a near miss, through its Rapid Review on the longer clocks;
 - a looked-after child's death, whose education information is deliberately left late: its
   reminder, overdue alert and escalation to the DSPs arrive as email, then it is recorded late.
-The history of each case before the demo's "today" (Tuesday 2 March 2027) is recorded with its
+The history of each case before the demo's "today" (Monday 1 March 2027) is recorded with its
 real dates before serve starts, as records made while nothing is serving would be; the rest is
 recorded live while the runs move on the dashboard. Progress is printed as it goes; at the end it
 writes `sbu report` for the quarter into a folder it prints, stops everything and says how to keep
@@ -17,26 +17,32 @@ the dashboard up with the demo's data (`sbu demo --serve`, `make demo-serve`).
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import shutil
 import sys
 import time
 from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from deployments.cli import main
 from deployments.local import LocalSystem, free_port
 from deployments.serve import port_is_free
 from models.calendar import london_date
+from models.errors import SbuError
 
 T = TypeVar("T")
 DEMO_ROOT = Path("var/demo")
-# Case time starts early on Tuesday 2 March 2027 and runs an hour a second: the looked-after
-# child's education information, due Thursday 4 March, is reminded on the Wednesday, overdue on
-# Friday 00:01 and escalated on Friday 09:00, all within the first minute or so of serving.
-CASE_START = datetime(2027, 3, 2, 6, 0, tzinfo=UTC)
+# Case time starts on the evening of Monday 1 March 2027 and runs an hour a second: serve's
+# start-up takes most of a case day, and the looked-after child's education information, due
+# Thursday 4 March, is reminded on the Wednesday at 09:00, overdue on Friday at 00:01 and escalated
+# on Friday at 09:00, about a minute and a half after the demo begins.
+CASE_START = datetime(2027, 3, 1, 18, 0, tzinfo=UTC)
 SCALE = 3600.0
 REPORT_FROM, REPORT_TO = "2027-01-01", "2027-03-31"
 DSPS = ("--dsp-la", "Dana Lee", "--dsp-health", "Sam Patel", "--dsp-police", "Alex Morgan")
@@ -143,12 +149,32 @@ class Demo:
         self.progress = progress
         self.folder = folder
         self.refs: dict[str, str] = {}
+        self.stderr = ""
         self._mail_seen = 0
 
     # -- the user's doors ------------------------------------------------------------------------
 
     def sbu(self, *args: str) -> str:
-        return self.system.sbu(*args).stdout
+        """`sbu ARGS`, as a user in this system runs it, through the command's own entry point in
+        this process: a fresh interpreter per command costs seconds on a busy machine, and case
+        time runs an hour a second."""
+        out, err = io.StringIO(), io.StringIO()
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(self.system.env)
+        try:
+            with redirect_stdout(out), redirect_stderr(err):
+                code = main(list(args))
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        self.stderr = err.getvalue()
+        if code != 0:
+            raise SbuError(f"sbu {' '.join(args[:3])} failed: {self.stderr.strip()}")
+        return out.getvalue()
+
+    def sbu_json(self, *args: str) -> Any:
+        return json.loads(self.sbu(*args, "--json"))
 
     def record(self, case: str, step: str, day: str | None, *options: str) -> None:
         on = ("--on", day) if day else ()
@@ -157,13 +183,13 @@ class Demo:
     def refer(self, case: str, referral: dict[str, Any]) -> str:
         path = self.folder / f"referral-{case}.json"
         path.write_text(json.dumps(referral, indent=2))
-        ref = str(self.system.sbu_json("refer", str(path))["case_ref"])
+        ref = str(self.sbu_json("refer", str(path))["case_ref"])
         self.refs[case] = ref
         return ref
 
     def steps(self, case: str) -> dict[str, dict[str, Any]]:
         return {f"{row['step']}:{row['subject']}" if row["subject"] else row["step"]: row
-                for row in self.system.sbu_json("status", self.refs[case])["steps"]}
+                for row in self.sbu_json("status", self.refs[case])["steps"]}
 
     def show_mail(self) -> None:
         """Print each reminder, overdue alert and escalation as it lands in the mail sink."""
@@ -187,10 +213,12 @@ class Demo:
                  "A looked-after child died: notification is mandatory whatever the cause.")
         self.record("looked-after", "sin-submission", "2027-02-25", "--national-ref", "CSIN-2027-0031")
         self.record("looked-after", "partners-informed", "2027-02-25")
+        for agency in ("police", "health"):
+            self.record("looked-after", "rr-agency-responses", "2027-03-01", "--agency", agency)
         due = self.steps("looked-after")
         p.say(f"  {lac}: a looked-after child's death, referred Mon 22 Feb, SIN submitted Thu 25 Feb; "
               f"each agency's information due {due['rr-agency-responses:education']['due']}, the Rapid "
-              f"Review meeting on {due['rr-meeting']['due']}")
+              f"Review meeting on {due['rr-meeting']['due']}; police and health answered on Mon 1 Mar")
 
         near = self.refer("near-miss", NEAR_MISS)
         self.sbu("decide", near, "--no-sin", "--rapid-review", "--on", "2027-02-23", *DSPS,
@@ -271,11 +299,8 @@ class Demo:
 
     def late_step(self) -> None:
         p, lac = self.progress, self.refs["looked-after"]
-        p.next_stage(f"{lac} (looked-after child): police and health answer; education is left late")
+        p.next_stage(f"{lac} (looked-after child): education's information, due Thu 4 Mar, is left late")
         self.system.wait_for_wait(f"{lac} rapid review", "rr-meeting-", timeout=WAIT_TIMEOUT)
-        for agency in ("police", "health"):
-            self.record("looked-after", "rr-agency-responses", None, "--agency", agency)
-            p.say(f"  `sbu record {lac} rr-agency-responses --agency {agency}`")
         for word, what in (("Reminder", "the reminder"), ("OVERDUE", "the overdue alert"),
                            ("ESCALATION", "the escalation to the DSPs")):
             p.wait(lambda word=word: self.has_mail(lac, word, "(education)"),  # type: ignore[misc]
@@ -300,16 +325,14 @@ class Demo:
               f"agrees, action plan recorded: {lac} closes")
 
     def all_closed(self) -> bool:
-        return all(self.system.sbu_json("status", ref)["status"] == "closed" for ref in self.refs.values())
+        return all(self.sbu_json("status", ref)["status"] == "closed" for ref in self.refs.values())
 
     def report(self) -> tuple[Path, dict[str, Any]]:
         self.progress.next_stage(f"`sbu report --from {REPORT_FROM} --to {REPORT_TO} --csv`")
         out = self.folder / "report"
-        result = self.system.sbu("report", "--from", REPORT_FROM, "--to", REPORT_TO, "--csv",
-                                 "--out", str(out), "--json")
-        for line in result.stderr.splitlines():
+        body = self.sbu_json("report", "--from", REPORT_FROM, "--to", REPORT_TO, "--csv", "--out", str(out))
+        for line in self.stderr.splitlines():
             self.progress.say(f"  {line}")
-        body = json.loads(result.stdout)
         return out, dict(body["figures"])
 
 
@@ -360,11 +383,12 @@ def _summary(demo: Demo, figures: dict[str, Any], folder: Path, dashboard: str, 
     alerts = [s for s in system.mail_subjects() if any(word in s for word in ALERT_WORDS)]
     print("\n=== summary ===")
     for name, ref in demo.refs.items():
-        print(f"  {ref}  {name}: {demo.system.sbu_json('status', ref)['status']}")
+        print(f"  {ref}  {name}: {demo.sbu_json('status', ref)['status']}")
     print(f"  cases by path: {', '.join(f'{k} {v}' for k, v in figures['by_path'].items() if v)}")
     print(f"  items on time {items['on-time']}, late {items['late']}; late: {', '.join(late) or 'none'}")
     print(f"  Rapid Reviews {rr['rapid_reviews_started']}, converted to a CSPR {rr['cspr_commissioned']}")
-    print(f"  email delivered: {len(system.mail_subjects())} ({len(alerts)} reminders, alerts and escalations)")
+    print(f"  email delivered: {len(system.mail_subjects())} "
+          f"({len(alerts)} reminders, alerts and escalations)")
     print(f"  report: {folder / 'report.html'} (and report.md, cases.csv, charts/)")
     print(f"  mail as .eml files: {system.data_dir / 'mail'}")
     print(f"  dashboard (while the demo ran): {dashboard}")

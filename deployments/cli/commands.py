@@ -325,7 +325,7 @@ def record(args: argparse.Namespace) -> None:
     Example: sbu record SR-2026-0001 cspr-imr --agency health --missing-section chronology
     """
     from deployments.cli.app import make_parser
-    from deployments.cli.forms import add_form_options
+    from deployments.cli.forms import add_form_options, form_example
     from models.registry import build_registry
     from models.settings import load_settings
 
@@ -340,7 +340,8 @@ def record(args: argparse.Namespace) -> None:
     form = spec.form if spec is not None else act.form  # type: ignore[union-attr]
     date_field = spec.date_field if spec is not None else act.date_field  # type: ignore[union-attr]
     title = spec.rule.title if spec is not None else act.title  # type: ignore[union-attr]
-    parser = make_parser(f"sbu record CASE_REF {kind}", f"{title}. {inspect.cleandoc(form.__doc__ or '')}")
+    parser = make_parser(f"sbu record CASE_REF {kind}", f"{title}. {inspect.cleandoc(form.__doc__ or '')}",
+                         epilog=form_example(kind, form, date_field=date_field))
     add_form_options(parser, form, date_field=date_field)
     by_option(parser)
     json_option(parser, "a line")
