@@ -72,7 +72,8 @@ def test_the_demo_runs_three_cases_to_the_end_and_reports_them(tmp_path: Path,
     folder = result.report_folder
     assert folder == root / "report"
     assert str(folder / "report.html") in out
-    for name in ("timeliness", "action-ages", *(f"timeline-{ref}" for ref in (notified, near_miss, looked_after))):
+    timelines = (f"timeline-{ref}" for ref in (notified, near_miss, looked_after))
+    for name in ("timeliness", "action-ages", *timelines):
         assert min(png_size(folder / "charts" / f"{name}.png")) > 0, name
     markdown = (folder / "report.md").read_text()
     assert all(ref in markdown for ref in (notified, near_miss, looked_after))
