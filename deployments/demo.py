@@ -368,6 +368,12 @@ def run_demo(*, scale: float = SCALE, root: Path = DEMO_ROOT, port: int | None =
         _summary(demo, figures, folder, dashboard, system)
     finally:
         system.stop()
+        if "prefect" in sys.modules:
+            # The commands run here pointed this process's Prefect settings at the demo's server;
+            # point them back at this process's own environment (a test's, say).
+            from tasks.prefect_bridge import prefect_rereads_environment
+
+            prefect_rereads_environment()
     seconds = progress.elapsed()
     print(f"sbu demo: done in {seconds:.0f} s; everything it started has stopped.")
     print("To look around the dashboard with the demo's data: `make demo-serve` (or `sbu demo --serve`).",

@@ -42,6 +42,11 @@ def test_the_demo_runs_three_cases_to_the_end_and_reports_them(tmp_path: Path,
     assert f"mail: {root / 'var' / 'mail'}" in out
     assert "make demo-serve" in out
     assert (root / STATE_FILE).is_file()
+    # `sbu serve` said how its start-up went, a line a stage.
+    serve_log = (root / "var" / "serve.log").read_text()
+    assert "sbu serve: starting the Prefect server on port" in serve_log
+    assert "sbu serve: registering" in serve_log
+    assert "sbu serve: Prefect dashboard at http://127.0.0.1:" in serve_log
 
     # The late step's reminder, overdue alert and escalation, on education's part only.
     mail = subjects(root / "var" / "mail")
