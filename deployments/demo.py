@@ -21,6 +21,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -423,6 +424,10 @@ def serve_demo(*, root: Path = DEMO_ROOT, port: int | None = None) -> None:
         port = int(state["port"]) if port_is_free(int(state["port"])) else free_port()
     case_now = datetime.fromisoformat(state["case_now"])
     system = LocalSystem(root=root.resolve(), prefect_port=port, time_scale=1.0, case_start=case_now)
+    # Ctrl-C, and a plain `kill`, stop serve in order (a shell starting this in the background
+    # would otherwise have it ignore Ctrl-C's signal).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(f"sbu demo --serve: starting `sbu serve` on the demo's data (case time {london_date(case_now)})...",
           flush=True)
     try:
