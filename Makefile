@@ -11,7 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench figures bytecode clean
+.PHONY: demo demo-serve test lint typecheck unit bench figures bytecode clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: no Python 3.11 or later with venv found; run make PYTHON=/path/to/python3.11" >&2; exit 2; }
@@ -28,6 +28,10 @@ bytecode: $(STAMP)
 
 demo: $(STAMP) bytecode
 	$(BIN)/sbu demo
+
+# The dashboard kept up with the last demo's data (the demo runs first if there is none); Ctrl-C stops it.
+demo-serve: $(STAMP) bytecode
+	$(BIN)/sbu demo --serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

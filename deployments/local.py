@@ -165,6 +165,9 @@ class LocalSystem:
         (self.data_dir / "prefect" / "api-url").unlink(missing_ok=True)
         return code
 
+    def serve_running(self) -> bool:
+        return self._serve is not None and self._serve.poll() is None
+
     @property
     def serve_pid(self) -> int:
         if self._serve is None:

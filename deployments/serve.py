@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -58,10 +58,12 @@ def port_is_free(port: int) -> bool:
 
 
 @contextmanager
-def local_prefect_server(settings: Settings, *, port: int) -> Iterator[str]:
+def local_prefect_server(settings: Settings, *, port: int,
+                         progress: Callable[[str], None] | None = None) -> Iterator[str]:
     """Run Prefect's server on loopback with its database under the data directory, through our
     launcher (`deployments.prefect_server`): its SQLite transactions take the write lock up front,
-    and it ends when this process ends, however this process ends."""
+    and it ends when this process ends, however this process ends. `progress` is told how its
+    start-up goes (it takes seconds to tens of seconds)."""
     if not port_is_free(port):
         raise SbuError(f"port {port} is in use: stop what holds it or choose another with --port")
     home = (settings.data_dir / "prefect").resolve()
@@ -87,12 +89,18 @@ def local_prefect_server(settings: Settings, *, port: int) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}/api"
     try:
         started = time.monotonic()
+        shown = started
         while not server_answers(url):
             if process.poll() is not None:
                 raise SbuError(f"the Prefect server stopped on start; see {home / 'server.log'}")
             if time.monotonic() - started > SERVER_START_TIMEOUT:
                 raise SbuError(f"the Prefect server did not answer within {SERVER_START_TIMEOUT:.0f} s")
+            if progress is not None and time.monotonic() - shown >= 5.0:
+                shown = time.monotonic()
+                progress(f"the Prefect server is still starting ({shown - started:.0f} s)")
             time.sleep(0.3)
+        if progress is not None:
+            progress(f"the Prefect server answers on port {port} after {time.monotonic() - started:.0f} s")
         yield url
     finally:
         process.terminate()
@@ -162,6 +170,7 @@ def serve_forever(settings: Settings, *, port: int | None = None) -> None:
         os.environ.setdefault(name, value)
     from tasks.store.db import Store
 
+    _say("checking the case store")
     Store(settings.sqlalchemy_url).migrate().dispose()  # a bad store fails here, before Prefect
     external = os.environ.get("PREFECT_API_URL")
     if external:
@@ -169,8 +178,16 @@ def serve_forever(settings: Settings, *, port: int | None = None) -> None:
             raise SbuError("PREFECT_API_URL is set but no Prefect server answers there")
         _serve(settings, external)
         return
-    with local_prefect_server(settings, port=port or settings.prefect_port) as url:
+    port = port or settings.prefect_port
+    _say(f"starting the Prefect server on port {port} (its log: "
+         f"{settings.data_dir / 'prefect' / 'server.log'})")
+    with local_prefect_server(settings, port=port, progress=_say) as url:
         _serve(settings, url)
+
+
+def _say(message: str) -> None:
+    """Start-up progress, one line a stage: serve takes seconds to tens of seconds to start."""
+    print(f"sbu serve: {message}", flush=True)
 
 
 class CatchUp(threading.Thread):
@@ -211,11 +228,13 @@ def _serve(settings: Settings, url: str) -> None:
     from deployments import warm_start
 
     started = datetime.now(UTC)
+    _say("loading the flows and starting the warm start")
     registry = build_registry(settings.process_modules)
     if not warm_start.install(warm_start.preload_for(registry)):
         log.warning("this platform has no forkserver: each flow run starts a fresh interpreter")
     runner = Runner(limit=RUN_LIMIT, query_seconds=settings.runner_poll_seconds, pause_on_shutdown=False)
     served = served_flows(registry)
+    _say(f"registering {len(served)} deployments")
     for item in served:
         # `add_flow`, unlike `add_deployment`, keeps the flow object in the runner, which then
         # starts each run from that object in a child process (from the warm forkserver) rather

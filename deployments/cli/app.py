@@ -97,10 +97,12 @@ class _Parser(argparse.ArgumentParser):
         raise SbuError(f"{where}: {message}" if where else message)
 
 
-def make_parser(prog: str, description: str) -> argparse.ArgumentParser:
+def make_parser(prog: str, description: str, *, epilog: str | None = None) -> argparse.ArgumentParser:
     """A parser of our own kind (one-line errors that never quote what was typed), for a command
-    that parses the rest of its arguments itself (`sbu record CASE STEP ...`)."""
-    return _Parser(prog=prog, description=description, formatter_class=_Formatter, allow_abbrev=False)
+    that parses the rest of its arguments itself (`sbu record CASE STEP ...`); `epilog` ends its
+    help (the example)."""
+    return _Parser(prog=prog, description=description, epilog=epilog, formatter_class=_Formatter,
+                   allow_abbrev=False)
 
 
 def _add_command(subparsers: Any, item: Command) -> None:

@@ -336,7 +336,7 @@ def record(args: argparse.Namespace) -> None:
     Example: sbu record SR-2026-0001 cspr-imr --agency health --missing-section chronology
     """
     from deployments.cli.app import make_parser
-    from deployments.cli.forms import add_form_options
+    from deployments.cli.forms import add_form_options, form_example
     from models.registry import build_registry
     from models.settings import load_settings
 
@@ -351,7 +351,8 @@ def record(args: argparse.Namespace) -> None:
     form = spec.form if spec is not None else act.form  # type: ignore[union-attr]
     date_field = spec.date_field if spec is not None else act.date_field  # type: ignore[union-attr]
     title = spec.rule.title if spec is not None else act.title  # type: ignore[union-attr]
-    parser = make_parser(f"sbu record CASE_REF {kind}", f"{title}. {inspect.cleandoc(form.__doc__ or '')}")
+    parser = make_parser(f"sbu record CASE_REF {kind}", f"{title}. {inspect.cleandoc(form.__doc__ or '')}",
+                         epilog=form_example(kind, form, date_field=date_field))
     add_form_options(parser, form, date_field=date_field)
     by_option(parser)
     json_option(parser, "a line")
@@ -483,16 +484,27 @@ def gateway(args: argparse.Namespace) -> None:
 
 
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scale", type=float, default=8640.0, metavar="X",
-                        help="How many times faster than real time case time runs (default 8640).")
+    parser.add_argument("--scale", type=float, default=3600.0, metavar="X",
+                        help="How many times faster than real time case time runs (default 3600: an "
+                             "hour a second).")
+    parser.add_argument("--serve", action="store_true",
+                        help="Keep the dashboard up with the last demo's data (running the demo first if "
+                             "there is none) until Ctrl-C.")
+    parser.add_argument("--port", type=int, metavar="N", help="Port of the dashboard (default 4200 if free).")
 
 
 @command("demo", _demo_arguments)
 def demo(args: argparse.Namespace) -> None:
-    """Run the whole system with a sample case, a mail sink and a fast clock, then print a summary.
+    """Run the whole system with three sample cases (a notified case to its CSPR, a near miss, a
+    looked-after child's death with one step left late), a mail sink and a fast clock; print
+    progress, write the report, stop. With --serve, keep the dashboard up with the demo's data.
 
     Example: sbu demo
+    Example: sbu demo --serve --port 4200
     """
-    from deployments.demo import run_demo
+    from deployments.demo import run_demo, serve_demo
 
-    run_demo(scale=args.scale)
+    if args.serve:
+        serve_demo(port=args.port)
+    else:
+        run_demo(scale=args.scale, port=args.port)

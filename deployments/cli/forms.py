@@ -117,3 +117,41 @@ def form_values(args: argparse.Namespace, form: type[BaseModel], *, date_field: 
     if unknown:
         raise SbuError("--deputy applies only to a form the DSPs sign")
     return values
+
+
+# What an example shows for a free-text field, by the field's name; any other reads "TEXT".
+_SAMPLES = {
+    "national_ref": "CSIN-2026-0042", "reference": "DOC-17", "evidence_ref": "AUD-7",
+    "reviewers": '"Dr Jo Reviewer"', "reason": '"Agreed with everyone involved."',
+    "rationale": '"Systemic learning across agencies."', "immediate_actions": '"GP alerted."',
+    "learning": '"Information was not shared at discharge."', "place": '"Town Hall, Room 3"',
+    "start_time": "14:00", "owner_role": '"Named Nurse"', "summary": '"Audit the discharge checklist"',
+    "note": '"Checklist drafted"', "action": "a1",
+}
+_SAMPLE_NAMES = {"dsp_la": '"Dana Lee"', "dsp_health": '"Sam Patel"', "dsp_police": '"Alex Morgan"'}
+
+
+def form_example(kind: str, form: type[BaseModel], *, date_field: str | None) -> str:
+    """A command line that records `kind` with `form`'s required options filled in (and `--on`),
+    for the help of `sbu record CASE KIND`: every step and act gets its example from its form."""
+    parts = ["sbu record SR-2026-0001", kind]
+    if date_field is not None:
+        parts += ["--on", "2027-01-14"]
+    for name, info in form.model_fields.items():
+        if name == date_field or not info.is_required():
+            continue
+        annotation, _ = _unwrap(info.annotation)
+        if annotation is DspSignature:
+            parts += [option_name(name), _SAMPLE_NAMES.get(name, '"A Name"')]
+        elif annotation is bool:
+            parts.append(option_name(name))
+        elif annotation is date:
+            parts += [option_name(name), "2027-01-21"]
+        elif typing.get_origin(annotation) is list:
+            item, _ = _unwrap(typing.get_args(annotation)[0])
+            choices = _choices(item)
+            parts += [option_name(name, many=True), choices[0] if choices else _SAMPLES.get(name, "TEXT")]
+        else:
+            choices = _choices(annotation)
+            parts += [option_name(name), choices[0] if choices else _SAMPLES.get(name, "TEXT")]
+    return "Example: " + " ".join(parts)
