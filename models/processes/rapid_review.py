@@ -27,7 +27,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 from models.calendar import LONDON, london_time
-from models.descriptions import due_line, wait_items
+from models.descriptions import due_line, open_item_lines, wait_items
 from models.effects import (
     ArrangeMeeting,
     Effect,
@@ -221,6 +221,19 @@ def describe_outcome(state: CaseState, wait: Wait) -> list[str]:
     ]
 
 
+def describe_panel_and_plan(state: CaseState, wait: Wait) -> list[str]:
+    return [
+        "Record what follows the Rapid Review's outcome, as each happens: its report sent to the "
+        "National Panel (with the reference it went under), the Panel's response, and the action "
+        "plan agreed; add each action of the plan, owned by an agency and due on the date the plan "
+        "sets. An agency's late information is still taken.",
+        "",
+        *open_item_lines(wait, state),
+        "",
+        "Choose what to record at the top of the form.",
+    ]
+
+
 # Each agency gets its own information request instead of a "step opened" email.
 AGENCY_RESPONSES = ItemSpec.of(StepId.RR_AGENCY_RESPONSES, subject_field="agency", notify_owner=False,
                                label="Agency info")
@@ -245,7 +258,8 @@ RAPID_REVIEW = Process(
              primary=(StepId.RR_OUTCOME,), describe=describe_outcome),
         Wait("rr-panel-and-plan", "Rapid Review: the National Panel and the action plan",
              (REPORT_TO_PANEL, PANEL_RESPONSE, ACTION_PLAN, AGENCY_RESPONSES), acts=(ADD_ACTION,),
-             primary=(StepId.RR_REPORT_TO_PANEL, StepId.RR_PANEL_RESPONSE, StepId.RR_ACTION_PLAN)),
+             primary=(StepId.RR_REPORT_TO_PANEL, StepId.RR_PANEL_RESPONSE, StepId.RR_ACTION_PLAN),
+             describe=describe_panel_and_plan),
     ),
     starts=starts,
     on_start=start,
