@@ -193,7 +193,10 @@ def describe_meeting(state: CaseState, wait: Wait) -> list[str]:
     responses = state.items_of(StepId.RR_AGENCY_RESPONSES)
     received = [i.subject for i in responses if not i.is_open]
     outstanding = [i.subject for i in responses if i.is_open]
-    lines = [f"Agency information received: {len(received)} of {len(responses)}"
+    lines = ["Record each involved agency's information as it comes in, and the Rapid Review meeting "
+             "once it is held; move the meeting, with its reason, if it must move (everyone invited "
+             "gets an update).", "",
+             f"Agency information received: {len(received)} of {len(responses)}"
              + (f"; still awaited: {', '.join(outstanding)}." if outstanding else "."), ""]
     if state.meeting is not None:
         starts = state.meeting.starts_at.astimezone(LONDON)
@@ -218,7 +221,18 @@ def describe_outcome(state: CaseState, wait: Wait) -> list[str]:
         *(f"- {rule}" for rule in OUTCOME_RULES),
         "",
         "The free text is copied to the case store and removed from Prefect once read.",
+        *information_awaited(state),
     ]
+
+
+def information_awaited(state: CaseState) -> list[str]:
+    """The agencies whose information is still awaited after the meeting: the form still takes it."""
+    lines = [f"- **{item.title}** ({item.subject}): "
+             + due_line(item, AGENCY_RESPONSES.rule).removeprefix("**Due:** ")
+             for item in state.items_of(StepId.RR_AGENCY_RESPONSES) if item.is_open]
+    if not lines:
+        return []
+    return ["", "Still awaited, and still taken on this form (choose it at the top):", "", *lines]
 
 
 def describe_panel_and_plan(state: CaseState, wait: Wait) -> list[str]:
