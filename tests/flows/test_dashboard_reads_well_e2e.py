@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from prefect.client.schemas.objects import FlowRun
 from prefect.states import Scheduled
 
 from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
@@ -84,9 +85,12 @@ def test_the_dashboard_shows_each_case_by_reference_path_stage_and_timeline_as_i
     overdue = timers[f"{case_ref} dsp-decision overdue"]
     with system.client() as client:
         client.set_flow_run_state(overdue.id, Scheduled(scheduled_time=datetime.now(UTC)), force=True)
-    ran = wait_until(lambda: (r := system.run(overdue.id)).state_type is not None
-                     and r.state_type.value == "COMPLETED" and r, timeout=TIMEOUT, what="the timer to run")
-    assert ran.name == f"{case_ref} dsp-decision overdue"
+    def completed() -> FlowRun | None:
+        run = system.run(overdue.id)
+        return run if run.state_type is not None and run.state_type.value == "COMPLETED" else None
+
+    assert wait_until(completed, timeout=TIMEOUT, what="the timer to run").name == \
+        f"{case_ref} dsp-decision overdue"
 
     # The DSPs decide on the dashboard's form: path and stage move, and the timeline has a new version.
     with system.client() as client:
