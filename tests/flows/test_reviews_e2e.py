@@ -78,7 +78,14 @@ def answer(system: LocalSystem, run_name: str, key_prefix: str, run_input: dict[
     with system.client() as client:
         result = client.resume_flow_run(run.id, run_input={**run_input, "recorded_by": "Dana Dashboard"})
     assert result.status.value == "ACCEPT", result.details
-    wait_until(lambda: waiting_key(system.run(run.id)) != key, timeout=MOVE_ON, what=f"{run_name} to move on")
+    def moved_on() -> bool:
+        # Past the key once it waits on another or has finished: a run merely running again has
+        # been resumed, and may not have recorded the answer yet.
+        now = system.run(run.id)
+        finished = now.state_type is not None and now.state_type.value == "COMPLETED"
+        return finished or waiting_key(now) not in (key, None)
+
+    wait_until(moved_on, timeout=MOVE_ON, what=f"{run_name} to move on")
     return run.id
 
 
