@@ -28,6 +28,17 @@ def wait_items(wait: Wait, state: CaseState) -> list[tuple[ItemState, StepRule]]
     return rows
 
 
+def open_item_lines(wait: Wait, state: CaseState) -> list[str]:
+    """A bullet for each open item `wait` answers: its title (and subject), when it is due and
+    under which rule."""
+    lines = []
+    for item, rule in wait_items(wait, state):
+        if item.is_open:
+            subject = f" ({item.subject})" if item.subject else ""
+            lines.append(f"- **{item.title}**{subject}: " + due_line(item, rule).removeprefix("**Due:** "))
+    return lines
+
+
 def form_markdown(wait: Wait, state: CaseState, refusal: str | None) -> str:
     """The whole description of `wait`'s form for this case: its title, the wait's own lines (or
     each item's due line), and why the previous answer was refused, if it was."""

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from models.dashboard import case_tags
 from models.enums import CaseStatus
 from models.processes import DEADLINE_CHECK, DELIVER_OUTBOX, RECONCILE
 from models.registry import Process
 from models.state import CaseState
+from tasks import dashboard
 from tasks.run_inputs import run_input_for
 from tasks.service import CaseService
 
@@ -191,7 +193,7 @@ def ensure_run(client: SyncPrefectClient, service: CaseService, view: CaseState,
     key = process.idempotency_key(view.case_ref) + (f"-after-{current}" if current else "")
     run = client.create_flow_run_from_deployment(
         _deployment_id(client, process.deployment), parameters={"case_ref": view.case_ref},
-        name=process.name_run(view.case_ref), idempotency_key=key)
+        name=process.name_run(view.case_ref), idempotency_key=key, tags=case_tags(view))
     if current != str(run.id):
         service.set_run(view.case_ref, process.id, str(run.id))
     return run.id
@@ -385,6 +387,8 @@ def wake_case(service: CaseService, case_ref: str, *, step: str | None = None,
                 # as well would only make the two race for the same rows.
                 sync_timers(client, service, case_ref=case_ref)
                 trigger_delivery(client)
+                # Nor is any run told to show the change (a step re-timed, say): show it here.
+                dashboard.show_case(client, service, case_ref, runs=runs.values())
         except Exception as error:  # noqa: BLE001 - the store is the truth; reconcile repairs this
             return _not_told(error)
         return note

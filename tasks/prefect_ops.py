@@ -4,26 +4,60 @@ the store. Each is idempotent."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks import prefect_bridge, runtime
+from tasks import dashboard, prefect_bridge, runtime
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=2)
 def sync_case(case_ref: str) -> int:
     """Make Prefect match the store for one case: a run for every process it has started (a
-    Rapid Review the change began, say), and a deadline-check run for every timer. Returns how
-    many timer runs changed."""
+    Rapid Review the change began, say), a deadline-check run for every timer, and the case's
+    tags and timeline on the dashboard. Returns how many timer runs changed."""
     with prefect_bridge.prefect_client(runtime.settings()) as client:
         if client is None:
             raise RuntimeError("the Prefect API is not reachable from this flow run")
         service = runtime.service()
-        prefect_bridge.ensure_runs(client, service, case_ref)
-        return prefect_bridge.sync_timers(client, service, case_ref=case_ref)
+        runs = prefect_bridge.ensure_runs(client, service, case_ref)
+        changed = prefect_bridge.sync_timers(client, service, case_ref=case_ref)
+        _show_case(client, case_ref, runs=runs.values())
+        return changed
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def show_case(case_ref: str) -> bool:
+    """Bring the case's tags and timeline on the dashboard up to date (after a timer fired: an
+    item is now overdue, and its lateness counts from today). Returns whether it could."""
+    with prefect_bridge.prefect_client(runtime.settings()) as client:
+        return client is not None and _show_case(client, case_ref)
+
+
+def _show_case(client: SyncPrefectClient, case_ref: str, *, runs: Iterable[UUID] | None = None) -> bool:
+    """Show the case on the dashboard, linked to this flow and task run. What the dashboard shows
+    is never worth failing the case's run: a failure is logged, and the next change (or timer)
+    shows the case again."""
+    from prefect import get_run_logger
+    from prefect.runtime import flow_run, task_run
+
+    flow_run_id, task_run_id = flow_run.get_id(), task_run.get_id()
+    try:
+        dashboard.show_case(client, runtime.service(), case_ref, runs=runs,
+                            flow_run_id=UUID(flow_run_id) if flow_run_id else None,
+                            task_run_id=UUID(task_run_id) if task_run_id else None)
+    except Exception as error:  # noqa: BLE001 - see the docstring
+        get_run_logger().warning("%s: the dashboard's tags and timeline were not updated (%s)",
+                                 case_ref, error.__class__.__name__)
+        return False
+    return True
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=2)

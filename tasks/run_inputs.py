@@ -165,6 +165,9 @@ def run_input_for(wait: Wait) -> type[WaitInput]:
     fields[RECORDED_BY] = (str, Field(title="Recorded by", description="Your name, for the audit trail."))
     name = "".join(part.capitalize() for part in wait.name.split("-")) + "Input"
     model: type[WaitInput] = create_model(name, __base__=WaitInput, **fields)
+    # The form's title is the wait's, as a person names it, not the class name.
+    model.model_config["title"] = wait.title
+    model.model_rebuild(force=True)
     return model
 
 

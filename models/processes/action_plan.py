@@ -14,6 +14,7 @@ Its rules:
 
 from __future__ import annotations
 
+from models.descriptions import due_line
 from models.effects import ActionAssignedMail, Effect, SendEmail, UpdateItem
 from models.enums import ActionSource, Anchor, StepId
 from models.errors import Refused
@@ -63,6 +64,18 @@ def note_progress(state: CaseState, form: ActionProgressForm, ctx: Context) -> l
     return [UpdateItem(step=item.step, subject=item.subject, action="action-progress", details=details)]
 
 
+def describe_actions(state: CaseState, wait: Wait) -> list[str]:
+    lines = ["Close an action once it is done, with the reference of its evidence; note progress on "
+             "an open one; or add a new action, owned by an agency and due on the date the plan sets. "
+             "Each open action is chased by email from its due date.", ""]
+    for item in state.items_of(StepId.ACTION):
+        if item.is_open:
+            owner = f", {item.agency.value}" if item.agency is not None else ""
+            lines.append(f"- **Action {item.subject}**{owner}: "
+                         + due_line(item, ACTION.rule).removeprefix("**Due:** "))
+    return [*lines, "", "Choose what to record at the top of the form."]
+
+
 # The act that adds an action emails its agency instead of a "step opened" email.
 ACTION = ItemSpec.of(StepId.ACTION, subject_field="action", notify_owner=False, label="Action done")
 ADD_ACTION = Act("action-added", "Action added", ActionForm, add_action, label="New action")
@@ -75,7 +88,8 @@ ACTION_PLAN = Process(
     flow="flows.action_plan:action_plan_flow",
     run_name="{case_ref} action plan",
     items=(ACTION,),
-    waits=(Wait("actions", "Action plan", (ACTION,), acts=(ADD_ACTION, NOTE_PROGRESS)),),
+    waits=(Wait("actions", "Action plan", (ACTION,), acts=(ADD_ACTION, NOTE_PROGRESS),
+                describe=describe_actions),),
     starts=starts,
     on_start=_nothing_more,
     acts=(ADD_ACTION, NOTE_PROGRESS),

@@ -140,9 +140,28 @@ def record_publication(state: CaseState, form: PublicationForm, ctx: Context,
 
 # -- the dashboard --------------------------------------------------------------------------------------
 
+# What each of the CSPR's forms asks, above the items it answers.
+_ASKED = {
+    "cspr-setup": "Record the review's set-up as each part is done: the independent reviewer(s) "
+                  "appointed, the terms of reference agreed, the IMRs requested from the agencies "
+                  "(with the date the review panel sets for them), and family engagement.",
+    "cspr-evidence": "Record each agency's IMR as it is received, naming any section of the "
+                     "partnership's template it lacks (the agency is then chased for the rest), the "
+                     "family's engagement, and the draft report received.",
+    "cspr-report": "Record the final report agreed, sent to the National Panel and the Secretary of "
+                   "State at least 7 working days before the planned publication date, and the review "
+                   "published; move the planned publication date, with its reason, if it changes. A "
+                   "late IMR is still taken.",
+    "cspr-action-plan": "Record the review's action plan agreed, and add each of its actions, owned by "
+                        "an agency and due on the date the plan sets.",
+}
+
+
 def describe(state: CaseState, wait: Wait) -> list[str]:
     planned = state.anchors.get(Anchor.PLANNED_PUBLICATION)
-    lines = [f"Planned publication: {planned:%A %d %B %Y}." if planned else "", ""]
+    lines = [_ASKED[wait.name], ""]
+    if planned is not None:
+        lines += [f"Planned publication: {planned:%A %d %B %Y}.", ""]
     for item, rule in wait_items(wait, state):
         if not item.is_open:
             continue
@@ -196,7 +215,7 @@ CSPR = Process(
              (FINAL_REPORT, REPORT_TO_PANEL, PUBLICATION, IMR), acts=(MOVE_PUBLICATION,),
              primary=(StepId.CSPR_FINAL_REPORT, StepId.CSPR_REPORT_TO_PANEL, StepId.CSPR_PUBLICATION),
              describe=describe),
-        Wait("cspr-action-plan", "CSPR action plan", (ACTION_PLAN,), acts=(ADD_ACTION,)),
+        Wait("cspr-action-plan", "CSPR action plan", (ACTION_PLAN,), acts=(ADD_ACTION,), describe=describe),
     ),
     starts=starts,
     on_start=start,

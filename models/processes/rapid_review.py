@@ -27,7 +27,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 from models.calendar import LONDON, london_time
-from models.descriptions import due_line, wait_items
+from models.descriptions import due_line, open_item_lines, wait_items
 from models.effects import (
     ArrangeMeeting,
     Effect,
@@ -205,7 +205,10 @@ def describe_meeting(state: CaseState, wait: Wait) -> list[str]:
     responses = state.items_of(StepId.RR_AGENCY_RESPONSES)
     received = [i.subject for i in responses if not i.is_open]
     outstanding = [i.subject for i in responses if i.is_open]
-    lines = [f"Agency information received: {len(received)} of {len(responses)}"
+    lines = ["Record each involved agency's information as it comes in, and the Rapid Review meeting "
+             "once it is held; move the meeting, with its reason, if it must move (everyone invited "
+             "gets an update).", "",
+             f"Agency information received: {len(received)} of {len(responses)}"
              + (f"; still awaited: {', '.join(outstanding)}." if outstanding else "."), ""]
     if state.meeting is not None:
         starts = state.meeting.starts_at.astimezone(LONDON)
@@ -230,6 +233,30 @@ def describe_outcome(state: CaseState, wait: Wait) -> list[str]:
         *(f"- {rule}" for rule in OUTCOME_RULES),
         "",
         "The free text is copied to the case store and removed from Prefect once read.",
+        *information_awaited(state),
+    ]
+
+
+def information_awaited(state: CaseState) -> list[str]:
+    """The agencies whose information is still awaited after the meeting: the form still takes it."""
+    lines = [f"- **{item.title}** ({item.subject}): "
+             + due_line(item, AGENCY_RESPONSES.rule).removeprefix("**Due:** ")
+             for item in state.items_of(StepId.RR_AGENCY_RESPONSES) if item.is_open]
+    if not lines:
+        return []
+    return ["", "Still awaited, and still taken on this form (choose it at the top):", "", *lines]
+
+
+def describe_panel_and_plan(state: CaseState, wait: Wait) -> list[str]:
+    return [
+        "Record what follows the Rapid Review's outcome, as each happens: its report sent to the "
+        "National Panel (with the reference it went under), the Panel's response, and the action "
+        "plan agreed; add each action of the plan, owned by an agency and due on the date the plan "
+        "sets. An agency's late information is still taken.",
+        "",
+        *open_item_lines(wait, state),
+        "",
+        "Choose what to record at the top of the form.",
     ]
 
 
@@ -258,7 +285,8 @@ RAPID_REVIEW = Process(
              primary=(StepId.RR_OUTCOME,), describe=describe_outcome),
         Wait("rr-panel-and-plan", "Rapid Review: the National Panel and the action plan",
              (REPORT_TO_PANEL, PANEL_RESPONSE, ACTION_PLAN, AGENCY_RESPONSES), acts=(ADD_ACTION,),
-             primary=(StepId.RR_REPORT_TO_PANEL, StepId.RR_PANEL_RESPONSE, StepId.RR_ACTION_PLAN)),
+             primary=(StepId.RR_REPORT_TO_PANEL, StepId.RR_PANEL_RESPONSE, StepId.RR_ACTION_PLAN),
+             describe=describe_panel_and_plan),
     ),
     starts=starts,
     on_start=start,

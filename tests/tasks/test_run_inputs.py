@@ -83,6 +83,16 @@ def test_every_forms_tabs_fit_the_dashboards_dialog(wait: Wait) -> None:
     assert len(set(labels)) == len(labels)
 
 
+@pytest.mark.parametrize("wait", EVERY_WAIT, ids=lambda w: w.name)
+def test_every_form_is_titled_as_its_wait_and_every_field_has_a_title_of_its_own(wait: Wait) -> None:
+    schema = schema_of(wait)
+    assert schema["title"] == wait.title
+    for model in (schema, *schema.get("$defs", {}).values()):
+        for name, prop in model.get("properties", {}).items():
+            # A title pydantic made from the field name would read "Dsps Present".
+            assert "title" in prop, (wait.name, name)
+
+
 def test_a_field_added_to_a_domain_form_appears_on_the_dashboard() -> None:
     class VisitForm(BaseModel):
         completed_on: date = Field(title="Visited on", description="When the visit was made.")

@@ -1,0 +1,94 @@
+"""What the operators' dashboard shows of a case, beyond its forms: the tags on its flow runs (its
+path and its stage, so runs can be filtered by them) and its timeline, a table of every dated item
+with its due date, when it was done and how late.
+
+Pure: computed from the case as the store shows it (`CaseState`), a date and the working-day
+calendar. Built from the case reference, step ids, rule titles, dates and states only, never
+names, narrative or a child's record id (DESIGN.md §4), so whatever publishes it carries nothing
+else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from models.calendar import WorkingDayCalendar
+from models.reporting import AWAITING_DECISION, Timing, days_late, timing_of
+from models.state import CaseState
+
+PATH_TAG = "path:"
+STAGE_TAG = "stage:"
+# The prefixes of the tags this module owns on a run: any other tag (a deployment's own, say) is kept.
+OWN_TAG_PREFIXES = (PATH_TAG, STAGE_TAG)
+
+
+def case_tags(state: CaseState) -> tuple[str, ...]:
+    """The tags every flow run of the case carries: its path (as the reports name it, so
+    `awaiting-decision` before the DSPs decide) and its stage."""
+    path = state.path.value if state.path is not None else AWAITING_DECISION
+    return (f"{PATH_TAG}{path}", f"{STAGE_TAG}{state.stage.value}")
+
+
+def retagged(current: Iterable[str], state: CaseState) -> list[str]:
+    """A run's tags with its case's path and stage brought up to date: the tags this module owns
+    replaced, every other tag kept. Sorted, so an unchanged set compares equal."""
+    kept = {tag for tag in current if not tag.startswith(OWN_TAG_PREFIXES)}
+    return sorted(kept | set(case_tags(state)))
+
+
+# -- the timeline ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class TimelineRow:
+    """One dated item of a case: what it is, when it is due, when it was done, and where it stands.
+    `late_by` is in working days after the due date: for a late item, until it was done; for an
+    open item past its due date, until the timeline's date; None for an item neither late nor
+    overdue."""
+
+    item: str  # the step id, and the subject (an agency, an action) after a colon
+    title: str
+    due: date
+    done: date | None
+    state: Timing
+    late_by: int | None
+
+    def as_row(self) -> dict[str, str]:
+        """The row as the dashboard's table shows it, in its column order."""
+        return {
+            "item": self.item, "what": self.title, "due": self.due.isoformat(),
+            "done": self.done.isoformat() if self.done is not None else "",
+            "state": self.state.value,
+            "late by (working days)": "" if self.late_by is None else str(self.late_by),
+        }
+
+
+def timeline_rows(state: CaseState, *, as_of: date, calendar: WorkingDayCalendar) -> tuple[TimelineRow, ...]:
+    """Every item of the case by due date (then by name), as it stands on `as_of`. A cancelled
+    item (a step the case's path no longer needs) stays in the table as cancelled, so the table
+    shows why it was not done."""
+    rows = []
+    for item in state.steps:
+        timing = timing_of(item, as_of=as_of)
+        late = timing in (Timing.LATE, Timing.OPEN_OVERDUE)
+        rows.append(TimelineRow(
+            item=item.label, title=item.title, due=item.due,
+            done=item.completed_on if timing in (Timing.ON_TIME, Timing.LATE) else None, state=timing,
+            late_by=days_late(item, as_of=as_of, calendar=calendar) if late else None))
+    return tuple(sorted(rows, key=lambda row: (row.due, row.item)))
+
+
+def timeline_key(case_ref: str) -> str:
+    """The key of the case's timeline artifact. Artifact keys allow lowercase letters, digits and
+    dashes; case references are letters, digits and dashes."""
+    return f"timeline-{case_ref.lower()}"
+
+
+def timeline_description(state: CaseState, *, as_of: date) -> str:
+    """The Markdown above the timeline table: the case, its path and stage, and the table's date."""
+    path = state.path.value if state.path is not None else "not yet decided"
+    return (f"**Timeline of case {state.case_ref}** as of {as_of:%A %d %B %Y}: path {path}, stage "
+            f"{state.stage.value}. Each item is due by the end of its due date, London time; "
+            "\"late by\" counts the working days after it, until the item was done or, still open, "
+            "until today.")

@@ -1,0 +1,145 @@
+"""What an operator reads on the dashboard (issue 9, item 2), end to end on a real Prefect server
+with `sbu serve`'s runner: each case run named by its case reference and tagged with its path and
+stage, re-tagged as they change; the case's timeline artifact, a new version after each change; and
+its upcoming deadlines as scheduled runs named for a person to read. A decision is answered on the
+dashboard's form (as the Prefect UI answers it), the SIN's submission with `sbu record`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from prefect.client.schemas.objects import FlowRun
+from prefect.states import Scheduled
+
+from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
+from models.dashboard import timeline_key
+from tests.conftest import EXAMPLE_REFERRAL, SIGNATURES
+from tests.flows.conftest import SystemFactory
+
+pytestmark = [pytest.mark.prefect, pytest.mark.slow]
+
+DAY = "2026-12-23"  # the referral day, and "today" on the case clock
+TIMEOUT = 60.0 + STALL_ALLOWANCE
+
+
+def tags_of(system: LocalSystem, run_id: UUID) -> set[str]:
+    return set(system.run(run_id).tags)
+
+
+def timeline(system: LocalSystem, case_ref: str) -> tuple[list[dict[str, str]], str, int]:
+    """The latest version of the case's timeline artifact, by item (its rows, its description) and
+    how many versions it has."""
+    from prefect.client.schemas.filters import (
+        ArtifactCollectionFilter,
+        ArtifactCollectionFilterKey,
+        ArtifactFilter,
+        ArtifactFilterKey,
+    )
+
+    key = timeline_key(case_ref)
+    with system.client() as client:
+        latest = client.read_latest_artifacts(
+            artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key])))
+        versions = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    if not latest:
+        return [], "", 0
+    assert latest[0].type == "table"
+    return json.loads(str(latest[0].data)), str(latest[0].description), len(versions)
+
+
+def row_of(rows: list[dict[str, str]], item: str) -> dict[str, str] | None:
+    return next((row for row in rows if row["item"] == item), None)
+
+
+def test_the_dashboard_shows_each_case_by_reference_path_stage_and_timeline_as_it_changes(
+        local_system: SystemFactory, tmp_path: Path) -> None:
+    system = local_system(case_start=datetime(2026, 12, 23, 12, 0, tzinfo=UTC))
+    referral = tmp_path / "referral.json"
+    referral.write_text(json.dumps(EXAMPLE_REFERRAL))
+    case_ref = str(system.sbu_json("refer", str(referral))["case_ref"])
+
+    # Referred: the case's run is named by its reference, tagged, and its timeline published.
+    run = system.wait_for_wait(case_ref, "dsp-decision")
+    assert run.name == case_ref
+    assert {"path:awaiting-decision", "stage:awaiting-decision"} <= tags_of(system, run.id)
+    rows, description, versions = timeline(system, case_ref)
+    assert versions >= 1
+    assert row_of(rows, "dsp-decision") == {
+        "item": "dsp-decision", "what": "DSPs decide on a SIN and a Rapid Review", "due": "2026-12-24",
+        "done": "", "state": "open", "late by (working days)": ""}
+    assert description.startswith(f"**Timeline of case {case_ref}** as of Wednesday 23 December 2026")
+
+    # Its upcoming deadlines are scheduled runs, named for a person to read.
+    with system.client() as client:
+        timers = {r.name: r for r in client.read_flow_runs(limit=200)
+                  if r.name.startswith(f"{case_ref} dsp-decision")}
+    assert {name: run.state_type.value for name, run in timers.items() if run.state_type} == {
+        f"{case_ref} dsp-decision overdue": "SCHEDULED", f"{case_ref} dsp-decision escalation 1": "SCHEDULED"}
+    # One brought forward to now runs, and keeps its name (Prefect would rename it to the flow's
+    # own run name when it starts).
+    overdue = timers[f"{case_ref} dsp-decision overdue"]
+    with system.client() as client:
+        client.set_flow_run_state(overdue.id, Scheduled(scheduled_time=datetime.now(UTC)), force=True)
+    def completed() -> FlowRun | None:
+        run = system.run(overdue.id)
+        return run if run.state_type is not None and run.state_type.value == "COMPLETED" else None
+
+    assert wait_until(completed, timeout=TIMEOUT, what="the timer to run").name == \
+        f"{case_ref} dsp-decision overdue"
+
+    # The DSPs decide on the dashboard's form: path and stage move, and the timeline has a new version.
+    with system.client() as client:
+        answered = client.resume_flow_run(run.id, run_input={
+            "sin": "yes", "rapid_review": "yes", "rationale": "Abuse suspected; criteria met.",
+            **SIGNATURES, "decided_on": DAY, "recorded_by": "Dana Duty"})
+    assert answered.status.value == "ACCEPT", answered.details
+    system.wait_for_wait(case_ref, "notification-")
+
+    def decided() -> tuple[list[dict[str, str]], int] | None:
+        rows, _, versions = timeline(system, case_ref)
+        done = row_of(rows, "dsp-decision")
+        return (rows, versions) if done is not None and done["state"] == "on-time" else None
+
+    rows, after_decision = wait_until(decided, timeout=TIMEOUT, what="the timeline to show the decision")
+    assert after_decision > versions
+    assert row_of(rows, "dsp-decision") == {
+        "item": "dsp-decision", "what": "DSPs decide on a SIN and a Rapid Review", "due": "2026-12-24",
+        "done": DAY, "state": "on-time", "late by (working days)": ""}
+    # LA aware Tue 22 Dec 2026: 23, 24, 29, 30, 31 Dec (25 and 28 Dec are bank holidays).
+    assert (row_of(rows, "sin-submission") or {}).get("due") == "2026-12-31"
+    tags = tags_of(system, run.id)
+    assert {"path:sin-and-rapid-review", "stage:notification"} <= tags
+    assert not {"path:awaiting-decision", "stage:awaiting-decision"} & tags
+
+    # The SIN submitted, recorded with `sbu`: the Rapid Review starts as a run of its own, tagged,
+    # the case's own run is re-tagged, and the timeline shows the Rapid Review's items.
+    system.sbu("record", case_ref, "sin-submission", "--national-ref", "CSIN-2026-0042", "--on", DAY)
+    review = system.wait_for_wait(f"{case_ref} rapid review", "rr-meeting-")
+    assert {"path:sin-and-rapid-review", "stage:rapid-review"} <= tags_of(system, review.id)
+    wait_until(lambda: "stage:rapid-review" in tags_of(system, run.id), timeout=TIMEOUT,
+               what="the case's run to be re-tagged")
+
+    def submitted() -> tuple[list[dict[str, str]], int] | None:
+        rows, _, versions = timeline(system, case_ref)
+        sin = row_of(rows, "sin-submission")
+        return (rows, versions) if sin is not None and sin["state"] == "on-time" else None
+
+    rows, after_record = wait_until(submitted, timeout=TIMEOUT, what="the timeline to show the SIN")
+    assert after_record > after_decision
+    # Notified Wed 23 Dec: 24, 29, 30, 31 Dec, 4 Jan; the meeting on the 8th working day, 7 Jan.
+    assert (row_of(rows, "rr-agency-responses:police") or {}).get("due") == "2027-01-04"
+    assert (row_of(rows, "rr-meeting") or {}).get("due") == "2027-01-07"
+    assert [row["due"] for row in rows] == sorted(row["due"] for row in rows)
+
+    # Nothing personal in any of it: not the child's record id, not a signatory, not the rationale.
+    with system.client() as client:
+        runs = [r for r in client.read_flow_runs(limit=200) if r.name.startswith(case_ref)]
+    published: list[Any] = [timeline(system, case_ref), [(r.name, sorted(r.tags)) for r in runs]]
+    text = json.dumps(published)
+    for personal in ("LA-000123", "Dana", "Sam Patel", "Alex Morgan", "Abuse suspected", "POL-2026-1234"):
+        assert personal not in text
