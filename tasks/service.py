@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models.alerts import timer_key
+from models.alerts import run_repair, timer_key
 from models.calendar import london_date
 from models.clock import Clock
 from models.effects import (
@@ -38,6 +38,7 @@ from models.effects import (
     OpenItem,
     Recorded,
     Referred,
+    RepairRun,
     Retimed,
     RetimeItem,
     ScheduleAlert,
@@ -53,7 +54,7 @@ from models.effects import (
     UpdateItem,
     audit_of,
 )
-from models.enums import Anchor, CaseStatus, Interface, StepId, StepState, TimerState
+from models.enums import Anchor, CaseStatus, Interface, RunLoss, StepId, StepState, TimerState
 from models.errors import Refused
 from models.forms import DspDecisionForm, Referral, RetimeForm
 from models.procedure import Context, Outcome, handle
@@ -244,12 +245,17 @@ class CaseService:
         """A deadline-check run has come due: send its alert if its item is still open, and
         schedule the next escalation. Quiet (and harmless) if the item is done or the timer ran."""
         with self.store.transaction() as session:
-            timer = repo.find_timer(session=session, key=key, for_update=True)
+            timer = repo.find_timer(session=session, key=key)
             if timer is None:
                 return TimerOutcome(False, "unknown timer")
+            # The case is locked before the timer, in the order a change takes them (its case,
+            # then the timers it cancels). The other order deadlocked on PostgreSQL: the rows a
+            # firing writes (its email, audit event, next timer) refer to the case and so wait for
+            # a change holding the case, which waits for the timer this held.
+            case = session.get_one(Case, timer.case_id, with_for_update=True, populate_existing=True)
+            session.refresh(timer, with_for_update=True)
             if timer.state is not TimerState.SCHEDULED:
                 return TimerOutcome(False, f"timer already {timer.state.value}")
-            case = session.get_one(Case, timer.case_id)
             ctx = self.context()
             event = TimerFired(step=timer.item.step, subject=timer.item.subject, kind=timer.kind,
                                sequence=timer.sequence, fire_at=timer.fire_at)
@@ -271,6 +277,17 @@ class CaseService:
             timer = repo.find_timer(session=session, key=key)
             assert timer is not None
             timer.flow_run_id = None
+
+    def replace_run(self, case_ref: str, process: str, flow_run_id: str, *, loss: RunLoss,
+                    replaced: str) -> None:
+        """Point the case's `process` at `flow_run_id`, the run that replaced `replaced`, which
+        Prefect had lost; in the same transaction, the audit event and the SBU's alert email
+        (`models.alerts.run_repair`)."""
+        with self.store.transaction() as session:
+            case = self._case(session, case_ref, for_update=True)
+            self._apply(session, case, run_repair(process=process, loss=loss, replaced=replaced,
+                                                  replacement=flow_run_id),
+                        actor=SYSTEM, ctx=self.context())
 
     def set_run(self, case_ref: str, process: str, flow_run_id: str) -> None:
         """Remember the flow run Prefect has for one of the case's processes."""
@@ -400,6 +417,13 @@ class CaseService:
                     session.add(meeting)
                 case SetReview():
                     case.review = effect.route
+                case RepairRun():
+                    run = repo.find_run(session=session, case_id=case.id, process=effect.process)
+                    if run is None:
+                        session.add(CaseRun(case_id=case.id, process=effect.process,
+                                            flow_run_id=effect.replacement, started_at=ctx.now))
+                    else:
+                        run.flow_run_id = effect.replacement
                 case StartProcess():
                     if repo.find_run(session=session, case_id=case.id, process=effect.process) is None:
                         session.add(CaseRun(case_id=case.id, process=effect.process, flow_run_id=None,

@@ -19,6 +19,7 @@ from models.effects import (
     OverdueMail,
     ReferralReceivedMail,
     ReminderMail,
+    RunRepairedMail,
     StepOpenedMail,
 )
 from tasks.mail import messages
@@ -78,4 +79,8 @@ def draft_for(mail: Mail, *, case_ref: str, directory: Directory, dashboard_url:
         case CaseClosedMail():
             return messages.case_closed_email(case_ref=ref, closed_on=mail.closed_on, directory=to,
                                               dashboard_url=url)
+        case RunRepairedMail():
+            return messages.run_repaired_alert_email(case_ref=ref, process=mail.process, loss=mail.loss,
+                                                     replaced=mail.replaced, directory=to,
+                                                     dashboard_url=url)
     raise AssertionError(f"unhandled email {mail!r}")

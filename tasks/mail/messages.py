@@ -28,7 +28,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchema
 from pydantic_core import CoreSchema, core_schema
 
 from models.calendar import LONDON
-from models.enums import Agency, CasePath, ReviewRoute, Role, Stage, StepId, StepState
+from models.enums import Agency, CasePath, ReviewRoute, Role, RunLoss, Stage, StepId, StepState
 from models.timetable import STEP_RULES, StepRule
 from tasks.mail.directory import Address, Directory
 
@@ -51,6 +51,8 @@ _STEP_NAME = re.compile(r"^(?=.{1,40}$)[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 # A step's title as its rule spells it, e.g. "National Panel's response recorded".
 _STEP_TITLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ',()./&:-]{0,99}$")
 _PARTNERSHIP = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+_PROCESS_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+_RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 class _Checked(str):
@@ -507,6 +509,21 @@ def case_closed_email(*, case_ref: str, closed_on: date, directory: Directory,
         "case-closed", f"case-closed:{case_ref}", case_ref=case_ref,
         to=directory.dsps, cc=(directory.address(Role.SBU),),
         context={"closed_text": _day_text(closed_on), "dashboard_url": dashboard_url},
+    )
+
+
+def run_repaired_alert_email(*, case_ref: str, process: str, loss: RunLoss, replaced: str,
+                             directory: Directory, dashboard_url: str) -> EmailDraft:
+    """To the SBU: the reconciliation sweep found a run of `process` for `case_ref` that Prefect
+    had lost (deleted, crashed or failed) and replaced it with a run that replays from the store.
+    One per lost run (`replaced`, its Prefect id)."""
+    if not _PROCESS_NAME.fullmatch(process) or not _RUN_ID.fullmatch(replaced):
+        raise ValueError("process and replaced must be a process id and a flow run id")
+    return _draft(
+        "run-repaired-alert", f"run-repaired:{case_ref}:{process}:{replaced}", case_ref=case_ref,
+        to=(directory.address(Role.SBU),), cc=(),
+        context={"process": process, "loss": loss.value, "replaced": replaced,
+                 "dashboard_url": dashboard_url},
     )
 
 
