@@ -214,7 +214,9 @@ def test_serve_killed_at_each_stage_then_started_again(local_system: SystemFacto
     SMTP conversation in progress)."""
     started = time.monotonic()
     # Case references are given in order of referral: 0001 waits, 0002 mid-task, 0003 mid-branch.
-    holds = "sync-case/SR-2026-0002@1,sync-case/SR-2026-0003@2"
+    # A resumed run replays from the top: the mid-branch case reaches sync-case once on its first
+    # pass, again on replay, and a third time right after recording the decision.
+    holds = "sync-case/SR-2026-0002@1,sync-case/SR-2026-0003@3"
     system = local_system(case_start=CASE_START, serving=False,
                           extra_env={**FAST_MAIL, "SBU_TEST_HOLD": holds,
                                      # Only the sweep on start repairs what the kill cut off.
