@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, Self
+from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, model_validator
 from pydantic_core import CoreSchema, core_schema
@@ -52,7 +53,6 @@ _STEP_NAME = re.compile(r"^(?=.{1,40}$)[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _STEP_TITLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ',()./&:-]{0,99}$")
 _PARTNERSHIP = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _PROCESS_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
-_RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 class _Checked(str):
@@ -124,6 +124,17 @@ class StepName(_Checked):
     def __new__(cls, value: str) -> Self:
         if not _STEP_NAME.fullmatch(value):
             raise ValueError("a step id is lowercase letters and digits joined by single dashes")
+        return super().__new__(cls, value)
+
+
+class ProcessName(_Checked):
+    """A process's id in the registry (`case`, `rapid-review`, a partnership's own)."""
+
+    __slots__ = ()
+
+    def __new__(cls, value: str) -> Self:
+        if not _PROCESS_NAME.fullmatch(value):
+            raise ValueError("a process id is lowercase letters, digits and dashes")
         return super().__new__(cls, value)
 
 
@@ -512,17 +523,16 @@ def case_closed_email(*, case_ref: str, closed_on: date, directory: Directory,
     )
 
 
-def run_repaired_alert_email(*, case_ref: str, process: str, loss: RunLoss, replaced: str,
+def run_repaired_alert_email(*, case_ref: str, process: ProcessName, loss: RunLoss, replaced: UUID,
                              directory: Directory, dashboard_url: str) -> EmailDraft:
     """To the SBU: the reconciliation sweep found a run of `process` for `case_ref` that Prefect
     had lost (deleted, crashed or failed) and replaced it with a run that replays from the store.
     One per lost run (`replaced`, its Prefect id)."""
-    if not _PROCESS_NAME.fullmatch(process) or not _RUN_ID.fullmatch(replaced):
-        raise ValueError("process and replaced must be a process id and a flow run id")
+    process = ProcessName(process)
     return _draft(
         "run-repaired-alert", f"run-repaired:{case_ref}:{process}:{replaced}", case_ref=case_ref,
         to=(directory.address(Role.SBU),), cc=(),
-        context={"process": process, "loss": loss.value, "replaced": replaced,
+        context={"process": str(process), "loss": loss.value, "replaced": str(replaced),
                  "dashboard_url": dashboard_url},
     )
 
