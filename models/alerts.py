@@ -13,7 +13,8 @@ from datetime import date, datetime, time, timedelta
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.calendar import WorkingDayCalendar, end_of_london_day, london_time
-from models.enums import TimerKind
+from models.effects import Effect, RepairRun, RunRepairedMail, SendEmail
+from models.enums import RunLoss, TimerKind
 
 
 class AlertPolicy(BaseModel):
@@ -67,3 +68,11 @@ def timer_key(*, case_ref: str, step: str, subject: str, kind: TimerKind, sequen
     times and exist once. The due date is in it, so a re-timed item's new timers are new runs."""
     item = f"{step}-{subject}" if subject else step
     return f"{case_ref.lower()}-{item}-{kind.value}-{sequence}-{due.strftime('%Y%m%d')}"
+
+
+def run_repair(*, process: str, loss: RunLoss, replaced: str, replacement: str) -> list[Effect]:
+    """What the store writes when a run Prefect lost (`replaced`) has been replaced: the store
+    points at `replacement` (an audit event says why) and the SBU is alerted by email. The email
+    is keyed by the lost run, so a repair that is retried alerts once."""
+    return [RepairRun(process=process, loss=loss, replaced=replaced, replacement=replacement),
+            SendEmail(RunRepairedMail(process=process, loss=loss, replaced=replaced))]

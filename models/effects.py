@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from models.enums import Agency, Anchor, CasePath, CaseStatus, ReviewRoute, Role, TimerKind
+from models.enums import Agency, Anchor, CasePath, CaseStatus, ReviewRoute, Role, RunLoss, TimerKind
 
 if TYPE_CHECKING:
     # Types only: `sbu status` reads cases through `models.state`, which should not pay for the
@@ -183,9 +183,19 @@ class CaseClosedMail:
     closed_on: date
 
 
+@dataclass(frozen=True, slots=True)
+class RunRepairedMail:
+    """To the SBU: Prefect had lost or given up on a run of `process` (`replaced`, its id), and a
+    new run replaced it. Ids and the process name only: nothing about the case's people."""
+
+    process: str
+    loss: RunLoss
+    replaced: str
+
+
 Mail = (ReferralReceivedMail | DecisionRecordedMail | StepOpenedMail | ReminderMail | OverdueMail
         | EscalationMail | InformationRequestMail | MeetingInvitationMail | CsprCommissionedMail
-        | ImrRequestMail | ImrIncompleteMail | ActionAssignedMail | CaseClosedMail)
+        | ImrRequestMail | ImrIncompleteMail | ActionAssignedMail | CaseClosedMail | RunRepairedMail)
 
 
 # -- effects ---------------------------------------------------------------------------------------
@@ -401,13 +411,28 @@ class CloseCase:
 
 
 @dataclass(frozen=True, slots=True)
+class RepairRun:
+    """The case store and Prefect disagreed: the store needs a run of `process` that Prefect lost
+    (`loss`). The store now points at the new run; the old one is kept in the audit trail."""
+
+    process: str
+    loss: RunLoss
+    replaced: str
+    replacement: str
+
+    def audit(self) -> tuple[str, dict[str, Any]]:
+        return "run-repaired", {"process": self.process, "loss": self.loss.value,
+                                "replaced": self.replaced, "replacement": self.replacement}
+
+
+@dataclass(frozen=True, slots=True)
 class SendEmail:
     mail: Mail
 
 
 Effect = (OpenItem | CompleteItem | UpdateItem | CancelItem | RetimeItem | ScheduleAlert | CancelAlerts
           | AlertSent | SetAnchor | MoveAnchor | SetPath | SetStatus | StoreDecision | StoreRecord
-          | ArrangeMeeting | SetReview | StartProcess | CloseCase | SendEmail)
+          | ArrangeMeeting | SetReview | StartProcess | RepairRun | CloseCase | SendEmail)
 
 
 def audit_of(effect: Effect) -> tuple[str, dict[str, Any]] | None:

@@ -191,6 +191,15 @@ class Stage(StrEnum):
     CLOSED = "closed"
 
 
+class RunLoss(StrEnum):
+    """How Prefect lost a case's flow run that the case store still needs: the reconciliation
+    sweep replaces the run and tells the SBU which of these it found."""
+
+    MISSING = "missing"  # the run is gone from Prefect (deleted)
+    CRASHED = "crashed"  # its process died (or a stopped serve left it running)
+    FAILED = "failed"  # e.g. a pause whose timeout expired: Prefect fails the run
+
+
 class Interface(StrEnum):
     """Where a change came from, for the audit trail."""
 

@@ -25,6 +25,12 @@ class Refused(SbuError):
     """The procedure or the case's state does not allow what was asked; nothing was written."""
 
 
+class StoreUnavailable(SbuError):
+    """The case store could not be reached, or lost the connection, during a change. The change
+    was not made, or (if the connection was lost at the commit itself) possibly was: every command
+    can be run again safely, since the same referral, decision or record is recognised."""
+
+
 _SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
 
 

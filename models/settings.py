@@ -84,6 +84,12 @@ class Settings(BaseModel):
     smtp_password_block: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
     smtp_security: str = Field("none", pattern=r"^(starttls|tls|none)$")
     smtp_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    # The outbox's waits, in wall-clock seconds: the first retry after a failed delivery (doubling
+    # after each failure, up to the maximum), and the lease a sender holds on a message, after
+    # which a message whose sender died mid-delivery is sent again (same Message-ID).
+    outbox_retry_seconds: float = Field(30.0, gt=0, le=3600)
+    outbox_max_retry_seconds: float = Field(3600.0, gt=0, le=86400)
+    outbox_lease_seconds: float = Field(300.0, gt=0, le=3600)
     mail_from: str = "sbu-pipeline@localhost"
     directory_file: Path | None = None
     # The partnership's people and their roles (`tasks.people`): who may record which step. None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -32,6 +34,9 @@ def deliver_outbox_batch(*, batch_size: int = DEFAULT_BATCH_SIZE,
     store = Store(settings.sqlalchemy_url).migrate()
     try:
         return deliver_pending(store, sender, now=clock, fallback_address=directory.fallback,
-                               batch_size=batch_size, dashboard_url=settings.dashboard_url)
+                               batch_size=batch_size, dashboard_url=settings.dashboard_url,
+                               base_delay=timedelta(seconds=settings.outbox_retry_seconds),
+                               max_delay=timedelta(seconds=settings.outbox_max_retry_seconds),
+                               lease=timedelta(seconds=settings.outbox_lease_seconds))
     finally:
         store.dispose()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from models.dashboard import case_tags
-from models.enums import CaseStatus
+from models.enums import CaseStatus, RunLoss
 from models.processes import DEADLINE_CHECK, DELIVER_OUTBOX, RECONCILE
 from models.registry import Process
 from models.state import CaseState
@@ -183,11 +183,13 @@ def ensure_runs(client: SyncPrefectClient, service: CaseService, case_ref: str) 
 
 
 def ensure_run(client: SyncPrefectClient, service: CaseService, view: CaseState, process: Process) -> UUID:
-    """The case's flow run of `process`, created if it has none. A run that failed, crashed or was
-    cancelled (Prefect gave up on it; the store has not) is replaced by a new run, keyed after the
-    one it replaces so that replacing is idempotent too. The new run replays from the store."""
+    """The case's flow run of `process`, created if it has none. A run that Prefect lost (deleted),
+    or that failed, crashed or was cancelled (Prefect gave up on it; the store has not) is replaced
+    by a new run, keyed after the one it replaces so that replacing is idempotent too. The new run
+    replays from the store. A run lost, failed or crashed is a disagreement between the store and
+    Prefect: the SBU is alerted by email (a run we cancelled ourselves, to replace it, is not)."""
     current = view.runs.get(process.id)
-    run_id = _live_run(client, current, closed=view.status is CaseStatus.CLOSED)
+    run_id, loss = _live_run(client, current, closed=view.status is CaseStatus.CLOSED)
     if run_id is not None:
         return run_id
     key = process.idempotency_key(view.case_ref) + (f"-after-{current}" if current else "")
@@ -195,24 +197,31 @@ def ensure_run(client: SyncPrefectClient, service: CaseService, view: CaseState,
         _deployment_id(client, process.deployment), parameters={"case_ref": view.case_ref},
         name=process.name_run(view.case_ref), idempotency_key=key, tags=case_tags(view))
     if current != str(run.id):
-        service.set_run(view.case_ref, process.id, str(run.id))
+        if current is not None and loss is not None:
+            service.replace_run(view.case_ref, process.id, str(run.id), loss=loss, replaced=current)
+        else:
+            service.set_run(view.case_ref, process.id, str(run.id))
     return run.id
 
 
-def _live_run(client: SyncPrefectClient, run_id: str | None, *, closed: bool) -> UUID | None:
-    """`run_id` if that run exists and Prefect has not given up on it, else None."""
+def _live_run(client: SyncPrefectClient, run_id: str | None, *,
+              closed: bool) -> tuple[UUID | None, RunLoss | None]:
+    """`run_id` if that run exists and Prefect has not given up on it; else None, with how Prefect
+    lost it when that is a fault (not for a run cancelled on purpose)."""
     from prefect.client.schemas.objects import StateType
     from prefect.exceptions import ObjectNotFound
 
     if run_id is None:
-        return None
+        return None, None
     try:
         run = client.read_flow_run(UUID(run_id))
     except ObjectNotFound:
-        return None
-    given_up = run.state is not None and run.state.type in (
-        StateType.FAILED, StateType.CRASHED, StateType.CANCELLED)
-    return None if given_up and not closed else run.id
+        return None, RunLoss.MISSING
+    state = run.state.type if run.state is not None else None
+    if closed or state not in (StateType.FAILED, StateType.CRASHED, StateType.CANCELLED):
+        return run.id, None
+    losses = {StateType.FAILED: RunLoss.FAILED, StateType.CRASHED: RunLoss.CRASHED}
+    return None, losses.get(state)
 
 
 def abandon_orphans(client: SyncPrefectClient, service: CaseService, *, serve_started: datetime) -> int:

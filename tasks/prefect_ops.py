@@ -23,6 +23,7 @@ def sync_case(case_ref: str) -> int:
     """Make Prefect match the store for one case: a run for every process it has started (a
     Rapid Review the change began, say), a deadline-check run for every timer, and the case's
     tags and timeline on the dashboard. Returns how many timer runs changed."""
+    runtime.hold_point("sync-case", case_ref)  # a fault test's seam; nothing unless one asks
     with prefect_bridge.prefect_client(runtime.settings()) as client:
         if client is None:
             raise RuntimeError("the Prefect API is not reachable from this flow run")

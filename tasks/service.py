@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.access import People, check_change, check_referral
-from models.alerts import timer_key
+from models.alerts import run_repair, timer_key
 from models.calendar import london_date
 from models.clock import Clock
 from models.effects import (
@@ -39,6 +39,7 @@ from models.effects import (
     OpenItem,
     Recorded,
     Referred,
+    RepairRun,
     Retimed,
     RetimeItem,
     ScheduleAlert,
@@ -54,7 +55,7 @@ from models.effects import (
     UpdateItem,
     audit_of,
 )
-from models.enums import Anchor, CaseStatus, Interface, StepId, StepState, TimerState
+from models.enums import Anchor, CaseStatus, Interface, RunLoss, StepId, StepState, TimerState
 from models.errors import Refused
 from models.forms import DspDecisionForm, Referral, RetimeForm
 from models.procedure import Context, Outcome, handle
@@ -306,6 +307,17 @@ class CaseService:
             assert timer is not None
             timer.flow_run_id = None
 
+    def replace_run(self, case_ref: str, process: str, flow_run_id: str, *, loss: RunLoss,
+                    replaced: str) -> None:
+        """Point the case's `process` at `flow_run_id`, the run that replaced `replaced`, which
+        Prefect had lost; in the same transaction, the audit event and the SBU's alert email
+        (`models.alerts.run_repair`)."""
+        with self.store.transaction() as session:
+            case = self._case(session, case_ref, for_update=True)
+            self._apply(session, case, run_repair(process=process, loss=loss, replaced=replaced,
+                                                  replacement=flow_run_id),
+                        actor=SYSTEM, ctx=self.context())
+
     def set_run(self, case_ref: str, process: str, flow_run_id: str) -> None:
         """Remember the flow run Prefect has for one of the case's processes."""
         with self.store.transaction() as session:
@@ -434,6 +446,13 @@ class CaseService:
                     session.add(meeting)
                 case SetReview():
                     case.review = effect.route
+                case RepairRun():
+                    run = repo.find_run(session=session, case_id=case.id, process=effect.process)
+                    if run is None:
+                        session.add(CaseRun(case_id=case.id, process=effect.process,
+                                            flow_run_id=effect.replacement, started_at=ctx.now))
+                    else:
+                        run.flow_run_id = effect.replacement
                 case StartProcess():
                     if repo.find_run(session=session, case_id=case.id, process=effect.process) is None:
                         session.add(CaseRun(case_id=case.id, process=effect.process, flow_run_id=None,

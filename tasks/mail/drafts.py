@@ -4,6 +4,7 @@ decides who is told what, by kind; the builders in `tasks.mail.messages` write i
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from models.effects import (
     ActionAssignedMail,
@@ -19,11 +20,12 @@ from models.effects import (
     OverdueMail,
     ReferralReceivedMail,
     ReminderMail,
+    RunRepairedMail,
     StepOpenedMail,
 )
 from tasks.mail import messages
 from tasks.mail.directory import Directory
-from tasks.mail.messages import EmailDraft, MeetingPlace, SectionName, Subject
+from tasks.mail.messages import EmailDraft, MeetingPlace, ProcessName, SectionName, Subject
 
 
 def draft_for(mail: Mail, *, case_ref: str, directory: Directory, dashboard_url: str,
@@ -78,4 +80,8 @@ def draft_for(mail: Mail, *, case_ref: str, directory: Directory, dashboard_url:
         case CaseClosedMail():
             return messages.case_closed_email(case_ref=ref, closed_on=mail.closed_on, directory=to,
                                               dashboard_url=url)
+        case RunRepairedMail():
+            return messages.run_repaired_alert_email(case_ref=ref, process=ProcessName(mail.process),
+                                                     loss=mail.loss, replaced=UUID(mail.replaced),
+                                                     directory=to, dashboard_url=url)
     raise AssertionError(f"unhandled email {mail!r}")

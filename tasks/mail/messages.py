@@ -23,12 +23,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, Self
+from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, model_validator
 from pydantic_core import CoreSchema, core_schema
 
 from models.calendar import LONDON
-from models.enums import Agency, CasePath, ReviewRoute, Role, Stage, StepId, StepState
+from models.enums import Agency, CasePath, ReviewRoute, Role, RunLoss, Stage, StepId, StepState
 from models.timetable import STEP_RULES, StepRule
 from tasks.mail.directory import Address, Directory
 
@@ -51,6 +52,7 @@ _STEP_NAME = re.compile(r"^(?=.{1,40}$)[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 # A step's title as its rule spells it, e.g. "National Panel's response recorded".
 _STEP_TITLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ',()./&:-]{0,99}$")
 _PARTNERSHIP = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+_PROCESS_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 
 
 class _Checked(str):
@@ -122,6 +124,17 @@ class StepName(_Checked):
     def __new__(cls, value: str) -> Self:
         if not _STEP_NAME.fullmatch(value):
             raise ValueError("a step id is lowercase letters and digits joined by single dashes")
+        return super().__new__(cls, value)
+
+
+class ProcessName(_Checked):
+    """A process's id in the registry (`case`, `rapid-review`, a partnership's own)."""
+
+    __slots__ = ()
+
+    def __new__(cls, value: str) -> Self:
+        if not _PROCESS_NAME.fullmatch(value):
+            raise ValueError("a process id is lowercase letters, digits and dashes")
         return super().__new__(cls, value)
 
 
@@ -507,6 +520,20 @@ def case_closed_email(*, case_ref: str, closed_on: date, directory: Directory,
         "case-closed", f"case-closed:{case_ref}", case_ref=case_ref,
         to=directory.dsps, cc=(directory.address(Role.SBU),),
         context={"closed_text": _day_text(closed_on), "dashboard_url": dashboard_url},
+    )
+
+
+def run_repaired_alert_email(*, case_ref: str, process: ProcessName, loss: RunLoss, replaced: UUID,
+                             directory: Directory, dashboard_url: str) -> EmailDraft:
+    """To the SBU: the reconciliation sweep found a run of `process` for `case_ref` that Prefect
+    had lost (deleted, crashed or failed) and replaced it with a run that replays from the store.
+    One per lost run (`replaced`, its Prefect id)."""
+    process = ProcessName(process)
+    return _draft(
+        "run-repaired-alert", f"run-repaired:{case_ref}:{process}:{replaced}", case_ref=case_ref,
+        to=(directory.address(Role.SBU),), cc=(),
+        context={"process": str(process), "loss": loss.value, "replaced": str(replaced),
+                 "dashboard_url": dashboard_url},
     )
 
 

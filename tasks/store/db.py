@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, ProgrammingError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-from models.errors import SbuError
+from models.errors import SbuError, StoreUnavailable
 
 # The newest migration; compared on every start so the common case costs one query, not Alembic.
 HEAD_REVISION = "0004_audit_chain"
@@ -68,6 +68,19 @@ def ensure_schema(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+def _unavailable(error: DBAPIError) -> bool:
+    """Whether `error` says the database is out of reach (not, say, a SQLite lock held too long,
+    which SQLAlchemy also reports as an OperationalError and which retries on its own)."""
+    if error.connection_invalidated:
+        return True
+    if not type(error.orig).__module__.startswith("psycopg"):
+        return False
+    # No SQLSTATE: the connection failed or broke. Class 08 is a connection exception, 57P the
+    # server shutting down or starting (a deadlock, 40P01, is not this and is raised as it is).
+    state = getattr(error.orig, "sqlstate", None)
+    return state is None or state.startswith(("08", "57P"))
+
+
 class Store:
     """The case store: an engine and a session factory. Callers own each transaction."""
 
@@ -98,11 +111,22 @@ class Store:
         (or, on a table without one, wrote the step twice). Taking the lock first makes the second
         wait its turn (busy_timeout) and then read the first one's result, so it is told "already
         recorded" as it would be a minute later. Readers are not held up: WAL lets them read.
-        """
-        with self._sessions() as session, session.begin():
-            if self.engine.dialect.name == "sqlite":
-                session.connection().exec_driver_sql("BEGIN IMMEDIATE")
-            yield session
+
+        A database that cannot be reached or drops the connection (PostgreSQL restarting, say) is
+        reported as `StoreUnavailable`, one line a person can act on: run it again."""
+        try:
+            with self._sessions() as session, session.begin():
+                if self.engine.dialect.name == "sqlite":
+                    session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+                yield session
+        except (OperationalError, InterfaceError) as error:
+            if not _unavailable(error):
+                raise
+            raise StoreUnavailable(
+                f"the case store could not be reached or lost the connection "
+                f"({error.orig.__class__.__name__ if error.orig is not None else 'no answer'}); "
+                "the change was not made, or not confirmed: run the same command again (a change "
+                "already made is recognised and not made twice)") from None
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

@@ -18,10 +18,11 @@ from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
 from typing import Any
+from uuid import UUID
 
 from models.calendar import end_of_london_day
 from models.clock import FixedClock
-from models.enums import Agency, CasePath, ReviewRoute, Role, Stage, StepId, StepState
+from models.enums import Agency, CasePath, ReviewRoute, Role, RunLoss, Stage, StepId, StepState
 from models.forms import DspDecisionForm, parse_referral
 from tasks.mail import messages
 from tasks.mail.delivery import deliver_pending
@@ -30,6 +31,7 @@ from tasks.mail.messages import (
     DigestRow,
     EmailDraft,
     MeetingPlace,
+    ProcessName,
     ProgressItem,
     ProgressRow,
     ReportHeadline,
@@ -52,14 +54,14 @@ CONTRACT_BUILDERS: list[Callable[..., EmailDraft]] = [
     messages.rr_information_request_email, messages.rr_meeting_invitation_email,
     messages.daily_digest_email, messages.cspr_commissioned_email, messages.imr_request_email,
     messages.imr_incomplete_email, messages.action_assigned_email, messages.case_closed_email,
-    messages.progress_summary_email, messages.report_ready_email,
+    messages.progress_summary_email, messages.report_ready_email, messages.run_repaired_alert_email,
 ]
 # The alerts to the fallback address carry the mail server's reply, not a case's details.
 ALERT_BUILDERS = {messages.dead_letter_alert_email, messages.refused_recipients_alert_email}
 # The only str parameters a builder may take, each validated against a strict pattern.
 ALLOWED_STR_PARAMETERS = {"case_ref", "dashboard_url", "partnership"}
 # Validated str subclasses that hold identifiers (lowercase letters, digits and dashes).
-IDENTIFIER_TYPES: set[type] = {Subject, SectionName, StepName}
+IDENTIFIER_TYPES: set[type] = {Subject, SectionName, StepName, ProcessName}
 # The one piece of typed text an email may carry: a meeting's room or link, which is logistics.
 ALLOWED_TYPED_TEXT: set[tuple[str, type]] = {("place", MeetingPlace)}
 
@@ -148,6 +150,9 @@ def _every_email(case_ref: str, agencies: Sequence[Agency], directory: Directory
                                            publication_target=date(2026, 11, 2), by_panel=by_panel,
                                            **common) for by_panel in (False, True)),
         messages.case_closed_email(closed_on=date(2027, 1, 4), **common),
+        *(messages.run_repaired_alert_email(process=ProcessName("case"), loss=loss,
+                                            replaced=UUID("0b5f2c1e-8f3a-4f7e-9d3c-2a1b0c9d8e7f"), **common)
+          for loss in RunLoss),
         messages.progress_summary_email(
             day=date(2026, 4, 1), directory=directory, dashboard_url=url,
             reviews=[ProgressRow(case_ref=case_ref, stage=Stage.RAPID_REVIEW,

@@ -6,17 +6,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
+from uuid import UUID
 
 import pytest
 from icalendar import Calendar
 from pydantic import ValidationError
 
 from models.calendar import LONDON, end_of_london_day
-from models.enums import Agency, CasePath, Role, StepId, StepState
+from models.enums import Agency, CasePath, Role, RunLoss, StepId, StepState
 from models.timetable import STEP_RULES
 from tasks.mail import messages
 from tasks.mail.directory import Directory
-from tasks.mail.messages import DigestRow, EmailDraft, MeetingPlace, SectionName, StepTitle, Subject
+from tasks.mail.messages import (
+    DigestRow,
+    EmailDraft,
+    MeetingPlace,
+    ProcessName,
+    SectionName,
+    StepTitle,
+    Subject,
+)
 
 DASHBOARD = "http://127.0.0.1:4200/runs"
 REF = "SR-2026-0007"
@@ -419,6 +428,20 @@ def test_case_closed_goes_to_the_dsps(directory: Directory) -> None:
     assert draft.subject == f"[{REF}] Case closed on Monday 4 January 2027"
 
 
+@pytest.mark.parametrize("loss", list(RunLoss))
+def test_run_repaired_alert_goes_to_the_sbu_once_per_lost_run(directory: Directory, loss: RunLoss) -> None:
+    lost = UUID("0b5f2c1e-8f3a-4f7e-9d3c-2a1b0c9d8e7f")
+    draft = messages.run_repaired_alert_email(case_ref=REF, process=ProcessName("rapid-review"), loss=loss,
+                                              replaced=lost, directory=directory, dashboard_url=DASHBOARD)
+    assert draft.event == "run-repaired-alert"
+    assert draft.to == (directory.address(Role.SBU),)
+    assert draft.cc == ()
+    assert draft.dedup_key == f"run-repaired:{REF}:rapid-review:{lost}"
+    assert draft.subject == f"[SBU] Case run repaired: {REF} (rapid-review)"
+    assert str(lost) in draft.text
+    assert f"Found:      {loss.value}" in draft.text
+
+
 def test_section_names_read_as_words() -> None:
     assert SectionName("agency-involvement").words == "Agency involvement"
     assert SectionName("2-chronology").words == "2 chronology"
@@ -459,6 +482,9 @@ BUILDERS: dict[str, tuple[Callable[..., EmailDraft], dict[str, Any]]] = {
     "action-assigned": (messages.action_assigned_email,
                         {"action": Subject("a1"), "agency": Agency.EDUCATION, "due": date(2026, 9, 1)}),
     "case-closed": (messages.case_closed_email, {"closed_on": date(2027, 1, 4)}),
+    "run-repaired-alert": (messages.run_repaired_alert_email,
+                           {"process": ProcessName("case"), "loss": RunLoss.FAILED,
+                            "replaced": UUID("0b5f2c1e-8f3a-4f7e-9d3c-2a1b0c9d8e7f")}),
 }
 INJECTION = "\r\nBcc: spy@evil.example"
 # The text-bearing arguments beyond case_ref and dashboard_url, with a value carrying a header.
@@ -468,6 +494,7 @@ INJECTED: dict[str, tuple[Any, str]] = {
     "subject": ("a2" + INJECTION, "subject is lowercase"),
     "sections": (["analysis" + INJECTION], "section's name"),
     "missing": (["analysis" + INJECTION], "section's name"),
+    "process": ("case" + INJECTION, "process id"),
 }
 
 
