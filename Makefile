@@ -40,12 +40,14 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # The suite runs in $(WORKERS) processes: most of its time is end-to-end tests waiting on case
-# time, so more processes than cores still pays. The tests that time something run after, alone,
-# so that no other test's load is in their figures. Each pass fails `make` on its own exit code,
+# time, so more processes than cores still pays. Work stealing: a worker that runs out takes
+# tests from another's queue, so the few several-minute tests do not leave one running alone.
+# The tests that time something run after, alone, so that no other test's load is in their
+# figures. Each pass fails `make` on its own exit code,
 # pytest's 5 (no tests collected) included.
 WORKERS ?= 3
 unit: $(STAMP) bytecode
-	$(BIN)/pytest -n $(WORKERS) -m "not timing" --durations=15
+	$(BIN)/pytest -n $(WORKERS) --dist worksteal -m "not timing" --durations=15
 	$(BIN)/pytest -p no:xdist -m timing
 
 test: lint typecheck unit
@@ -59,7 +61,8 @@ bench: $(STAMP) bytecode
 # SBU_FIGURES_FILE set, and docs/RELIABILITY.md is written from what they recorded. The document is
 # written even when a test fails, so that a loss shows in it; make still fails then.
 FIGURES := var/figures.jsonl
-FIGURE_TESTS = $(shell grep -rl --include='test_*.py' record_figure tests)
+# The tests that record a figure, directly or through tests/bad_inputs.py.
+FIGURE_TESTS = $(shell grep -rlE --include='test_*.py' 'record_figure|tests.bad_inputs' tests)
 figures: $(STAMP) bytecode
 	rm -f $(FIGURES)
 	mkdir -p var

@@ -21,7 +21,7 @@ import types
 import typing
 from datetime import date
 from enum import Enum
-from functools import cache
+from functools import cache, partial
 from typing import Annotated, Any, Literal, Union
 
 from prefect.input import RunInput
@@ -84,11 +84,12 @@ def _field(info: FieldInfo, *, optional: bool = False) -> tuple[Any, FieldInfo]:
     if optional:
         annotation, default = annotation | None, None
     field: FieldInfo = Field(default, title=info.title, description=info.description,
-                             json_schema_extra=_as_plain_input if default is None else None)
+                             json_schema_extra=partial(_as_plain_input, title=info.title)
+                             if default is None else None)
     return annotation, field
 
 
-def _as_plain_input(schema: dict[str, Any]) -> None:
+def _as_plain_input(schema: dict[str, Any], *, title: str | None = None) -> None:
     """Show a field that may be left empty as its own input, not as a choice of types.
 
     The Prefect UI draws `X | None` as a switch between "X" and "None", set to "None": a person
@@ -102,10 +103,19 @@ def _as_plain_input(schema: dict[str, Any]) -> None:
         kept = [variant for variant in variants if variant != {"type": "null"}]
         if len(kept) == 1 and len(kept) < len(variants):
             del schema["anyOf"]
-            for key, value in kept[0].items():
-                schema.setdefault(key, value)
+            if "$ref" in kept[0]:
+                # A shared definition (an agency) is referred to through allOf: beside a bare
+                # $ref, the field's own title would be dropped, and the form must name it.
+                schema["allOf"] = kept
+            else:
+                for key, value in kept[0].items():
+                    schema.setdefault(key, value)
     if "default" in schema and schema["default"] is None:
         del schema["default"]
+    if title is not None:
+        # A field that refers to a shared definition (an agency) loses its own title with the
+        # null variant; the form must still name it.
+        schema.setdefault("title", title)
 
 
 # Which loosened model stands for which domain model, and which of its fields ask yes or no.

@@ -326,7 +326,9 @@ class Tally:
 
     def record(self) -> None:
         for what, counts in sorted(self.counts.items()):
-            record_figure(kind="input", what=what, layer=self.layer, tried=counts["tried"],
+            # Lost, for an input: any value taken that should have been refused, echoed, or written.
+            failures = counts["accepted_wrongly"] + counts["echoed"] + counts["written"]
+            record_figure(kind="input", what=what, layer=self.layer, tried=counts["tried"], lost=failures,
                           accepted_wrongly=counts["accepted_wrongly"], echoed=counts["echoed"],
                           written=counts["written"])
 

@@ -91,10 +91,3 @@ def clock() -> FixedClock:
 def service(store: Store, settings: Settings, clock: FixedClock) -> CaseService:
     return CaseService(store=store, settings=settings, clock=clock)
 
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """In the parallel run (`make unit`), the slow tests go first: the workers take tests in this
-    order, and one left with a several-minute end-to-end test after the others have finished
-    would run it alone. Otherwise the order stays as collected (a stable sort)."""
-    if getattr(config.option, "numprocesses", None):
-        items.sort(key=lambda item: item.get_closest_marker("slow") is None)

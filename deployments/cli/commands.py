@@ -476,7 +476,7 @@ def gateway(args: argparse.Namespace) -> None:
     believe the proxy's user header only from the proxy, and record that user as the author of
     every form answered on the dashboard (see the README, "Access").
 
-    Example: SBU_GATEWAY_KEY=... sbu gateway --port 4300
+    Example: sbu gateway --port 4300   (with SBU_GATEWAY_KEY set in the environment)
     """
     from deployments.gateway import run_gateway
 
