@@ -29,7 +29,7 @@ def _ui_actor(name: str, *, run_id: str, key: str) -> Actor | None:
     if gateway_key is not None:
         user = unsealed(gateway_key.get_secret_value().encode(), name, run_id=run_id, pause_key=key)
         return Actor(user, Interface.PREFECT_UI) if user is not None else None
-    cleaned = " ".join(name.split())[:80]
+    cleaned = " ".join(name.split())  # `recorded_by` has already refused a name over the limit
     return Actor(cleaned or "prefect-ui", Interface.PREFECT_UI)
 
 

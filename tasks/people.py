@@ -16,13 +16,13 @@ name the handle (when it looks like one) and the key, never a value: a mistyped 
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from models.access import People, Person, is_role
 from models.enums import DSP_ROLES
 from models.errors import SbuError
+from tasks.toml_files import read_toml
 
 _HANDLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,79}$")
 _DSP_VALUES = frozenset(role.value for role in DSP_ROLES)
@@ -59,11 +59,4 @@ def parse_people(data: Any, *, source: str = "people") -> People:
 def load_people(path: Path) -> People:
     """Read and validate the people file; an SbuError names what is wrong, never a value."""
     source = f"people file {path.name}"
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise SbuError(f"{source}: file not found") from None
-    except tomllib.TOMLDecodeError as error:
-        raise SbuError(f"{source}: not valid TOML ({error})") from None
-    return parse_people(data, source=source)
+    return parse_people(read_toml(path, source), source=source)

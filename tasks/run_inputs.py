@@ -21,7 +21,7 @@ import types
 import typing
 from datetime import date
 from enum import Enum
-from functools import cache, partial
+from functools import cache
 from typing import Annotated, Any, Literal, Union
 
 from prefect.input import RunInput
@@ -84,12 +84,11 @@ def _field(info: FieldInfo, *, optional: bool = False) -> tuple[Any, FieldInfo]:
     if optional:
         annotation, default = annotation | None, None
     field: FieldInfo = Field(default, title=info.title, description=info.description,
-                             json_schema_extra=partial(_as_plain_input, title=info.title)
-                             if default is None else None)
+                             json_schema_extra=_as_plain_input if default is None else None)
     return annotation, field
 
 
-def _as_plain_input(schema: dict[str, Any], *, title: str | None = None) -> None:
+def _as_plain_input(schema: dict[str, Any]) -> None:
     """Show a field that may be left empty as its own input, not as a choice of types.
 
     The Prefect UI draws `X | None` as a switch between "X" and "None", set to "None": a person
@@ -112,10 +111,6 @@ def _as_plain_input(schema: dict[str, Any], *, title: str | None = None) -> None
                     schema.setdefault(key, value)
     if "default" in schema and schema["default"] is None:
         del schema["default"]
-    if title is not None:
-        # A field that refers to a shared definition (an agency) loses its own title with the
-        # null variant; the form must still name it.
-        schema.setdefault("title", title)
 
 
 # Which loosened model stands for which domain model, and which of its fields ask yes or no.

@@ -35,6 +35,29 @@ EXAMPLE_REFERRAL: dict[str, Any] = {
 SIGNATURES: dict[str, Any] = {"dsp_la": {"name": "Dana Lee"}, "dsp_health": {"name": "Sam Patel"},
                               "dsp_police": {"name": "Alex Morgan"}}
 DSP_OPTIONS = ["--dsp-la", "Dana Lee", "--dsp-health", "Sam Patel", "--dsp-police", "Alex Morgan"]
+# A partnership directory (`SBU_PEOPLE_FILE`): an SBU officer, a holder of each DSP role, and a
+# local authority officer; their names sign as SIGNATURES does.
+PEOPLE_TOML = """
+[people.sbu-officer]
+name = "Sam Officer"
+roles = ["sbu"]
+
+[people.dlee]
+name = "Dana Lee"
+roles = ["dsp-la"]
+
+[people.spatel]
+name = "Sam Patel"
+roles = ["dsp-health"]
+
+[people.amorgan]
+name = "Alex Morgan"
+roles = ["dsp-police"]
+
+[people.kshaw]
+name = "Kim Shaw"
+roles = ["local-authority"]
+"""
 # The example is referred on Wednesday 23 December 2026; "now" is that afternoon.
 EXAMPLE_NOW = datetime(2026, 12, 23, 12, 0, tzinfo=UTC)
 

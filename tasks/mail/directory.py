@@ -13,7 +13,6 @@ brackets, quotes or line breaks, so an address can never add a header or a secon
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, mod
 
 from models.enums import Agency, Role
 from models.errors import SbuError
+from tasks.toml_files import read_toml
 
 DEFAULT_DIRECTORY_FILE = Path(__file__).with_name("default_directory.toml")
 
@@ -133,15 +133,7 @@ def load_directory(path: Path | None) -> Directory:
     """
     target = path if path is not None else DEFAULT_DIRECTORY_FILE
     source = f"directory {target.name}"
-    try:
-        with target.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise SbuError(f"{source}: file not found") from None
-    except tomllib.TOMLDecodeError as error:
-        # The decoder's message carries a line and column, not the offending text.
-        raise SbuError(f"{source}: not valid TOML ({error})") from None
-    return parse_directory(data, source=source)
+    return parse_directory(read_toml(target, source), source=source)
 
 
 _PRINTABLE_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")

@@ -22,29 +22,12 @@ from tasks.case_store import NOT_THROUGH_GATEWAY
 from tasks.store.audit import audit_entries
 from tasks.store.db import Store
 from tasks.store.queries import case_view
-from tests.conftest import EXAMPLE_REFERRAL, SIGNATURES
+from tests.conftest import EXAMPLE_REFERRAL, PEOPLE_TOML, SIGNATURES
 from tests.flows.conftest import SystemFactory
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
 CASE_START = datetime(2026, 12, 23, 12, 0, tzinfo=UTC)
-PEOPLE = """
-[people.sbu-officer]
-name = "Sam Officer"
-roles = ["sbu"]
-
-[people.dlee]
-name = "Dana Lee"
-roles = ["dsp-la"]
-
-[people.spatel]
-name = "Sam Patel"
-roles = ["dsp-health"]
-
-[people.amorgan]
-name = "Alex Morgan"
-roles = ["dsp-police"]
-"""
 ANSWER = {"sin": "yes", "rapid_review": "yes", "rationale": "Criteria met on the facts known.",
           **SIGNATURES, "decided_on": "2026-12-23"}
 
@@ -104,7 +87,7 @@ def store_and_trail(system: LocalSystem, case_ref: str) -> tuple[Any, list[Any]]
 def test_a_form_through_the_gateway_records_the_signed_in_user(
         local_system: SystemFactory, gateway: Any, tmp_path: Path) -> None:
     people = tmp_path / "people.toml"
-    people.write_text(PEOPLE)
+    people.write_text(PEOPLE_TOML)
     system = local_system(case_start=CASE_START, serving=False, extra_env={
         "SBU_PEOPLE_FILE": str(people), "SBU_GATEWAY_KEY": "test-gateway-key-0123456789"})
     gateway_ready = gateway(system)

@@ -20,29 +20,8 @@ from models.tables import AuditEvent
 from tasks.people import load_people
 from tasks.service import Actor, CaseService
 from tasks.store.db import Store
+from tests.conftest import PEOPLE_TOML
 from tests.tasks.test_service import count, referral
-
-PEOPLE_TOML = """
-[people.sbu-officer]
-name = "Sam Officer"
-roles = ["sbu"]
-
-[people.dlee]
-name = "Dana Lee"
-roles = ["dsp-la"]
-
-[people.spatel]
-name = "Sam Patel"
-roles = ["dsp-health"]
-
-[people.amorgan]
-name = "Alex Morgan"
-roles = ["dsp-police"]
-
-[people.kshaw]
-name = "Kim Shaw"
-roles = ["local-authority"]
-"""
 
 
 @pytest.fixture
