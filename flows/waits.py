@@ -13,16 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from prefect import get_run_logger
 from prefect.flow_runs import suspend_flow_run
 from prefect.runtime import flow_run
+from pydantic import ValidationError
 
 from models.descriptions import form_markdown
 from models.registry import Process, Wait
 from models.state import CaseState
 from tasks.case_store import read_case, record_answer
-from tasks.prefect_ops import deliver_mail, scrub_run_inputs, sync_case
+from tasks.prefect_ops import deliver_mail, scrub_run_inputs, stored_inputs, sync_case
 from tasks.run_inputs import run_input_for
 
 # A suspension's timeout fails the run when it expires (DESIGN.md §3), so it is never the
@@ -49,7 +51,9 @@ def run_waits(process: Process, case_ref: str, *, before_wait: BeforeWait | None
         # from Prefect (DESIGN.md §4). A wait still open keeps its answers until they are read.
         for done in process.waits:
             if done.name not in scrubbed and not done.is_open(state):
-                scrub_run_inputs(run_id, done.name)
+                if stored := stored_inputs(str(run_id), done.name):
+                    refusal = _unread(process, case_ref, done, str(run_id), stored) or refusal
+                    scrub_run_inputs(run_id, done.name)
                 scrubbed.add(done.name)
         wait = process.current_wait(state)
         if wait is None:
@@ -88,3 +92,33 @@ def run_waits(process: Process, case_ref: str, *, before_wait: BeforeWait | None
             scrubbed.add(wait.name)
         sync_case(case_ref)
         deliver_mail()
+
+
+def _unread(process: Process, case_ref: str, wait: Wait, run_id: str,
+            stored: list[tuple[str, dict[str, Any] | None]]) -> str | None:
+    """Why a dashboard answer to `wait` (among what Prefect still `stored` for it) that the flow
+    never read was not recorded, or None.
+
+    The run replays from the top when resumed. If the step was recorded another way (by `sbu`,
+    say) between the dashboard's answer resuming the run and the replay reading the store, the
+    flow finds the wait done and never reads that answer. It is put to the case service now,
+    which refuses it or finds it already there, so whoever sent it is told on the next form
+    rather than their answer vanishing. `sbu`'s own wake-up answer is skipped: it says nothing."""
+    form = run_input_for(wait)
+    wake_up = form.model_validate(form.placeholder()).model_dump(mode="json")
+    refusal: str | None = None
+    for key, value in stored:
+        if value is None:
+            continue
+        try:
+            answer = form.model_validate(value)
+        except ValidationError:
+            refusal = refusal or "that answer could not be read; nothing was recorded from it"
+            continue
+        if answer.model_dump(mode="json") == wake_up:
+            continue
+        refusal = record_answer(case_ref, process.id, wait.name, answer, run_id=run_id, key=key) or refusal
+    if refusal is not None:
+        get_run_logger().warning("%s: an answer to %s was not recorded: %s", case_ref, wait.name, refusal)
+        return f"the answer to {wait.name} was refused: {refusal}"
+    return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from prefect import task
@@ -83,6 +83,25 @@ def deliver_mail() -> int:
     except Exception:  # noqa: BLE001 - the outbox keeps the mail; the sweep retries it
         return 0
     return report.sent
+
+
+@task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=2)
+def stored_inputs(flow_run_id: str, wait: str) -> list[tuple[str, dict[str, Any] | None]]:
+    """What Prefect still stores for the waits whose keys start with `wait`: each pause key with
+    its answer, or None for a form's schema or description. Read just before they are scrubbed,
+    so that an answer the flow never read (the step was recorded another way first) is still seen
+    and its sender told."""
+    from prefect.client.orchestration import get_client
+
+    run_id = UUID(flow_run_id)
+    found: list[tuple[str, dict[str, Any] | None]] = []
+    with get_client(sync_client=True) as client:
+        for item in client.filter_flow_run_input(run_id, key_prefix=f"suspended-{wait}", limit=200,
+                                                 exclude_keys=set()):
+            value = item.decoded_value if item.key.endswith("-response") else None
+            found.append((item.key.removeprefix("suspended-").removesuffix("-response"),
+                          value if isinstance(value, dict) else None))
+    return found
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=2)

@@ -286,14 +286,26 @@ class CaseService:
             if timer.state is not TimerState.SCHEDULED:
                 return TimerOutcome(False, f"timer already {timer.state.value}")
             ctx = self.context()
-            event = TimerFired(step=timer.item.step, subject=timer.item.subject, kind=timer.kind,
-                               sequence=timer.sequence, fire_at=timer.fire_at)
-            outcome = handle(self._state(session, case, ctx), event, ctx)
-            timer.fired_at = ctx.now
-            timer.state = TimerState.FIRED if outcome.fired else TimerState.CANCELLED
-            added = self._apply(session, case, outcome.effects, actor=SYSTEM, ctx=ctx)
-            return TimerOutcome(outcome.fired, outcome.reason, case_ref=case.case_ref,
+            # The item's earlier timers already due go first, in order: after an outage their
+            # runs all start at once, and the SBU must not read an escalation before the overdue
+            # alert it follows. Their own runs then find them fired and stay quiet.
+            earlier = sorted((t for t in repo.scheduled_timers_of(session=session, item_id=timer.item_id)
+                              if (t.fire_at, t.id) < (timer.fire_at, timer.id) and t.fire_at <= ctx.now),
+                             key=lambda t: (t.fire_at, t.id))
+            fired, added = False, list[Timer]()
+            for each in [*earlier, timer]:
+                outcome, new_timers = self._fire(session, case, each, ctx)
+                fired, added = fired or outcome.fired, added + new_timers
+            return TimerOutcome(fired, outcome.reason, case_ref=case.case_ref,
                                 next_timer_key=added[0].key if added else None)
+
+    def _fire(self, session: Session, case: Case, timer: Timer, ctx: Context) -> tuple[Outcome, list[Timer]]:
+        event = TimerFired(step=timer.item.step, subject=timer.item.subject, kind=timer.kind,
+                           sequence=timer.sequence, fire_at=timer.fire_at)
+        outcome = handle(self._state(session, case, ctx), event, ctx)
+        timer.fired_at = ctx.now
+        timer.state = TimerState.FIRED if outcome.fired else TimerState.CANCELLED
+        return outcome, self._apply(session, case, outcome.effects, actor=SYSTEM, ctx=ctx)
 
     def mark_timer_scheduled(self, key: str, flow_run_id: str) -> None:
         with self.store.transaction() as session:

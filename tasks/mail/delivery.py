@@ -10,6 +10,10 @@ Per message:
   `dead` and, in the same transaction, an alert to the fallback address is queued with its own
   dedup key (`dead-letter:<Message-ID>:<requeues>`). An alert that itself dies is only logged.
 
+Order: a case's messages go in the order they were queued. A message is not due while an earlier
+one of the same case is still pending, whether it is being sent or held back for a retry, so one
+case's mail held back delays that case's later mail (and no one else's).
+
 Claiming (why this and not `SELECT ... FOR UPDATE SKIP LOCKED`): a process claims a due row with
 one conditional UPDATE, a compare-and-set on the attempt counter it read:
 
@@ -45,7 +49,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from models.clock import Clock
 from models.tables import OutboxMessage, OutboxStatus
@@ -191,10 +195,19 @@ def deliver_pending(store: Store, sender: Sender, *, now: Callable[[], datetime]
 
 
 def _due(store: Store, *, now: datetime, limit: int, skip: set[int]) -> list[tuple[int, int]]:
+    # A case's mail goes in the order it was written: a message waits while an earlier one of its
+    # case is pending (being sent, or held back for a retry). Timers that fire together after an
+    # outage write reminder, overdue alert and escalation in one go; sent by two runs at once, the
+    # escalation could otherwise reach the SBU before the alert it follows.
+    earlier = aliased(OutboxMessage)
+    ahead = (select(earlier.id)
+             .where(earlier.case_id == OutboxMessage.case_id, earlier.id < OutboxMessage.id,
+                    earlier.status == OutboxStatus.PENDING)
+             .exists())
     with store.reading() as session:
         query = (select(OutboxMessage.id, OutboxMessage.attempts)
                  .where(OutboxMessage.status == OutboxStatus.PENDING,
-                        OutboxMessage.next_attempt_at <= as_utc(now))
+                        OutboxMessage.next_attempt_at <= as_utc(now), ~ahead)
                  .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
                  .limit(limit + len(skip)))
         rows = [(int(row_id), int(attempts)) for row_id, attempts in session.execute(query).all()]

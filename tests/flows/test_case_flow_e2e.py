@@ -13,6 +13,10 @@ from typing import Any
 import pytest
 
 from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
+from models.enums import Interface
+from models.forms import parse_referral
+from tasks.service import Actor, CaseService
+from tasks.store.db import Store
 from tests.conftest import DSP_OPTIONS, EXAMPLE_REFERRAL
 from tests.flows.conftest import SystemFactory
 
@@ -82,11 +86,26 @@ def test_an_undone_step_is_reminded_alerted_and_escalated_in_order(
     # time (a case day in 12 s). The DSP decision is due Tuesday: reminder Monday 09:00, overdue
     # alert Wednesday 00:01, escalations Wednesday and Thursday 09:00.
     # The case is referred before `sbu serve` starts (its start-up takes hours of case time at
-    # this scale), so serve's catch-up on start creates its run and schedules its timers.
+    # this scale), so serve's catch-up on start creates its run and schedules its timers; a
+    # start-up slow enough to pass the overdue alert's time too fires it and the escalation
+    # together, which must still reach the SBU in order.
+    # It is referred here, in this process, with the case clock started at that moment: `sbu
+    # refer` takes seconds to start on a loaded machine, hours of case time, and a step opened
+    # after its reminder's time rightly has no reminder.
     start = datetime(2027, 1, 11, 4, 0, tzinfo=UTC)
     system = local_system(time_scale=7200, case_start=start, serving=False)
-    case_ref = refer(system, tmp_path / "referral.json", incident_date="2027-01-10",
-                     la_aware_date="2027-01-10", referred_at="2027-01-11T04:00:00+00:00")
+    system.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(system.settings().sqlalchemy_url).migrate()
+    try:
+        system.env["SBU_TIME_EPOCH"] = datetime.now(UTC).isoformat()  # serve has not read it yet
+        settings = system.settings()
+        referral = parse_referral(dict(EXAMPLE_REFERRAL, incident_date="2027-01-10",
+                                       la_aware_date="2027-01-10", referred_at="2027-01-11T04:00:00+00:00"),
+                                  now=start)
+        case_ref = CaseService(store=store, settings=settings, clock=settings.clock()).refer(
+            referral, actor=Actor("sbu-officer", Interface.CLI)).case_ref
+    finally:
+        store.dispose()
     system.start()
 
     def alerts() -> list[str]:

@@ -32,6 +32,7 @@ from tasks.store.audit import verify_audit_chain
 from tests.conftest import EXAMPLE_REFERRAL
 from tests.figures import record_figure
 from tests.flows.conftest import SystemFactory
+from tests.flows.test_serve_killed_e2e import descendants, kinds
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
@@ -230,6 +231,32 @@ def test_decisions_and_records_from_sbu_and_the_dashboard_at_once_give_one_winne
     print(f"\n{len(calls)} answers at once in {burst_took:.1f} s (set-up {set_up:.0f} s), "
           f"winners {outcomes}; test {took:.0f} s")
     assert problems == []
+
+
+def test_a_dashboard_answer_overtaken_by_sbu_is_told_on_the_next_form(
+        local_system: SystemFactory, tmp_path: Path) -> None:
+    # The race the burst above can only sometimes catch, made certain: the dashboard's answer
+    # resumes the run, and `sbu` records a conflicting decision before the run replays. With no
+    # `sbu serve` running, the resumed run waits for a runner while `sbu decide` records.
+    system = local_system(case_start=CASE_START)
+    ref = refer(system, tmp_path / "r.json", 0)
+    run = system.wait_for_wait(ref, "dsp-decision")
+    # Killed while the run's process is still on its way out, the run would be Crashed.
+    wait_until(lambda: "flow run" not in kinds(descendants(system.serve_pid)).values(),
+               timeout=30, what="the suspended run's process to end")
+    system.kill()
+    with system.client() as client:
+        answer = client.resume_flow_run(run.id, run_input=ui_decision())
+        assert answer.status.value == "ACCEPT", answer.details
+    system.sbu(*cli_decide(system, ref, sin=True))
+    system.start()
+    moved_on(system, run.id, "dsp-decision", what="the run to move on from its decision")
+    assert store(system, "SELECT d.recorded_via FROM decisions d JOIN cases c ON c.id = d.case_id "
+                         "WHERE c.case_ref = ?", ref) == [("cli",)]
+    assert dashboard_told(system, ref, run.id, "ACCEPT") == []
+    with system.client() as client:  # and what the dashboard typed is gone from Prefect
+        assert client.filter_flow_run_input(run.id, key_prefix="suspended-dsp-decision", limit=50,
+                                            exclude_keys=set()) == []
 
 
 def dashboard_decides_alone(system: LocalSystem, ref: str) -> None:

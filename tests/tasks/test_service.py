@@ -184,6 +184,41 @@ def test_an_escalation_schedules_the_next_one(service: CaseService) -> None:
     assert nxt.fire_at > escalation.fire_at
 
 
+def test_timers_that_come_due_together_fire_in_order(service: CaseService, clock: FixedClock) -> None:
+    # After an outage, the runs of a step's overdue alert and first escalation start together, and
+    # the escalation's may be the first to reach the store.
+    ref = service.refer(referral(), actor=OFFICER).case_ref
+    service.decide(ref, decision(sin=True, rapid_review=True), actor=OFFICER)
+    planned = sorted((t for t in service.timers(case_ref=ref) if t.step is StepId.SIN_SUBMISSION),
+                     key=lambda t: t.fire_at)
+    assert [t.kind for t in planned] == [TimerKind.REMINDER, TimerKind.OVERDUE, TimerKind.ESCALATION]
+    reminder, overdue, escalation = planned
+    service.fire_timer(reminder.key)
+    clock.advance(escalation.fire_at - clock.now() + timedelta(minutes=1))
+    with service.store.reading() as session:
+        before = int(session.scalar(select(func.max(OutboxMessage.id))) or 0)
+
+    outcome = service.fire_timer(escalation.key)
+    assert outcome.fired
+    assert outcome.next_timer_key  # the next working day's escalation
+    with service.store.reading() as session:
+        written = list(session.scalars(select(OutboxMessage.event).where(OutboxMessage.id > before)
+                                       .order_by(OutboxMessage.id)))
+    assert written == ["overdue", "escalation"]
+    late = service.fire_timer(overdue.key)
+    assert (late.fired, late.reason) == (False, "timer already fired")
+
+
+def test_a_timer_fired_early_leaves_later_timers_alone(service: CaseService) -> None:
+    ref = service.refer(referral(), actor=OFFICER).case_ref
+    service.decide(ref, decision(sin=True, rapid_review=True), actor=OFFICER)
+    reminder, overdue, escalation = sorted((t for t in service.timers(case_ref=ref)
+                                            if t.step is StepId.SIN_SUBMISSION), key=lambda t: t.fire_at)
+    service.fire_timer(escalation.key)  # before its time, as an operator's manual run would
+    left = {t.key for t in service.timers(case_ref=ref)}
+    assert {reminder.key, overdue.key} <= left
+
+
 def test_audit_events_cannot_be_changed_or_deleted(service: CaseService) -> None:
     service.refer(referral(), actor=OFFICER)
     for statement in ("UPDATE audit_events SET actor = 'someone else'", "DELETE FROM audit_events"):

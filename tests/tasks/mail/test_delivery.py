@@ -11,14 +11,18 @@ import pytest
 from sqlalchemy import select
 
 from models.clock import FixedClock, ScaledClock
-from models.enums import Role, StepId
-from models.tables import OutboxMessage, OutboxStatus
+from models.enums import Interface, Role, StepId
+from models.forms import parse_referral
+from models.settings import Settings
+from models.tables import Case, OutboxMessage, OutboxStatus
 from tasks.mail.delivery import DeliveryReport, backoff, deliver_pending
 from tasks.mail.directory import Directory
 from tasks.mail.messages import EmailDraft, reminder_email
 from tasks.mail.outbox import queue_email
 from tasks.mail.sender import SmtpSender
+from tasks.service import Actor, CaseService
 from tasks.store.db import Store
+from tests.conftest import EXAMPLE_NOW, EXAMPLE_REFERRAL
 from tests.tasks.mail.conftest import FAST, MAIL_FROM, NOW, SmtpServer
 
 DASHBOARD = "http://127.0.0.1:4200"
@@ -308,3 +312,30 @@ def test_waits_are_wall_time_under_a_scaled_clock(
     wait = row.next_attempt_at.replace(tzinfo=before.tzinfo) - before
     # 30 wall seconds are 3000 seconds of case time at scale 100.
     assert timedelta(seconds=2990) < wait < timedelta(seconds=3100)
+
+
+def test_a_cases_mail_goes_in_order_and_one_held_back_holds_back_only_its_case(
+        mail_store: Store, sender: SmtpSender, fixed_clock: FixedClock, directory: Directory,
+        smtp_server: SmtpServer, settings: Settings) -> None:
+    service = CaseService(store=mail_store, settings=settings, clock=fixed_clock)
+    case_ref = service.refer(parse_referral(EXAMPLE_REFERRAL, now=EXAMPLE_NOW),
+                             actor=Actor("sbu-officer", Interface.CLI)).case_ref
+    with mail_store.transaction() as session:
+        case_id = session.scalars(select(Case.id).where(Case.case_ref == case_ref)).one()
+        for number in (2, 3):  # two more of this case's, after what the referral wrote
+            assert queue_email(session, _reminder(directory, number), case_id=case_id, now=fixed_clock.now(),
+                               mail_from_domain=MAIL_FROM.rpartition("@")[2])
+    _queue(mail_store, fixed_clock, _reminder(directory, 9))  # nobody's case
+    ours = [row.message_id for row in _rows(mail_store) if row.case_id == case_id]
+    assert len(ours) >= 3
+    # The case's first message is refused for now: the case's later ones wait behind it.
+    smtp_server.script.replies += ["450 4.2.0 Mailbox busy"]
+
+    first = _deliver(mail_store, sender, fixed_clock, directory)
+    assert (first.retrying, first.sent) == (1, 1)
+    assert smtp_server.message_ids() == [row.message_id for row in _rows(mail_store) if row.case_id is None]
+
+    fixed_clock.advance(timedelta(seconds=1))
+    second = _deliver(mail_store, sender, fixed_clock, directory)
+    assert second.sent == len(ours)
+    assert smtp_server.message_ids()[1:] == ours
