@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -136,6 +137,14 @@ class TimerOutcome:
 def fingerprint(referral: Referral) -> str:
     return hashlib.sha256(referral.model_dump_json().encode()).hexdigest()
 
+
+def _point_run(session: Session, case: Case, process: str, flow_run_id: str, *, now: datetime) -> None:
+    """Point the case's `process` at the flow run `flow_run_id`, its first or a replacement."""
+    run = repo.find_run(session=session, case_id=case.id, process=process)
+    if run is None:
+        session.add(CaseRun(case_id=case.id, process=process, flow_run_id=flow_run_id, started_at=now))
+    else:
+        run.flow_run_id = flow_run_id
 
 class CaseService:
     def __init__(self, *, store: Store, settings: Settings, clock: Clock,
@@ -333,13 +342,7 @@ class CaseService:
     def set_run(self, case_ref: str, process: str, flow_run_id: str) -> None:
         """Remember the flow run Prefect has for one of the case's processes."""
         with self.store.transaction() as session:
-            case = self._case(session, case_ref)
-            run = repo.find_run(session=session, case_id=case.id, process=process)
-            if run is None:
-                session.add(CaseRun(case_id=case.id, process=process, flow_run_id=flow_run_id,
-                                    started_at=self.clock.now()))
-            else:
-                run.flow_run_id = flow_run_id
+            _point_run(session, self._case(session, case_ref), process, flow_run_id, now=self.clock.now())
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -459,12 +462,7 @@ class CaseService:
                 case SetReview():
                     case.review = effect.route
                 case RepairRun():
-                    run = repo.find_run(session=session, case_id=case.id, process=effect.process)
-                    if run is None:
-                        session.add(CaseRun(case_id=case.id, process=effect.process,
-                                            flow_run_id=effect.replacement, started_at=ctx.now))
-                    else:
-                        run.flow_run_id = effect.replacement
+                    _point_run(session, case, effect.process, effect.replacement, now=ctx.now)
                 case StartProcess():
                     if repo.find_run(session=session, case_id=case.id, process=effect.process) is None:
                         session.add(CaseRun(case_id=case.id, process=effect.process, flow_run_id=None,

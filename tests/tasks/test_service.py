@@ -209,7 +209,7 @@ def test_timers_that_come_due_together_fire_in_order(service: CaseService, clock
     assert (late.fired, late.reason) == (False, "timer already fired")
 
 
-def test_a_timer_fired_early_leaves_later_timers_alone(service: CaseService) -> None:
+def test_a_timer_run_early_fires_no_earlier_timer_not_yet_due(service: CaseService) -> None:
     ref = service.refer(referral(), actor=OFFICER).case_ref
     service.decide(ref, decision(sin=True, rapid_review=True), actor=OFFICER)
     reminder, overdue, escalation = sorted((t for t in service.timers(case_ref=ref)
