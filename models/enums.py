@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    # Derived from the step declarations; see `__getattr__` at the end.
+    from models.processes import StepId as StepId
 
 
 class Category(StrEnum):
@@ -33,31 +39,6 @@ class Agency(StrEnum):
     AMBULANCE = "ambulance"
     GENERAL_PRACTICE = "general-practice"
     VOLUNTARY_SECTOR = "voluntary-sector"
-
-
-class StepId(StrEnum):
-    """Every step of the procedure that has an owner and a due date (DESIGN.md §2)."""
-
-    DSP_DECISION = "dsp-decision"
-    SIN_SUBMISSION = "sin-submission"
-    PARTNERS_INFORMED = "partners-informed"
-    RR_AGENCY_RESPONSES = "rr-agency-responses"
-    RR_MEETING = "rr-meeting"
-    RR_OUTCOME = "rr-outcome"
-    RR_REPORT_TO_PANEL = "rr-report-to-panel"
-    RR_PANEL_RESPONSE = "rr-panel-response"
-    RR_ACTION_PLAN = "rr-action-plan"
-    CSPR_REVIEWER_APPOINTED = "cspr-reviewer-appointed"
-    CSPR_TERMS_OF_REFERENCE = "cspr-terms-of-reference"
-    CSPR_IMR_REQUESTS = "cspr-imr-requests"
-    CSPR_IMR = "cspr-imr"
-    CSPR_FAMILY_ENGAGEMENT = "cspr-family-engagement"
-    CSPR_DRAFT_REPORT = "cspr-draft-report"
-    CSPR_FINAL_REPORT = "cspr-final-report"
-    CSPR_REPORT_TO_PANEL = "cspr-report-to-panel"
-    CSPR_PUBLICATION = "cspr-publication"
-    CSPR_ACTION_PLAN = "cspr-action-plan"
-    ACTION = "action"
 
 
 class Anchor(StrEnum):
@@ -143,6 +124,9 @@ class Role(StrEnum):
 
 # The three Delegated Safeguarding Partners, each signing for their agency (procedure, step 2).
 DSP_ROLES = (Role.DSP_LA, Role.DSP_HEALTH, Role.DSP_POLICE)
+# The roles a person can hold (`Role.FALLBACK` and `Role.AGENCY` are mailboxes, not people); a
+# person may also be an agency's lead (`agency:<agency>`) or hold a role a process declares.
+PERSON_ROLES = frozenset({*DSP_ROLES, Role.SBU, Role.LOCAL_AUTHORITY})
 DSP_ROLE_TITLES: dict[Role, str] = {
     Role.DSP_LA: "Director of Children's Services (local authority)",
     Role.DSP_HEALTH: "Director of Nursing (ICB)",
@@ -215,9 +199,17 @@ INTERFACE_NAMES: dict[Interface, str] = {Interface.CLI: "the `sbu` command",
 
 
 def known_step(value: str) -> str:
-    """`value` as a `StepId` member when it is one of the procedure's own steps (so `is` works as
-    everywhere else), else unchanged: a step a registered process brought."""
-    try:
-        return StepId(value)
-    except ValueError:
-        return value
+    """A step id read from the store, as one shared string per id: the cases' items and timers
+    name the same few steps over and over. The ids are the registry's (`models.registry.Step`)."""
+    return sys.intern(value)
+
+
+def __getattr__(name: str) -> Any:
+    # The step ids are declared once, with their steps (`models.processes.StepId` derives readable
+    # constants from them); the mail module still imports `StepId` from here. Import it from
+    # `models.processes` in new code.
+    if name == "StepId":
+        from models.processes import StepId
+
+        return StepId
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -58,7 +58,8 @@ def queue_daily_digest(service: CaseService, *, day: date) -> DigestQueued:
 
 
 def read_progress_summary(service: CaseService, *, day: date) -> ProgressSummary:
-    return progress_summary(read_cases(service, day=day), day=day, calendar=service.calendar)
+    return progress_summary(read_cases(service, day=day), day=day, calendar=service.calendar,
+                            registry=service.registry)
 
 
 def queue_progress_summary(service: CaseService, summary: ProgressSummary) -> bool:
@@ -83,7 +84,8 @@ def write_yearly_report(service: CaseService, *, day: date) -> YearlyReport:
     `<data dir>/reports/<from>_<to>/`, with its CSV, as the cases stand on `day`."""
     period = reporting_year_before(day)
     figures = report_figures(read_cases(service, day=day), period=period, as_of=day,
-                             calendar=service.calendar, partnership=service.settings.partnership)
+                             calendar=service.calendar, partnership=service.settings.partnership,
+                             registry=service.registry)
     files: ReportFiles = write_report(figures, folder=default_folder(service.settings.data_dir, figures),
                                       with_csv=True)
     return YearlyReport(period=period, folder=str(files.folder), headline=headline(figures))

@@ -56,11 +56,13 @@ from models.effects import (
     UpdateItem,
     audit_of,
 )
-from models.enums import Anchor, CaseStatus, Interface, RunLoss, StepId, StepState, TimerState
-from models.errors import Refused
+from models.enums import Anchor, CaseStatus, Interface, RunLoss, StepState, TimerState
+from models.errors import Refused, SbuError
 from models.forms import DspDecisionForm, Referral, RetimeForm
 from models.procedure import Context, Outcome, handle
-from models.registry import Registry, build_registry
+from models.processes import build_registry
+from models.processes.case import DSP_DECISION
+from models.registry import Registry
 from models.schema import ANCHOR_COLUMNS
 from models.settings import Settings
 from models.state import CaseState
@@ -155,6 +157,10 @@ class CaseService:
         self.settings = settings
         self.clock = clock
         self.registry = registry if registry is not None else build_registry(settings.process_modules)
+        try:
+            self.clocks = self.registry.check_clocks(settings.clocks)
+        except ValueError as error:
+            raise SbuError(f"settings: {error}") from None
         self._directory = directory
         self.calendar = calendar_for(settings)
 
@@ -176,7 +182,7 @@ class CaseService:
             return None
         from tasks.people import load_people
 
-        return load_people(self.settings.people_file)
+        return load_people(self.settings.people_file, roles=self.registry.roles)
 
     def _check(self, actor: Actor, event: Event | None) -> None:
         """Refuse, before anything is read or written, a change `actor` may not make
@@ -190,7 +196,7 @@ class CaseService:
             check_change(people, actor=actor.name, event=event, registry=self.registry)
 
     def context(self) -> Context:
-        return Context(now=self.clock.now(), clocks=self.settings.clocks, calendar=self.calendar,
+        return Context(now=self.clock.now(), clocks=self.clocks, calendar=self.calendar,
                        alerts=self.settings.alerts, registry=self.registry, reviews=self.settings.reviews)
 
     # -- commands --------------------------------------------------------------------------------
@@ -256,7 +262,7 @@ class CaseService:
     def decide(self, case_ref: str, form: DspDecisionForm, *, actor: Actor) -> ChangeOutcome:
         """Record the DSPs' decision and set the case on its path. The same decision again is
         accepted as already recorded; a different one is refused."""
-        return self.record(case_ref, StepId.DSP_DECISION, form, actor=actor)
+        return self.record(case_ref, DSP_DECISION.step, form, actor=actor)
 
     def retime(self, case_ref: str, step: str, form: RetimeForm, *, subject: str = "",
                actor: Actor) -> ChangeOutcome:

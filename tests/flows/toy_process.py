@@ -3,7 +3,8 @@ the registry the way a partnership would add its own (`SBU_PROCESS_MODULES=tests
 and run by `sbu serve`, the bridge and the reconciliation sweep without a line of theirs changed.
 
 It starts once the DSPs have decided (unless on "no further action"); `toy-check` is due one
-working day after the decision, and each agency's `toy-visit` fifteen.
+working day after the decision, and each agency's `toy-visit` fifteen. A visit may be recorded by
+the SBU or that agency's lead; the check by the toy's own role, a toy inspector, or the SBU.
 """
 
 from __future__ import annotations
@@ -15,15 +16,19 @@ from models.effects import Effect
 from models.enums import Anchor, CasePath, Role, StepState
 from models.forms import AgencyResponseForm, StepCompletionForm
 from models.procedure import Context, open_item
-from models.registry import ItemSpec, Process, Wait
+from models.registry import AGENCY_LEAD, Process, Step, Wait
 from models.state import CaseState
-from models.timetable import StepRule, WorkingDaysAfter
+from models.timetable import WorkingDaysAfter
 
-CHECK = ItemSpec(StepRule("toy-check", "Toy check made", Role.SBU, Anchor.DECISION, "the tests' toy rule",
-                          WorkingDaysAfter(1)), StepCompletionForm)
-VISIT = ItemSpec(StepRule("toy-visit", "Toy visit by each agency", Role.SBU, Anchor.DECISION,
-                          "the tests' toy rule", WorkingDaysAfter(15)), AgencyResponseForm,
-                 subject_field="agency", notify_owner=False)
+INSPECTOR = "toy-inspector"
+CHECK = Step("toy-check", "Toy check made", owner=Role.SBU, anchor=Anchor.DECISION,
+             source="the tests' toy rule", clock=WorkingDaysAfter(1), form=StepCompletionForm,
+             recorded_by=(Role.SBU, INSPECTOR),
+             waits=("toy-check",))
+VISIT = Step("toy-visit", "Toy visit by each agency", owner=Role.SBU, anchor=Anchor.DECISION,
+             source="the tests' toy rule", clock=WorkingDaysAfter(15), form=AgencyResponseForm,
+             recorded_by=(Role.SBU, AGENCY_LEAD), subject_field="agency", waits=("toy-visits",),
+             notify_owner=False)
 
 
 def starts(state: CaseState) -> bool:
@@ -31,7 +36,8 @@ def starts(state: CaseState) -> bool:
 
 
 def start(state: CaseState, ctx: Context) -> list[Effect]:
-    effects = open_item(state, CHECK, TOY, ctx)
+    # The check opens by itself (on start, its anchor known); a visit per agency is opened here.
+    effects: list[Effect] = []
     for agency in state.agencies:
         effects += open_item(state, VISIT, TOY, ctx, subject=agency.value, agency=agency)
     return effects
@@ -42,11 +48,12 @@ TOY = Process(
     title="Toy",
     flow="tests.flows.toy_process:toy_flow",
     run_name="{case_ref} toy",
-    items=(CHECK, VISIT),
-    waits=(Wait("toy-check", "Toy check", (CHECK,)), Wait("toy-visits", "Toy visits", (VISIT,))),
+    steps=(CHECK, VISIT),
+    waits=(Wait("toy-check", "Toy check"), Wait("toy-visits", "Toy visits")),
     starts=starts,
     on_start=start,
     tags=("case", "toy"),
+    roles=(INSPECTOR,),
 )
 PROCESSES = (TOY,)
 

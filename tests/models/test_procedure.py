@@ -47,7 +47,6 @@ from models.enums import (
     CasePath,
     CaseStatus,
     Category,
-    StepId,
     StepState,
     TimerKind,
 )
@@ -60,7 +59,7 @@ from models.forms import (
     StepCompletionForm,
 )
 from models.procedure import Context, Outcome, handle
-from models.registry import build_registry
+from models.processes import StepId, build_registry
 from models.review_policy import ReviewPolicy
 from models.rules import CaseFacts, case_path, dsp_decision_refusals
 from models.state import CaseState, DecisionSummary

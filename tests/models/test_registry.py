@@ -7,21 +7,24 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from models.enums import Agency, Anchor, CaseStatus, Category, Role, StepId, StepState
+from models.effects import Effect
+from models.enums import Agency, Anchor, CaseStatus, Category, Role, StepState
 from models.forms import AgencyResponseForm, StepCompletionForm
-from models.processes import BUILTIN_PROCESSES
+from models.procedure import Context
+from models.processes import BUILTIN_PROCESSES, StepId, build_registry
 from models.processes.case import CASE
-from models.processes.rapid_review import RAPID_REVIEW
-from models.registry import ItemSpec, Process, Registry, Wait, build_registry
+from models.processes.rapid_review import MEETING, RAPID_REVIEW
+from models.registry import Process, Registry, Step, Wait
 from models.rules import CaseFacts
 from models.state import CaseState, ItemState
-from models.timetable import STEP_RULES, StepRule, WorkingDaysAfter
+from models.timetable import ClockSetting, WorkingDaysAfter
 
 DAY = date(2026, 12, 23)
-CHECK = ItemSpec(StepRule("toy-check", "Toy check", Role.SBU, Anchor.DECISION, "a test",
-                          WorkingDaysAfter(1)), StepCompletionForm)
-VISIT = ItemSpec(StepRule("toy-visit", "Toy visit", Role.SBU, Anchor.DECISION, "a test",
-                          WorkingDaysAfter(2)), AgencyResponseForm, subject_field="agency")
+CHECK = Step("toy-check", "Toy check", owner=Role.SBU, anchor=Anchor.DECISION, source="a test",
+             clock=WorkingDaysAfter(1), form=StepCompletionForm, waits=("toy-check",))
+VISIT = Step("toy-visit", "Toy visit", owner=Role.SBU, anchor=Anchor.DECISION, source="a test",
+             clock=WorkingDaysAfter(2), form=AgencyResponseForm, subject_field="agency",
+             waits=("toy-visits",))
 
 
 def item(step: str, subject: str = "", state: StepState = StepState.OPEN) -> ItemState:
@@ -38,11 +41,15 @@ def case(*items: ItemState) -> CaseState:
                      anchors={Anchor.REFERRAL_RECEIVED: DAY}, steps=items)
 
 
+def toy_start(state: CaseState, ctx: Context) -> list[Effect]:
+    return []  # the visits, one per agency, would open here
+
+
 def toy(**changes: object) -> Process:
     process = Process(id="toy", title="Toy", flow="tests.flows.toy_process:toy_flow",
-                      run_name="{case_ref} toy",
-                      items=(CHECK, VISIT), waits=(Wait("toy-check", "Check", (CHECK,)),
-                                                   Wait("toy-visits", "Visits", (VISIT,))))
+                      run_name="{case_ref} toy", steps=(CHECK, VISIT),
+                      waits=(Wait("toy-check", "Check"), Wait("toy-visits", "Visits")),
+                      on_start=toy_start)
     return replace(process, **changes)  # type: ignore[arg-type]
 
 
@@ -73,9 +80,9 @@ def test_a_module_without_processes_is_refused() -> None:
     ({"id": "Toy Process"}, "process id"),
     ({"flow": "not a path"}, "package.module:function"),
     ({"run_name": "toy"}, "case_ref"),
-    ({"waits": (Wait("toy-check", "Check", (ItemSpec(STEP_RULES[StepId.RR_MEETING], StepCompletionForm),)),)},
-     "does not own"),
-    ({"waits": (Wait("toy", "A", (CHECK,)), Wait("toy-visits", "B", (VISIT,)))}, "prefix"),
+    # A wait listing a step that does not name it (its process's steps say which waits they are on).
+    ({"waits": (Wait("toy-check", "Check", (MEETING,)), Wait("toy-visits", "Visits"))}, "does not name it"),
+    ({"waits": (Wait("toy", "A"), Wait("toy-visits", "B"))}, "prefix"),
 ])
 def test_a_malformed_process_is_refused_when_defined(change: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -86,21 +93,23 @@ def test_two_processes_cannot_own_one_step_or_share_an_id() -> None:
     with pytest.raises(ValueError, match="belongs to two processes"):
         Registry((*BUILTIN_PROCESSES, toy(), toy(id="toy-two")), ())
     with pytest.raises(ValueError, match="same id"):
-        Registry((*BUILTIN_PROCESSES, toy(), toy(items=(), waits=())), ())
+        Registry((*BUILTIN_PROCESSES, toy(), toy(steps=(), waits=())), ())
 
 
-def test_an_item_spec_checks_its_form_has_the_fields_it_names() -> None:
+def test_a_step_checks_its_form_has_the_fields_it_names() -> None:
     with pytest.raises(ValueError, match="no field agency"):
-        ItemSpec(CHECK.rule, StepCompletionForm, subject_field="agency")
+        replace(CHECK, subject_field="agency")
     with pytest.raises(ValueError, match="no field decided_on"):
-        ItemSpec(CHECK.rule, StepCompletionForm, date_field="decided_on")
+        replace(CHECK, date_field="decided_on")
     with pytest.raises(ValueError, match="step id"):
-        ItemSpec(replace(CHECK.rule, step="Toy_Check"), StepCompletionForm)
+        replace(CHECK, step="Toy_Check")
 
 
-def test_a_clock_must_name_a_setting_that_exists() -> None:
-    with pytest.raises(ValueError, match="no clock setting"):
-        WorkingDaysAfter("toy_days")
+def test_a_clock_setting_must_be_a_setting_name_with_a_default_in_its_bound() -> None:
+    with pytest.raises(ValueError, match="lowercase letters, digits and underscores"):
+        WorkingDaysAfter(ClockSetting("Toy Days", 1, at_most=5))
+    with pytest.raises(ValueError, match="from 1 to 5"):
+        WorkingDaysAfter(ClockSetting("toy_days", 6, at_most=5))
 
 
 # -- wait keys -------------------------------------------------------------------------------------------

@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from models.access import NOT_IN_DIRECTORY
-from models.enums import Interface, StepId
+from models.enums import Interface
 from models.errors import Refused
 from models.forms import DspDecisionForm, SinSubmissionForm
+from models.processes import StepId
 from models.settings import Settings
 from models.tables import AuditEvent
 from tasks.people import load_people

@@ -22,8 +22,9 @@ from uuid import UUID
 
 from models.calendar import end_of_london_day
 from models.clock import FixedClock
-from models.enums import Agency, CasePath, ReviewRoute, Role, RunLoss, Stage, StepId, StepState
+from models.enums import Agency, CasePath, ReviewRoute, Role, RunLoss, Stage, StepState
 from models.forms import DspDecisionForm, parse_referral
+from models.processes import StepId
 from tasks.mail import messages
 from tasks.mail.delivery import deliver_pending
 from tasks.mail.directory import Directory

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from models.clock import FixedClock, ScaledClock
-from models.enums import Interface, Role, StepId
+from models.enums import Interface, Role
 from models.forms import parse_referral
+from models.processes import StepId
 from models.settings import Settings
 from models.tables import Case, OutboxMessage, OutboxStatus
 from tasks.mail.delivery import DeliveryReport, backoff, deliver_pending

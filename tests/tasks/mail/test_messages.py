@@ -13,7 +13,8 @@ from icalendar import Calendar
 from pydantic import ValidationError
 
 from models.calendar import LONDON, end_of_london_day
-from models.enums import Agency, CasePath, Role, RunLoss, StepId, StepState
+from models.enums import Agency, CasePath, Role, RunLoss, StepState
+from models.processes import StepId
 from models.timetable import STEP_RULES
 from tasks.mail import messages
 from tasks.mail.directory import Directory

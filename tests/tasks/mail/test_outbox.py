@@ -11,8 +11,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models.clock import FixedClock
-from models.enums import Agency, Interface, Role, StepId
+from models.enums import Agency, Interface, Role
 from models.errors import NotFound, Refused, SbuError
+from models.processes import StepId
 from models.tables import AuditEvent, OutboxMessage, OutboxStatus
 from tasks.mail import messages
 from tasks.mail.directory import Directory
