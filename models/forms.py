@@ -60,7 +60,9 @@ _CLOCK_SKEW = timedelta(minutes=5)
 
 
 class _Form(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    # Built when first used, not when imported: every `sbu` command builds the registry, whose
+    # steps name their forms, and most (`sbu status`, `sbu timetable`) never validate one.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False, defer_build=True)
 
     @model_validator(mode="before")
     @classmethod

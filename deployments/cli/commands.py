@@ -336,8 +336,9 @@ def _recordable() -> str:
 
     registry = build_registry(_settings().process_modules)
     steps = [step for step in registry.steps if step != DSP_DECISION.step]
-    return "\n".join([*textwrap.wrap(f"Steps: {', '.join(steps)}.", width=100),
-                      *textwrap.wrap(f"Acts: {', '.join(registry.acts)}.", width=100)])
+    lines = [f"Steps: {', '.join(steps)}.", f"Acts: {', '.join(registry.acts)}."]
+    return "\n".join(wrapped for line in lines
+                     for wrapped in textwrap.wrap(line, width=100, break_on_hyphens=False))
 
 
 @command("record", _record_arguments, more_help=_recordable)

@@ -14,6 +14,7 @@ from models.access import (
     check_change,
     check_record,
     check_referral,
+    is_role,
     roles_to_record,
     sealed,
     unsealed,
@@ -153,3 +154,27 @@ def test_a_seal_names_its_user_only_for_its_run_and_key() -> None:
     assert unsealed(key, value, run_id="r1", pause_key="dsp-decision-2") is None
     assert unsealed(key, value.replace("dlee", "jbrook", 1), run_id="r1", pause_key="dsp-decision") is None
     assert unsealed(key, "dlee", run_id="r1", pause_key="dsp-decision") is None
+
+
+def test_a_registered_process_says_who_records_its_steps_with_a_role_of_its_own() -> None:
+    registry = build_registry(["tests.flows.toy_process"])
+    assert registry.roles == {"toy-inspector"}
+    # The toy's visit: the SBU or the lead of the agency it is for; its check: its own inspector too.
+    assert roles_to_record(registry, "toy-visit", "police") == {"sbu", "agency:police"}
+    assert roles_to_record(registry, "toy-check") == {"sbu", "toy-inspector"}
+    inspector = Person("tking", "Tam King", frozenset({"toy-inspector"}))
+    people = People.of([*PEOPLE.by_handle.values(), inspector])
+    form = AgencyResponseForm(agency=Agency.HEALTH, completed_on=date(2026, 12, 24))
+    assert check_record(people, registry=registry, actor="tking", step="toy-check").handle == "tking"
+    assert check_record(people, registry=registry, actor="pward", step="toy-visit", subject="health",
+                        form=form).handle == "pward"
+    with pytest.raises(Refused, match="toy-visit may be recorded only by agency:police, sbu"):
+        check_record(people, registry=registry, actor="pward", step="toy-visit", subject="police")
+    with pytest.raises(Refused, match="toy-check may be recorded only by sbu, toy-inspector"):
+        check_record(people, registry=registry, actor="kshaw", step="toy-check")
+    # The inspector holds a role of the toy's, not the procedure's: nothing of the procedure's is theirs.
+    with pytest.raises(Refused, match="rr-meeting may be recorded only by sbu"):
+        check_record(people, registry=registry, actor="tking", step=StepId.RR_MEETING)
+    # A people file may name the toy's role only when the toy is registered.
+    assert is_role("toy-inspector", declared=registry.roles)
+    assert not is_role("toy-inspector")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -13,12 +17,13 @@ from models.forms import AgencyResponseForm, StepCompletionForm
 from models.procedure import Context
 from models.processes import BUILTIN_PROCESSES, StepId, build_registry
 from models.processes.case import CASE
-from models.processes.rapid_review import MEETING, RAPID_REVIEW
-from models.registry import Process, Registry, Step, Wait
+from models.processes.rapid_review import MEETING, MOVE_MEETING, RAPID_REVIEW
+from models.registry import OpenedBy, Process, Registry, Step, Wait
 from models.rules import CaseFacts
 from models.state import CaseState, ItemState
 from models.timetable import ClockSetting, WorkingDaysAfter
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DAY = date(2026, 12, 23)
 CHECK = Step("toy-check", "Toy check", owner=Role.SBU, anchor=Anchor.DECISION, source="a test",
              clock=WorkingDaysAfter(1), form=StepCompletionForm, waits=("toy-check",))
@@ -168,3 +173,120 @@ def test_the_current_wait_is_the_first_with_an_item_open() -> None:
     assert process.current_wait(case(item("toy-check", state=StepState.DONE),
                                      item("toy-visit", "police"))) == process.wait_named("toy-visits")
     assert process.current_wait(case(item("toy-check", state=StepState.DONE))) is None
+
+
+# -- what the registry refuses when built ------------------------------------------------------------
+
+def test_a_step_opened_by_a_step_or_act_no_process_has_is_refused() -> None:
+    with pytest.raises(ValueError, match="toy-check is opened by toy-survey, which no process has"):
+        Registry((*BUILTIN_PROCESSES, toy(steps=(replace(CHECK, opens=OpenedBy("toy-survey")), VISIT))), ())
+
+
+def test_a_step_that_is_never_opened_is_refused() -> None:
+    # Each waits for the other: neither is on start, and nothing that opens either is ever opened.
+    check = replace(CHECK, opens=OpenedBy("toy-visit"))
+    visit = replace(VISIT, opens=OpenedBy("toy-check"))
+    with pytest.raises(ValueError, match="step toy-check is never opened: it is opened by toy-visit"):
+        Registry((*BUILTIN_PROCESSES, toy(steps=(check, visit))), ())
+    # One item per agency on start, and no on_start to open them.
+    with pytest.raises(ValueError, match="step toy-visit is never opened"):
+        toy(on_start=None)
+
+
+def test_a_step_on_a_wait_its_process_does_not_have_is_refused() -> None:
+    with pytest.raises(ValueError, match="toy-check names wait toy-survey, which the process does not have"):
+        toy(steps=(replace(CHECK, waits=("toy-survey",)), VISIT))
+    with pytest.raises(ValueError, match="no step waits for wait toy-visits"):
+        toy(steps=(CHECK, replace(VISIT, waits=(), also_on=("toy-visits",))))
+
+
+def test_steps_a_module_adds_to_a_process_that_does_not_exist_are_refused() -> None:
+    with pytest.raises(ValueError, match="STEPS adds steps to toy-survey, which no process is"):
+        build_registry(["tests.models.registry_modules.orphan_steps"])
+
+
+def test_an_id_used_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="process toy: a step id is declared twice"):
+        toy(steps=(CHECK, replace(VISIT, step="toy-check")))
+    with pytest.raises(ValueError, match="process toy: a wait name is declared twice"):
+        toy(waits=(Wait("toy-check", "Check"), Wait("toy-visits", "Visits"), Wait("toy-check", "Again")))
+    # The built-in meeting added to the toy as well: one step, two processes.
+    with pytest.raises(ValueError, match="step rr-meeting belongs to two processes"):
+        build_registry(["tests.models.registry_modules.meeting_twice"])
+    with pytest.raises(ValueError, match="act toy-check is named twice"):
+        Registry((*BUILTIN_PROCESSES, toy(acts=(replace(MOVE_MEETING, name="toy-check"),))), ())
+
+
+def test_a_role_no_one_can_hold_is_refused() -> None:
+    with pytest.raises(ValueError, match="toy-check is recorded by toy-inspector, which is not a role"):
+        Registry((*BUILTIN_PROCESSES, toy(steps=(replace(CHECK, recorded_by=("toy-inspector",)), VISIT))), ())
+    # Declared by the process, it is one.
+    inspected = toy(steps=(replace(CHECK, recorded_by=("toy-inspector",)), VISIT), roles=("toy-inspector",))
+    registry = Registry((*BUILTIN_PROCESSES, inspected), ())
+    assert registry.roles == {"toy-inspector"}
+
+
+def test_a_clock_setting_declared_twice_differently_is_refused() -> None:
+    clock = WorkingDaysAfter(ClockSetting("sin_submission_days", 6, at_most=60))
+    with pytest.raises(ValueError, match="clock setting sin_submission_days is declared twice, differently"):
+        Registry((*BUILTIN_PROCESSES, toy(steps=(replace(CHECK, clock=clock), VISIT))), ())
+
+
+def test_the_module_that_builds_the_registry_is_a_valid_addition() -> None:
+    # A module adding a step to a built-in process adds it to that process's form, in one place.
+    registry = build_registry(["tests.models.practitioner_event"])
+    cspr = registry.process("cspr")
+    assert cspr.steps[-1].step == "cspr-practitioner-event"
+    assert "cspr-practitioner-event" in cspr.wait_named("cspr-evidence").steps
+    assert registry.process_of("cspr-practitioner-event") is cspr
+
+
+# -- the registry and the processes import one way ------------------------------------------------------
+
+def test_importing_the_registry_does_not_import_the_processes() -> None:
+    probe = ("import sys, models.registry, models.timetable, models.enums; "
+             "print(sorted(m for m in sys.modules if m.startswith('models.processes')))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=REPO_ROOT)
+    assert result.stdout.strip() == "[]"
+
+
+def module_level_imports(path: Path, modules: set[str]) -> set[str]:
+    """Which of `modules` the module at `path` imports when it is imported: its module-level
+    imports, not those inside functions or under `TYPE_CHECKING`."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return found & modules
+
+
+def circle_in(graph: dict[str, set[str]]) -> list[str] | None:
+    """A circle of imports in `graph` (each module to those it imports), or None."""
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> list[str] | None:
+        if name in path:
+            return [*path[path.index(name):], name]
+        if name in done:
+            return None
+        for imported in sorted(graph[name]):
+            if (circle := visit(imported, [*path, name])) is not None:
+                return circle
+        done.add(name)
+        return None
+
+    return next((circle for name in sorted(graph) if (circle := visit(name, [])) is not None), None)
+
+
+def test_no_module_of_the_domain_imports_itself_round_a_circle() -> None:
+    paths = {".".join(path.relative_to(REPO_ROOT).with_suffix("").parts).removesuffix(".__init__"): path
+             for path in (REPO_ROOT / "models").rglob("*.py")}
+    graph = {name: module_level_imports(path, set(paths)) for name, path in paths.items()}
+    assert circle_in(graph) is None
+    # The check reads the imports, and would see a circle.
+    assert {"models.registry", "models.procedure"} <= graph["models.processes.cspr"]
+    upward = {*graph["models.registry"], "models.processes"}
+    assert circle_in({**graph, "models.registry": upward}) is not None
