@@ -181,8 +181,12 @@ class Step:
         if AGENCY_LEAD in self.recorded_by and not (
                 self.subject_field is not None and _names_an_agency(fields[self.subject_field].annotation)):
             raise ValueError(f"step {self.step}: AGENCY_LEAD needs a subject field naming an agency")
-        if isinstance(self.opens, OpenedBy) and self.opens.name == self.step:
-            raise ValueError(f"step {self.step} cannot be opened by its own record")
+        if isinstance(self.opens, OpenedBy):
+            if self.opens.name == self.step:
+                raise ValueError(f"step {self.step} cannot be opened by its own record")
+            if self.opens.when is not None and self.subject_field is not None:
+                raise ValueError(f"step {self.step}: its opener's handler opens each of its items, so "
+                                 "OpenedBy.when does not apply")
         for name in (*self.waits, *self.also_on):
             _key_name(name, f"step {self.step}: a wait name")
         if set(self.waits) & set(self.also_on):
@@ -456,12 +460,6 @@ class Process:
         found = next((wait for wait in self.waits if wait.name == name), None)
         if found is None:
             raise KeyError(f"process {self.id} has no wait {name}")
-        return found
-
-    def step(self, step: str) -> Step:
-        found = next((spec for spec in self.steps if spec.step == step), None)
-        if found is None:
-            raise KeyError(f"process {self.id} has no step {step}")
         return found
 
     @property

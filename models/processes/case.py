@@ -179,13 +179,14 @@ SIN_SUBMISSION = Step(
     owner=Role.LOCAL_AUTHORITY, anchor=Anchor.LA_AWARE, source="Children Act 2004 s16C; GOV.UK guidance",
     clock=WorkingDaysAfter(ClockSetting("sin_submission_days", 5, at_most=60)),
     form=SinSubmissionForm, recorded_by=(Role.SBU, Role.LOCAL_AUTHORITY), waits=("notification",),
-    opens=OpenedBy("dsp-decision", when=on_a_sin_path), record=record_sin_submission, label="SIN submitted")
+    opens=OpenedBy(DSP_DECISION.step, when=on_a_sin_path), record=record_sin_submission,
+    label="SIN submitted")
 PARTNERS_INFORMED = Step(
     "partners-informed", "Local authority informs the safeguarding partners",
     owner=Role.LOCAL_AUTHORITY, anchor=Anchor.LA_AWARE, source="GOV.UK guidance",
     clock=WorkingDaysAfter(ClockSetting("partners_informed_days", 5, at_most=60)),
     form=PartnersInformedForm, recorded_by=(Role.SBU, Role.LOCAL_AUTHORITY), waits=("notification",),
-    opens=OpenedBy("dsp-decision", when=on_a_sin_path), label="Partners told")
+    opens=OpenedBy(DSP_DECISION.step, when=on_a_sin_path), label="Partners told")
 
 CASE = Process(
     id="case",

@@ -177,7 +177,7 @@ IMR = Step(
     # Due on the date the review panel sets; this many working days after the requests if none.
     clock=WorkingDaysAfter(ClockSetting("cspr_imrs_days", 30, at_most=250)),
     form=ImrReceivedForm, recorded_by=(Role.SBU, AGENCY_LEAD), subject_field="agency",
-    waits=("cspr-evidence",), also_on=("cspr-report",), opens=OpenedBy("cspr-imr-requests"),
+    waits=("cspr-evidence",), also_on=("cspr-report",), opens=OpenedBy(IMR_REQUESTS.step),
     record=record_imr, uses=(IMR_RESUBMISSION,), national_review_cancels=True,
     # Each agency gets its IMR request, naming the template's sections, instead of a "step opened".
     notify_owner=False, label="IMR received")
@@ -215,7 +215,7 @@ ACTION_PLAN = Step(
     "cspr-action-plan", "CSPR action plan agreed",
     owner=Role.SBU, anchor=Anchor.CSPR_PUBLISHED, source="local procedure; Working Together (action plans)",
     clock=WorkingDaysAfter(ClockSetting("cspr_action_plan_days", 20, at_most=120)),
-    form=StepCompletionForm, waits=("cspr-action-plan",), opens=OpenedBy("cspr-publication"),
+    form=StepCompletionForm, waits=("cspr-action-plan",), opens=OpenedBy(PUBLICATION.step),
     label="Plan agreed")
 MOVE_PUBLICATION = Act("cspr-publication-moved", "Planned publication date moved", PlannedPublicationForm,
                        move_publication, label="Date moved")

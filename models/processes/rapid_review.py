@@ -282,7 +282,7 @@ OUTCOME = Step(
     owner=Role.SBU, anchor=Anchor.MEETING, source="local procedure, step 4",
     clock=WorkingDaysAfter(ClockSetting("rr_outcome_days", 1, at_most=60)),
     form=RapidReviewOutcomeForm, recorded_by=(Role.SBU, *DSP_ROLES), waits=("rr-outcome",),
-    opens=OpenedBy("rr-meeting"), record=record_outcome, on_repeat=refuse_a_conflicting_outcome,
+    opens=OpenedBy(MEETING.step), record=record_outcome, on_repeat=refuse_a_conflicting_outcome,
     date_field="decided_on", label="Outcome")
 REPORT_TO_PANEL = Step(
     "rr-report-to-panel", "Rapid Review sent to the National Panel",
@@ -294,13 +294,13 @@ PANEL_RESPONSE = Step(
     "rr-panel-response", "National Panel's response recorded",
     owner=Role.SBU, anchor=Anchor.RR_REPORT_SENT, source="National Panel practice (expected)",
     clock=WorkingDaysAfter(ClockSetting("rr_panel_response_days", 15, at_most=120)),
-    form=PanelResponseForm, waits=("rr-panel-and-plan",), opens=OpenedBy("rr-report-to-panel"),
+    form=PanelResponseForm, waits=("rr-panel-and-plan",), opens=OpenedBy(REPORT_TO_PANEL.step),
     record=record_panel_response, label="Panel reply")
 ACTION_PLAN = Step(
     "rr-action-plan", "Rapid Review action plan agreed",
     owner=Role.SBU, anchor=Anchor.RR_OUTCOME, source="local procedure; Working Together (action plans)",
     clock=WorkingDaysAfter(ClockSetting("rr_action_plan_days", 20, at_most=120)),
-    form=StepCompletionForm, waits=("rr-panel-and-plan",), opens=OpenedBy("rr-outcome"), label="Plan agreed")
+    form=StepCompletionForm, waits=("rr-panel-and-plan",), opens=OpenedBy(OUTCOME.step), label="Plan agreed")
 MOVE_MEETING = Act("rr-meeting-moved", "Meeting moved", MeetingMoveForm, move_meeting, label="Meeting moved")
 
 RAPID_REVIEW = Process(
