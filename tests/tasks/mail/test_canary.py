@@ -25,22 +25,12 @@ from models.clock import FixedClock
 from models.enums import Agency, CasePath, ReviewRoute, Role, RunLoss, Stage, StepId, StepState
 from models.forms import DspDecisionForm, parse_referral
 from tasks.mail import messages
+from tasks.mail.checked import MeetingPlace, ProcessName, SectionName, StepName, StepTitle, Subject
 from tasks.mail.delivery import deliver_pending
 from tasks.mail.directory import Directory
-from tasks.mail.messages import (
-    DigestRow,
-    EmailDraft,
-    MeetingPlace,
-    ProcessName,
-    ProgressItem,
-    ProgressRow,
-    ReportHeadline,
-    SectionName,
-    StepName,
-    StepTitle,
-    Subject,
-)
+from tasks.mail.messages import DigestRow, ProgressItem, ProgressRow, ReportHeadline
 from tasks.mail.outbox import queue_email
+from tasks.mail.rendering import EmailDraft
 from tasks.mail.sender import SmtpSender
 from tasks.store.db import Store
 from tests.tasks.mail.conftest import FAST, SmtpServer
