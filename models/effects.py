@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from models.enums import Agency, Anchor, CasePath, CaseStatus, ReviewRoute, Role, RunLoss, TimerKind
 
@@ -94,9 +94,23 @@ class MailRequest:
     """An email the procedure asks for, by type: its fields are what the email says (structured
     values only). Each concrete type has exactly one builder, found by its type
     (`tasks.mail.drafts.builds`); a process may declare its own type, with its builder and its
-    templates in its own package."""
+    templates in its own package. A type whose name starts with `_` is a base for others."""
 
     __slots__ = ()
+    # Every concrete type defined so far, by module and name: a dataclass with slots is made
+    # twice, and the second (the one used) replaces the first here.
+    _defined: ClassVar[dict[str, type[MailRequest]]] = {}
+
+    def __init_subclass__(cls, **options: Any) -> None:
+        super().__init_subclass__(**options)
+        if not cls.__name__.startswith("_"):
+            MailRequest._defined[f"{cls.__module__}.{cls.__qualname__}"] = cls
+
+    @staticmethod
+    def defined() -> tuple[type[MailRequest], ...]:
+        """Every concrete mail request type defined so far: the procedure's, and those of the
+        processes imported."""
+        return tuple(MailRequest._defined.values())
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,17 +59,10 @@ def builder_for(request: type[MailRequest]) -> Callable[[Any, MailContext], Emai
     return _BUILDERS.get(request)
 
 
-def mail_requests() -> list[type[MailRequest]]:
+def mail_requests() -> tuple[type[MailRequest], ...]:
     """Every concrete mail request type defined so far: the procedure's, and those of the processes
-    imported. A type whose name starts with `_` is a base for others, never sent itself."""
-    found: list[type[MailRequest]] = []
-    pending = list(MailRequest.__subclasses__())
-    while pending:
-        kind = pending.pop(0)
-        pending += kind.__subclasses__()
-        if not kind.__name__.startswith("_"):
-            found.append(kind)
-    return found
+    imported (the registry imports them)."""
+    return MailRequest.defined()
 
 
 def draft_for(mail: MailRequest, *, case_ref: str, directory: Directory, dashboard_url: str,
