@@ -3,13 +3,15 @@
 A process (the case itself, the Rapid Review, and later the CSPR and the action plan) is a
 `Process`: its flow and deployment, the dated items it owns (`ItemSpec`: a step's rule, its form,
 what recording it does), the waits its flow suspends on (`Wait`: which items a dashboard form
-answers, and how its key is named), when it starts and what starting it opens. Serving, warm
-start, creating and resuming runs, and the reconciliation sweep all loop over the registry, so
-adding a process is one entry here plus its flow; nothing in the bridge, reconcile or serve
-changes.
+answers, and how its key is named), when it starts and what starting it opens, and the anchor
+dates it brings (`models.anchors.AnchorSpec`). Serving, warm start, creating and resuming runs,
+and the reconciliation sweep all loop over the registry, so adding a process is one entry here
+plus its flow; nothing in the bridge, reconcile or serve changes. The registry knows every anchor
+(the procedure's own and each process's) and refuses a step counted from one no one declares.
 
 The built-in processes live in `models.processes`. A partnership's own process (or a test's toy
-one) lives in a module named by the `SBU_PROCESS_MODULES` setting, which exposes `PROCESSES`.
+one) lives in a module (or package, which may carry its emails and their templates) named by the
+`SBU_PROCESS_MODULES` setting, which exposes `PROCESSES`.
 """
 
 from __future__ import annotations

@@ -181,7 +181,7 @@ cases = Table(
 
 # Each date of a case its clocks count from (`models.anchors`): one row per anchor the case has
 # reached, the procedure's own and any a process declares, so a process's anchor needs no
-# migration. Every anchor date is stored on its own (DESIGN.md §2).
+# migration. Every anchor date is stored on its own.
 case_anchors = Table(
     "case_anchors", metadata,
     Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),

@@ -5,7 +5,8 @@ a link, a header's line and a timestamp.
 
 Every email builder (`tasks.mail.messages`, and a process's own) takes only such values, enums,
 dates, the directory and the dashboard link: none takes free text, so no email can carry a name, a
-child's record id, a narrative or a rationale (DESIGN.md §4). Errors never echo the value.
+child's record id, a narrative or a rationale. An email says what is due on which case, never what
+happened. Errors never echo the value.
 """
 
 from __future__ import annotations
@@ -80,8 +81,8 @@ class MeetingPlace(_Checked):
     """Where a meeting is held: a room, an address or a joining link (a URL may be given).
 
     This is the one piece of typed text an email carries. It is allowed because a meeting's room
-    or link is logistics, not what happened (DESIGN.md §4): it goes into the invitation's text and
-    its LOCATION, and never a name or a narrative should be typed here. It is held to one printable
+    or link is logistics, not what happened: it goes into the invitation's text and its LOCATION,
+    and never a name or a narrative should be typed here. It is held to one printable
     line of 2 to 200 characters without `<`, `>` or control characters, so it can add neither a
     header, nor markup, nor a line to the calendar file. Errors never echo the value."""
 
