@@ -3,13 +3,15 @@
 A process (the case itself, the Rapid Review, and later the CSPR and the action plan) is a
 `Process`: its flow and deployment, the dated items it owns (`ItemSpec`: a step's rule, its form,
 what recording it does), the waits its flow suspends on (`Wait`: which items a dashboard form
-answers, and how its key is named), when it starts and what starting it opens. Serving, warm
-start, creating and resuming runs, and the reconciliation sweep all loop over the registry, so
-adding a process is one entry here plus its flow; nothing in the bridge, reconcile or serve
-changes.
+answers, and how its key is named), when it starts and what starting it opens, and the anchor
+dates it brings (`models.anchors.AnchorSpec`). Serving, warm start, creating and resuming runs,
+and the reconciliation sweep all loop over the registry, so adding a process is one entry here
+plus its flow; nothing in the bridge, reconcile or serve changes. The registry knows every anchor
+(the procedure's own and each process's) and refuses a step counted from one no one declares.
 
 The built-in processes live in `models.processes`. A partnership's own process (or a test's toy
-one) lives in a module named by the `SBU_PROCESS_MODULES` setting, which exposes `PROCESSES`.
+one) lives in a module (or package, which may carry its emails and their templates) named by the
+`SBU_PROCESS_MODULES` setting, which exposes `PROCESSES`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from models.anchors import PROCEDURE_ANCHORS, AnchorSpec
 from models.enums import StepId
 from models.schedules import SCHEDULE_TIMEZONE
 from models.timetable import Anchor, StepRule
@@ -273,6 +276,9 @@ class Process:
     tags: tuple[str, ...] = ("case",)
     # The acts this process owns (its waits, or another process's, may offer them).
     acts: tuple[Act, ...] = ()
+    # The anchor dates this process brings (the procedure's own are in `models.anchors`): its
+    # rules set them (`SetAnchor`), its steps may count from them, a person may move them.
+    anchors: tuple[AnchorSpec, ...] = ()
 
     def __post_init__(self) -> None:
         _key_name(self.id, "a process id")
@@ -356,6 +362,7 @@ class Registry:
     system_flows: tuple[SystemFlow, ...]
     _items: dict[str, tuple[Process, ItemSpec]] = field(init=False, repr=False)
     _acts: dict[str, tuple[Process, Act]] = field(init=False, repr=False)
+    _anchors: dict[str, AnchorSpec] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.processes:
@@ -381,8 +388,18 @@ class Registry:
         offered = {act.name for process in self.processes for wait in process.waits for act in wait.acts}
         if not offered <= set(acts):
             raise ValueError("a wait offers an act no process owns")
+        anchors: dict[str, AnchorSpec] = {}
+        for declared in (*PROCEDURE_ANCHORS, *(a for process in self.processes for a in process.anchors)):
+            if declared.anchor in anchors:
+                raise ValueError(f"anchor {declared.anchor} is declared twice")
+            anchors[declared.anchor] = declared
+        for _process, item in items.values():
+            if item.rule.anchor not in anchors:
+                raise ValueError(f"step {item.step} counts from anchor {item.rule.anchor}, which no "
+                                 "process declares")
         object.__setattr__(self, "_items", items)
         object.__setattr__(self, "_acts", acts)
+        object.__setattr__(self, "_anchors", anchors)
 
     @property
     def root(self) -> Process:
@@ -426,7 +443,16 @@ class Registry:
         return (*(p.flow for p in self.processes), *(f.flow for f in self.system_flows))
 
     def anchored_on(self, anchor: Anchor) -> list[ItemSpec]:
-        return [spec for _, spec in self._items.values() if spec.rule.anchor is anchor]
+        return [spec for _, spec in self._items.values() if spec.rule.anchor == anchor]
+
+    def anchor(self, anchor: str) -> AnchorSpec | None:
+        """The declaration of the anchor `anchor` (an id as typed will do), or None."""
+        return self._anchors.get(anchor)
+
+    @property
+    def anchors(self) -> tuple[AnchorSpec, ...]:
+        """Every anchor: the procedure's own, then each process's, in the order declared."""
+        return tuple(self._anchors.values())
 
 
 def build_registry(modules: Iterable[str] = ()) -> Registry:

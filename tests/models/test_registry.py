@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from models.anchors import AnchorScope, AnchorSpec
 from models.enums import Agency, Anchor, CaseStatus, Category, Role, StepId, StepState
 from models.forms import AgencyResponseForm, StepCompletionForm
 from models.processes import BUILTIN_PROCESSES
@@ -159,3 +160,53 @@ def test_the_current_wait_is_the_first_with_an_item_open() -> None:
     assert process.current_wait(case(item("toy-check", state=StepState.DONE),
                                      item("toy-visit", "police"))) == process.wait_named("toy-visits")
     assert process.current_wait(case(item("toy-check", state=StepState.DONE))) is None
+
+
+# -- anchors -------------------------------------------------------------------------------------------
+
+def test_the_procedures_anchors_keep_their_names_and_values_and_compare_as_members_did() -> None:
+    assert Anchor.CSPR_COMMISSIONED == "cspr-commissioned"
+    assert Anchor.CSPR_COMMISSIONED.value == "cspr-commissioned"
+    assert Anchor("cspr-commissioned") is Anchor.CSPR_COMMISSIONED
+    assert f"{Anchor.LA_AWARE}" == "la-aware"
+    registry = build_registry()
+    assert [spec.anchor for spec in registry.anchors] == [
+        "referral-received", "la-aware", "decision", "notification", "sin-submitted", "meeting",
+        "rr-outcome", "rr-report-sent", "cspr-commissioned", "planned-publication", "imrs-requested",
+        "cspr-published", "action-added"]
+    assert registry.anchor("action-added").scope is AnchorScope.ITEM  # type: ignore[union-attr]
+    assert not registry.anchor("referral-received").movable  # type: ignore[union-attr]
+    assert registry.anchor("toy-visit-booked") is None
+
+
+@pytest.mark.parametrize("spelling", ["Toy", "toy_visit", "toy--visit", "-toy", "toy-", "t" * 41, "toy\n"])
+def test_an_anchor_id_is_spelt_as_every_key_name_and_a_bad_one_is_not_echoed(spelling: str) -> None:
+    with pytest.raises(ValueError, match="an anchor id is lowercase") as refused:
+        Anchor(spelling)
+    assert spelling not in str(refused.value)
+
+
+def test_a_module_declares_its_own_anchor_and_the_registry_knows_it() -> None:
+    registry = build_registry(["tests.flows.toy_process"])
+    booked = registry.anchor("toy-visit-booked")
+    assert booked is not None
+    assert (booked.title, booked.scope, booked.movable) == ("Toy visits booked", AnchorScope.CASE, True)
+    assert [spec.step for spec in registry.anchored_on(booked.anchor)] == ["toy-visit"]
+    assert registry.anchors[-1] is booked
+
+
+def test_a_step_counted_from_an_anchor_no_one_declares_is_refused() -> None:
+    stray = ItemSpec(replace(VISIT.rule, anchor=Anchor("toy-stray")), AgencyResponseForm,
+                     subject_field="agency")
+    process = toy(items=(CHECK, stray), waits=(Wait("toy-check", "Check", (CHECK,)),))
+    with pytest.raises(ValueError, match="counts from anchor toy-stray, which no process declares"):
+        Registry((*BUILTIN_PROCESSES, process), ())
+    declared = replace(process, anchors=(AnchorSpec(Anchor("toy-stray"), "A stray date"),))
+    assert Registry((*BUILTIN_PROCESSES, declared), ()).anchor("toy-stray") is not None
+
+
+def test_an_anchor_is_declared_once() -> None:
+    with pytest.raises(ValueError, match="anchor decision is declared twice"):
+        Registry((*BUILTIN_PROCESSES, toy(anchors=(AnchorSpec(Anchor.DECISION, "Decided again"),))), ())
+    with pytest.raises(TypeError, match="Anchor"):
+        AnchorSpec("toy-plain", "Not an Anchor")  # type: ignore[arg-type]
