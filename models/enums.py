@@ -1,14 +1,12 @@
-"""Closed choices of the procedure. Every value is the spelling used on forms, in JSON and in the store."""
+"""Closed choices of the procedure, and the ids of its anchor dates (open: a process may add one).
+Every value is the spelling used on forms, in JSON and in the store."""
 
 from __future__ import annotations
 
+import re
 import sys
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    # Derived from the step declarations; see `__getattr__` at the end.
-    from models.processes import StepId as StepId
+from typing import ClassVar
 
 
 class Category(StrEnum):
@@ -41,27 +39,68 @@ class Agency(StrEnum):
     VOLUNTARY_SECTOR = "voluntary-sector"
 
 
-class Anchor(StrEnum):
-    """The dates a clock can start from; each is stored separately on the case (DESIGN.md §2)."""
+class Anchor(str):
+    """A date a clock can count from (an anchor), by its id: the procedure's own are the constants
+    below; a process may declare more (`models.anchors.AnchorSpec`, `models.registry.Process`).
 
-    REFERRAL_RECEIVED = "referral-received"
-    LA_AWARE = "la-aware"
-    DECISION = "decision"
-    NOTIFICATION = "notification"
-    SIN_SUBMITTED = "sin-submitted"
-    MEETING = "meeting"
-    RR_OUTCOME = "rr-outcome"
-    RR_REPORT_SENT = "rr-report-sent"
-    CSPR_COMMISSIONED = "cspr-commissioned"
-    PLANNED_PUBLICATION = "planned-publication"
-    IMRS_REQUESTED = "imrs-requested"
-    CSPR_PUBLISHED = "cspr-published"
-    # An item's own date, not the case's: the day an action was added to the plan.
-    ACTION_ADDED = "action-added"
+    Open, not an enum, so that a partnership's process can bring its own; spelt as every id that
+    reaches a key is (lowercase letters and digits, words joined by single dashes, at most 40).
+    Each id is made once and then handed back (interned), so anchors compare with `is` as the
+    members of an enum do; `value` is the id, as an enum member's is."""
+
+    __slots__ = ()
+    _made: ClassVar[dict[str, Anchor]] = {}
+
+    REFERRAL_RECEIVED: ClassVar[Anchor]
+    LA_AWARE: ClassVar[Anchor]
+    DECISION: ClassVar[Anchor]
+    NOTIFICATION: ClassVar[Anchor]
+    SIN_SUBMITTED: ClassVar[Anchor]
+    MEETING: ClassVar[Anchor]
+    RR_OUTCOME: ClassVar[Anchor]
+    RR_REPORT_SENT: ClassVar[Anchor]
+    CSPR_COMMISSIONED: ClassVar[Anchor]
+    PLANNED_PUBLICATION: ClassVar[Anchor]
+    IMRS_REQUESTED: ClassVar[Anchor]
+    CSPR_PUBLISHED: ClassVar[Anchor]
+    ACTION_ADDED: ClassVar[Anchor]
+
+    def __new__(cls, value: str) -> Anchor:
+        made = cls._made.get(value)
+        if made is not None:
+            return made
+        if not isinstance(value, str) or not _ANCHOR_ID.fullmatch(value):
+            # Not echoed: it may be anything a person typed.
+            raise ValueError("an anchor id is lowercase letters and digits, words joined by single "
+                             "dashes, at most 40 characters")
+        made = super().__new__(cls, value)
+        cls._made[value] = made
+        return made
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return f"Anchor({self.value!r})"
 
 
-# The anchors that are dates of the case, each stored on it; the others are each item's own.
-CASE_ANCHORS = frozenset(anchor for anchor in Anchor if anchor is not Anchor.ACTION_ADDED)
+_ANCHOR_ID = re.compile(r"(?=.{1,40}$)[a-z][a-z0-9]*(-[a-z0-9]+)*", re.ASCII)
+
+Anchor.REFERRAL_RECEIVED = Anchor("referral-received")
+Anchor.LA_AWARE = Anchor("la-aware")
+Anchor.DECISION = Anchor("decision")
+Anchor.NOTIFICATION = Anchor("notification")
+Anchor.SIN_SUBMITTED = Anchor("sin-submitted")
+Anchor.MEETING = Anchor("meeting")
+Anchor.RR_OUTCOME = Anchor("rr-outcome")
+Anchor.RR_REPORT_SENT = Anchor("rr-report-sent")
+Anchor.CSPR_COMMISSIONED = Anchor("cspr-commissioned")
+Anchor.PLANNED_PUBLICATION = Anchor("planned-publication")
+Anchor.IMRS_REQUESTED = Anchor("imrs-requested")
+Anchor.CSPR_PUBLISHED = Anchor("cspr-published")
+# An item's own date, not the case's: the day an action was added to the plan.
+Anchor.ACTION_ADDED = Anchor("action-added")
 
 
 class StepState(StrEnum):
@@ -165,7 +204,8 @@ class ActionSource(StrEnum):
 
 
 class Stage(StrEnum):
-    """Where a case stands, for the dashboard's tags and `sbu status` (`models.state.stage_of`)."""
+    """Where a case stands, for the dashboard's tags and `sbu status`
+    (`models.registry.Registry.stage_of`)."""
 
     AWAITING_DECISION = "awaiting-decision"
     NOTIFICATION = "notification"
@@ -203,13 +243,3 @@ def known_step(value: str) -> str:
     name the same few steps over and over. The ids are the registry's (`models.registry.Step`)."""
     return sys.intern(value)
 
-
-def __getattr__(name: str) -> Any:
-    # The step ids are declared once, with their steps (`models.processes.StepId` derives readable
-    # constants from them); the mail module still imports `StepId` from here. Import it from
-    # `models.processes` in new code.
-    if name == "StepId":
-        from models.processes import StepId
-
-        return StepId
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -44,13 +44,14 @@ from models.effects import (
     RetimeItem,
     ScheduleAlert,
     SendEmail,
+    SetAnchor,
     StartProcess,
     StepOpenedMail,
     StoreRecord,
     TimerFired,
     UpdateItem,
 )
-from models.enums import CASE_ANCHORS, Agency, CaseStatus, Category, Role, StepState, TimerKind
+from models.enums import Agency, CaseStatus, Category, Role, StepState, TimerKind
 from models.errors import Refused
 from models.forms import store_only_fields
 from models.registry import Act, OpenedBy, Process, Registry, Step
@@ -219,15 +220,17 @@ def open_item(state: CaseState, spec: Step, process: Process, ctx: Context, *,
     start = anchor_on if anchor_on is not None else state.anchors.get(rule.anchor)
     if start is None:
         raise AssertionError(f"{spec.step} opened before its anchor {rule.anchor.value} is known")
+    set_by_person = due is not None
     if due is None:
         due, counted = rule.due(start, clocks=ctx.clocks, calendar=ctx.calendar,
                                 near_miss=state.category is Category.NEAR_MISS)
         words = words or counted
-    elif not (words or "").startswith(SET_DATE_WORDS):
-        raise AssertionError(f"a due date a person set is described as '{SET_DATE_WORDS}...'")
+    elif not words:
+        raise AssertionError("a due date a person set is described by who set it ('set by ...')")
     effects: list[Effect] = [OpenItem(step=spec.step, subject=subject, process=process.id,
                                       title=rule.title, anchor=rule.anchor, anchor_on=start, due=due,
-                                      rule=words or "set when it opened", agency=agency)]
+                                      rule=words or "set when it opened", agency=agency,
+                                      due_set_by_person=set_by_person)]
     if spec.alerts:
         effects += alerts_for(spec.step, subject, due, ctx)
     if spec.notify_owner:
@@ -317,6 +320,7 @@ def _settled(state: CaseState, effects: list[Effect], ctx: Context) -> Outcome:
             effects += [*opened, *more]
     else:
         raise AssertionError("the processes' start rules do not settle")
+    _check_anchors_set(effects, ctx)
     reason = _closes(after, ctx)
     if reason is not None:
         for item in after.open_steps():
@@ -336,6 +340,16 @@ def _closes(state: CaseState, ctx: Context) -> str | None:
         if spec is None or spec.keeps_case_open:
             return None
     return closes(state)
+
+
+def _check_anchors_set(effects: list[Effect], ctx: Context) -> None:
+    # A rule may set only a date of the case that a process declares: any other would be stored
+    # where nothing counts from it, or shadow an item's own date.
+    for effect in effects:
+        if isinstance(effect, SetAnchor):
+            declared = ctx.registry.anchor(effect.anchor)
+            if declared is None or not declared.of_case:
+                raise AssertionError(f"a rule set {effect.anchor}, which is not a declared date of the case")
 
 
 # -- timers ------------------------------------------------------------------------------------------
@@ -395,36 +409,32 @@ def retime(state: CaseState, event: Retimed, ctx: Context) -> list[Effect]:
 
 def move_anchor(state: CaseState, event: AnchorMoved, ctx: Context) -> list[Effect]:
     """An anchor date moved, with the reason: every open item counted from it follows, each by its
-    own clock (an item whose date a person set keeps it)."""
+    own clock (an item whose due date a person set keeps it)."""
     was = state.anchors.get(event.anchor)
     if was == event.on:
         return []
-    if event.anchor is Anchor.REFERRAL_RECEIVED:
-        raise Refused("the referral's date is fixed; refer again if it was wrong")
-    if event.anchor not in CASE_ANCHORS:
+    declared = ctx.registry.anchor(event.anchor)
+    if declared is None:
+        raise Refused(f"there is no anchor date {event.anchor} (the anchors: "
+                      f"{', '.join(spec.anchor for spec in ctx.registry.anchors)})")
+    if not declared.movable:
+        raise Refused("the referral's date is fixed; refer again if it was wrong"
+                      if event.anchor is Anchor.REFERRAL_RECEIVED else f"{event.anchor} is fixed")
+    if not declared.of_case:
         raise Refused(f"{event.anchor.value} is each item's own date, not the case's; re-time the item")
     effects: list[Effect] = [MoveAnchor(anchor=event.anchor, on=event.on, was=was, reason=event.reason)]
     for spec in ctx.registry.anchored_on(event.anchor):
         if isinstance(spec.rule.clock, DateSet):
             continue
         for item in state.items_of(spec.step):
-            if not item.is_open or _date_was_set(item):
+            # An item opened on a date a person set (an IMR on the panel's date) keeps it.
+            if not item.is_open or item.due_set_by_person:
                 continue
             due, words = spec.rule.due(event.on, clocks=ctx.clocks, calendar=ctx.calendar,
                                        near_miss=state.category is Category.NEAR_MISS)
             if due != item.due:
                 effects += retimed(state, item, due, words, event.reason, ctx, anchor_on=event.on)
     return effects
-
-
-def _date_was_set(item: ItemState) -> bool:
-    # An item opened on a date a person set (an IMR on the panel's date) keeps it when its anchor
-    # moves; its rule then reads as who set it, not as a count.
-    return item.rule.startswith(SET_DATE_WORDS)
-
-
-# How the rule of an item whose due date a person set begins (see `open_item`'s `words`).
-SET_DATE_WORDS = "set by "
 
 
 def retimed(state: CaseState, item: ItemState, due: date, rule: str, reason: str, ctx: Context, *,

@@ -41,15 +41,17 @@ Everything else is derived from the declarations: the step ids the CLI and the r
 A process is a `Process`: its flow and deployment, its steps, the dashboard forms its flow suspends
 on (`Wait`: named, titled and described here; which steps each form asks is said by the steps),
 the acts it owns (`Act`: something a person does that completes no item), when it starts, its
-stage, and any roles of its own. Serving, warm start, creating and resuming runs, and the
-reconciliation sweep all loop over the registry.
+stage, any roles of its own, and the anchor dates its rules set (`anchors`, each an
+`models.anchors.AnchorSpec`: a date its own steps, or another process's, may count from). Serving,
+warm start, creating and resuming runs, and the reconciliation sweep all loop over the registry.
 
 The built-in processes live in `models.processes`, which builds the registry (`build_registry`).
 A partnership's own process, or its own step in a built-in process (or a test's), lives in a module
 named by `SBU_PROCESS_MODULES`, which exposes `PROCESSES` (a sequence of `Process`) and/or
 `STEPS` (a mapping of a process id to the `Step`s it adds to that process). The registry refuses,
-with the reason, when built: a step that is never opened, a wait, `OpenedBy` or `STEPS` entry
-naming something no process has, a role no one can hold, and any id used twice.
+with the reason, when built: a step that is never opened, a step counted from an anchor no process
+declares, a wait, `OpenedBy` or `STEPS` entry naming something no process has, a role no one can
+hold, and any id (a step's, an act's, an anchor's) used twice.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from models.anchors import AnchorSpec
 from models.calendar import WorkingDayCalendar
 from models.enums import PERSON_ROLES, Agency, Anchor, CaseStatus, Role, Stage
 from models.schedules import SCHEDULE_TIMEZONE
@@ -392,6 +395,9 @@ class Process:
     stage: Stage | None = None
     # Roles of its own that a person may hold (in the people directory) and its steps may name.
     roles: tuple[str, ...] = ()
+    # The anchor dates this process's rules set (`SetAnchor`), declared here with the steps that
+    # count from them: any process's steps may count from them, a person may move them.
+    anchors: tuple[AnchorSpec, ...] = ()
 
     def __post_init__(self) -> None:
         _key_name(self.id, "a process id")
@@ -513,6 +519,7 @@ class Registry:
     _items: dict[str, tuple[Process, Step]] = field(init=False, repr=False)
     _acts: dict[str, tuple[Process, Act]] = field(init=False, repr=False)
     _settings: dict[str, ClockSetting] = field(init=False, repr=False)
+    _anchors: dict[str, AnchorSpec] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.processes:
@@ -543,6 +550,7 @@ class Registry:
         object.__setattr__(self, "_items", items)
         object.__setattr__(self, "_acts", acts)
         object.__setattr__(self, "_settings", self._checked_settings())
+        object.__setattr__(self, "_anchors", self._checked_anchors())
         self._check_openings()
         self._check_roles()
 
@@ -577,6 +585,19 @@ class Registry:
                 if known != setting:
                     raise ValueError(f"clock setting {setting.name} is declared twice, differently")
         return settings
+
+    def _checked_anchors(self) -> dict[str, AnchorSpec]:
+        """Every anchor the processes declare, each once; every step counts from one of them."""
+        anchors: dict[str, AnchorSpec] = {}
+        for declared in (a for process in self.processes for a in process.anchors):
+            if declared.anchor in anchors:
+                raise ValueError(f"anchor {declared.anchor} is declared twice")
+            anchors[declared.anchor] = declared
+        for _, spec in self._items.values():
+            if spec.anchor not in anchors:
+                raise ValueError(f"step {spec.step} counts from anchor {spec.anchor}, which no "
+                                 "process declares")
+        return anchors
 
     def _check_roles(self) -> None:
         allowed = {role.value for role in PERSON_ROLES} | self.roles | {AGENCY_LEAD}
@@ -643,7 +664,16 @@ class Registry:
         return (*(p.flow for p in self.processes), *(f.flow for f in self.system_flows))
 
     def anchored_on(self, anchor: Anchor) -> list[Step]:
-        return [spec for _, spec in self._items.values() if spec.anchor is anchor]
+        return [spec for _, spec in self._items.values() if spec.anchor == anchor]
+
+    def anchor(self, anchor: str) -> AnchorSpec | None:
+        """The declaration of the anchor `anchor` (an id as typed will do), or None."""
+        return self._anchors.get(anchor)
+
+    @property
+    def anchors(self) -> tuple[AnchorSpec, ...]:
+        """Every anchor, each process's in the order declared, the processes in the registry's order."""
+        return tuple(self._anchors.values())
 
     def opened_by(self, name: str) -> list[Step]:
         """The steps the record of step or act `name` opens."""

@@ -19,16 +19,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from typing import Annotated, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.calendar import WorkingDayCalendar, london_date
 from models.enums import Anchor, Role
-
-if TYPE_CHECKING:
-    # The procedure's own rules, derived from its step declarations; see `__getattr__` below.
-    from models.processes import STEP_RULES as STEP_RULES
 
 __all__ = ["Anchor", "ClockSetting", "Clocks", "DateSet", "Deadline", "MonthsAfter", "StepClock",
            "StepRule", "WorkingDaysAfter", "WorkingDaysBefore", "known_anchors", "timetable"]
@@ -250,7 +246,7 @@ def timetable(rules: Iterable[StepRule], anchors: Mapping[Anchor, date], *, cloc
     set by a person): by anchor, in the order `anchors` gives them, then in the order of `rules`."""
     listed = list(rules)
     return [rule.deadline(anchor_date=on, clocks=clocks, calendar=calendar, near_miss=near_miss)
-            for anchor, on in anchors.items() for rule in listed if rule.anchor is anchor and rule.counted]
+            for anchor, on in anchors.items() for rule in listed if rule.anchor == anchor and rule.counted]
 
 
 def known_anchors(*, referred_at: datetime, la_aware: date | None = None, notified: date | None = None,
@@ -276,12 +272,3 @@ def known_anchors(*, referred_at: datetime, la_aware: date | None = None, notifi
     }
     return {anchor: on for anchor, on in given.items() if on is not None}
 
-
-def __getattr__(name: str) -> Any:
-    # `STEP_RULES` is derived from the step declarations (`models.processes.STEP_RULES`); the mail
-    # module still imports it from here. Import it from `models.processes` in new code.
-    if name == "STEP_RULES":
-        from models.processes import STEP_RULES
-
-        return STEP_RULES
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

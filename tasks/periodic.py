@@ -12,8 +12,9 @@ from datetime import date
 from models.reporting import DigestFigures, ProgressSummary, digest_figures, progress_summary, report_figures
 from models.schedules import Period, reporting_year_before
 from models.state import CaseState
-from tasks.mail.messages import EmailDraft, ReportHeadline
+from tasks.mail.messages import ReportHeadline
 from tasks.mail.outbox import mail_domain, queue_email
+from tasks.mail.rendering import EmailDraft
 from tasks.mail.summaries import daily_digest_draft, headline, progress_summary_draft, report_ready_draft
 from tasks.reports.writer import ReportFiles, default_folder, write_report
 from tasks.service import CaseService

@@ -398,7 +398,6 @@ def retime(args: argparse.Namespace) -> None:
     from pydantic import ValidationError
 
     from deployments.cli.parsing import parse_day
-    from models.enums import Anchor
     from models.errors import describe_validation_error
     from models.forms import RetimeForm
 
@@ -409,15 +408,17 @@ def retime(args: argparse.Namespace) -> None:
     except ValidationError as error:
         fail(f"the new date was refused: {describe_validation_error(error)}")
     service = _service()
-    anchors = {anchor.value: anchor for anchor in Anchor}
-    if what in anchors:
+    # The procedure's anchors and those the registered processes declare.
+    anchor = service.registry.anchor(what)
+    if anchor is not None:
         if args.subject is not None:
             fail("--subject applies to a step, not to an anchor date")
-        outcome = service.move_anchor(args.case_ref, anchors[what], form, actor=who)
+        outcome = service.move_anchor(args.case_ref, anchor.anchor, form, actor=who)
     elif service.registry.item(what) is not None:
         outcome = service.retime(args.case_ref, what, form, subject=args.subject or "", actor=who)
     else:
-        fail(f"that is neither a step nor an anchor date; the anchors are {', '.join(anchors)}")
+        anchors = ", ".join(spec.anchor for spec in service.registry.anchors)
+        fail(f"that is neither a step nor an anchor date; the anchors are {anchors}")
     note = _resume_case(service, args.case_ref, step=None)
     _report_change(outcome, note, args.as_json, retiming=True)
 

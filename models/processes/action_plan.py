@@ -14,6 +14,7 @@ Its rules:
 
 from __future__ import annotations
 
+from models.anchors import AnchorScope, AnchorSpec
 from models.descriptions import due_line
 from models.effects import ActionAssignedMail, Effect, SendEmail, UpdateItem
 from models.enums import ActionSource, Anchor, Role, Stage
@@ -93,4 +94,7 @@ ACTION_PLAN = Process(
     starts=starts,
     acts=(ADD_ACTION, NOTE_PROGRESS),
     stage=Stage.ACTION_PLAN,
+    # Each action's own date, not the case's: its due date is the plan's, and re-timing the action
+    # moves it.
+    anchors=(AnchorSpec(Anchor.ACTION_ADDED, "Action added to the plan", scope=AnchorScope.ITEM),),
 )

@@ -18,6 +18,9 @@ Its rules, each with its source:
 
 from __future__ import annotations
 
+from datetime import date
+
+from models.anchors import AnchorSpec
 from models.calendar import end_of_london_day
 from models.descriptions import due_line
 from models.effects import (
@@ -188,6 +191,15 @@ PARTNERS_INFORMED = Step(
     form=PartnersInformedForm, recorded_by=(Role.SBU, Role.LOCAL_AUTHORITY), waits=("notification",),
     opens=OpenedBy(DSP_DECISION.step, when=on_a_sin_path), label="Partners told")
 
+# -- its anchor dates ---------------------------------------------------------------------------------
+
+def referral_anchors(*, referred_on: date, la_aware_on: date) -> dict[Anchor, date]:
+    """The anchors a referral brings with it, set when the case is stored. The referral itself
+    keeps what was referred (`cases.referred_on`, `cases.la_aware_on`); the anchor is the date the
+    clocks count from, which a person may correct (the local authority's awareness) with a reason."""
+    return {Anchor.REFERRAL_RECEIVED: referred_on, Anchor.LA_AWARE: la_aware_on}
+
+
 CASE = Process(
     id="case",
     title="Case",
@@ -201,4 +213,12 @@ CASE = Process(
     on_start=start_case,
     closes=case_closes,
     stage=Stage.NOTIFICATION,
+    # The referral's two dates (`referral_anchors`), then those its decision and its SIN set.
+    anchors=(
+        AnchorSpec(Anchor.REFERRAL_RECEIVED, "Referral received by the SBU", movable=False),
+        AnchorSpec(Anchor.LA_AWARE, "Local authority became aware"),
+        AnchorSpec(Anchor.DECISION, "DSPs' decision"),
+        AnchorSpec(Anchor.NOTIFICATION, "Notification (the SIN, or for a near miss the decision)"),
+        AnchorSpec(Anchor.SIN_SUBMITTED, "Serious Incident Notification submitted"),
+    ),
 )

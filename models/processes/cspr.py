@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from models.anchors import AnchorSpec
 from models.descriptions import due_line, wait_items
 from models.effects import (
     AnchorMoved,
@@ -249,4 +250,12 @@ CSPR = Process(
     starts=starts,
     acts=(MOVE_PUBLICATION,),
     stage=Stage.CSPR,
+    # Set by its commissioning (with the planned publication, which a person may move), the IMRs
+    # requested and the review published.
+    anchors=(
+        AnchorSpec(Anchor.CSPR_COMMISSIONED, "CSPR commissioned"),
+        AnchorSpec(Anchor.PLANNED_PUBLICATION, "CSPR's planned publication"),
+        AnchorSpec(Anchor.IMRS_REQUESTED, "IMRs requested"),
+        AnchorSpec(Anchor.CSPR_PUBLISHED, "CSPR published"),
+    ),
 )

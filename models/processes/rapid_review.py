@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
+from models.anchors import AnchorSpec
 from models.calendar import LONDON, london_time
 from models.descriptions import due_line, open_item_lines, wait_items
 from models.effects import (
@@ -320,4 +321,10 @@ RAPID_REVIEW = Process(
     on_start=start,
     acts=(MOVE_MEETING,),
     stage=Stage.RAPID_REVIEW,
+    # Set by the meeting held, the outcome signed off and the review sent to the Panel.
+    anchors=(
+        AnchorSpec(Anchor.MEETING, "Rapid Review meeting held"),
+        AnchorSpec(Anchor.RR_OUTCOME, "Rapid Review outcome signed off"),
+        AnchorSpec(Anchor.RR_REPORT_SENT, "Rapid Review sent to the National Panel"),
+    ),
 )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from models.anchors import AnchorScope, AnchorSpec
 from models.effects import Effect
 from models.enums import Agency, Anchor, CaseStatus, Category, Role, StepState
 from models.forms import AgencyResponseForm, StepCompletionForm
@@ -239,6 +240,72 @@ def test_the_module_that_builds_the_registry_is_a_valid_addition() -> None:
     assert cspr.steps[-1].step == "cspr-practitioner-event"
     assert "cspr-practitioner-event" in cspr.wait_named("cspr-evidence").steps
     assert registry.process_of("cspr-practitioner-event") is cspr
+
+
+# -- anchors -------------------------------------------------------------------------------------------
+
+def test_the_procedures_anchors_keep_their_names_and_values_and_compare_as_members_did() -> None:
+    assert Anchor.CSPR_COMMISSIONED == "cspr-commissioned"
+    assert Anchor.CSPR_COMMISSIONED.value == "cspr-commissioned"
+    assert Anchor("cspr-commissioned") is Anchor.CSPR_COMMISSIONED
+    assert f"{Anchor.LA_AWARE}" == "la-aware"
+    registry = build_registry()
+    assert [spec.anchor for spec in registry.anchors] == [
+        "referral-received", "la-aware", "decision", "notification", "sin-submitted", "meeting",
+        "rr-outcome", "rr-report-sent", "cspr-commissioned", "planned-publication", "imrs-requested",
+        "cspr-published", "action-added"]
+    assert registry.anchor("action-added").scope is AnchorScope.ITEM  # type: ignore[union-attr]
+    assert not registry.anchor("referral-received").movable  # type: ignore[union-attr]
+    assert registry.anchor("toy-visit-booked") is None
+
+
+def test_each_of_the_procedures_anchors_is_declared_by_the_process_whose_rules_set_it() -> None:
+    declared = {process.id: [spec.anchor for spec in process.anchors] for process in BUILTIN_PROCESSES}
+    assert declared == {
+        "case": ["referral-received", "la-aware", "decision", "notification", "sin-submitted"],
+        "rapid-review": ["meeting", "rr-outcome", "rr-report-sent"],
+        "cspr": ["cspr-commissioned", "planned-publication", "imrs-requested", "cspr-published"],
+        "action-plan": ["action-added"]}
+    # Every `SetAnchor(Anchor.X, ...)` in a process's module sets an anchor that process declares.
+    for process in BUILTIN_PROCESSES:
+        module = REPO_ROOT / "models" / "processes" / f"{process.id.replace('-', '_')}.py"
+        set_here = {getattr(Anchor, call.args[0].attr) for call in ast.walk(ast.parse(module.read_text()))
+                    if isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+                    and call.func.id == "SetAnchor" and isinstance(call.args[0], ast.Attribute)}
+        assert set_here <= set(declared[process.id]), process.id
+        assert set_here or process.id == "action-plan", process.id  # the check sees the calls
+
+
+@pytest.mark.parametrize("spelling", ["Toy", "toy_visit", "toy--visit", "-toy", "toy-", "t" * 41, "toy\n"])
+def test_an_anchor_id_is_spelt_as_every_key_name_and_a_bad_one_is_not_echoed(spelling: str) -> None:
+    with pytest.raises(ValueError, match="an anchor id is lowercase") as refused:
+        Anchor(spelling)
+    assert spelling not in str(refused.value)
+
+
+def test_a_module_declares_its_own_anchor_and_the_registry_knows_it() -> None:
+    registry = build_registry(["tests.flows.toy_process"])
+    booked = registry.anchor("toy-visit-booked")
+    assert booked is not None
+    assert (booked.title, booked.scope, booked.movable) == ("Toy visits booked", AnchorScope.CASE, True)
+    assert [spec.step for spec in registry.anchored_on(booked.anchor)] == ["toy-visit"]
+    assert registry.anchors[-1] is booked
+
+
+def test_a_step_counted_from_an_anchor_no_one_declares_is_refused() -> None:
+    stray = replace(VISIT, anchor=Anchor("toy-stray"))
+    process = toy(steps=(CHECK, stray))
+    with pytest.raises(ValueError, match="counts from anchor toy-stray, which no process declares"):
+        Registry((*BUILTIN_PROCESSES, process), ())
+    declared = replace(process, anchors=(AnchorSpec(Anchor("toy-stray"), "A stray date"),))
+    assert Registry((*BUILTIN_PROCESSES, declared), ()).anchor("toy-stray") is not None
+
+
+def test_an_anchor_is_declared_once() -> None:
+    with pytest.raises(ValueError, match="anchor decision is declared twice"):
+        Registry((*BUILTIN_PROCESSES, toy(anchors=(AnchorSpec(Anchor.DECISION, "Decided again"),))), ())
+    with pytest.raises(TypeError, match="Anchor"):
+        AnchorSpec("toy-plain", "Not an Anchor")  # type: ignore[arg-type]
 
 
 # -- the registry and the processes import one way ------------------------------------------------------
