@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import subprocess
@@ -12,8 +13,8 @@ import pytest
 
 from deployments.cli import main
 from deployments.cli.app import EXIT_BROKEN_PIPE
-from tests.deployments.test_cli import SBU, TEST_EPOCH
 from tests.conftest import EXAMPLE_NOW
+from tests.deployments.test_cli import SBU, TEST_EPOCH
 
 TIMETABLE = ["timetable", "--referred", "2026-12-23T10:15:00+00:00", "--aware", "2026-12-22"]
 
@@ -28,10 +29,8 @@ def test_a_closed_pipe_ends_the_command_quietly(monkeypatch: pytest.MonkeyPatch,
         code = main(TIMETABLE)
     finally:
         monkeypatch.undo()
-        try:
+        with contextlib.suppress(BrokenPipeError):
             stdout.close()
-        except BrokenPipeError:
-            pass
     assert code == EXIT_BROKEN_PIPE
     assert capsys.readouterr().err == ""
 
@@ -44,7 +43,8 @@ def test_the_installed_command_piped_into_a_reader_that_left(tmp_path: Path, com
     env.update({"SBU_DATA_DIR": str(tmp_path), "SBU_TIME_EPOCH": TEST_EPOCH,
                 "SBU_TIME_START": EXAMPLE_NOW.isoformat()})
     process = subprocess.Popen([SBU, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
     process.stdout.close()
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=60) == EXIT_BROKEN_PIPE, stderr
