@@ -515,7 +515,8 @@ def _subject_options(spec: ItemSpec, items: Sequence[ItemState], context: CaseCo
     if spec.step == StepId.ACTION:
         return _action_options([a for a in context.actions if a.open and
                                 a.action in {item.subject for item in items}])
-    return tuple(Option(item.subject, _subject_title(item)) for item in items)
+    return tuple(sorted((Option(item.subject, _subject_title(item)) for item in items),
+                        key=lambda option: option.title))
 
 
 def _subject_title(item: ItemState) -> str:
