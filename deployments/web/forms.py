@@ -246,6 +246,13 @@ _TITLES: dict[str, tuple[str, str]] = {
 }
 
 
+# A step whose rule's title names the thing, not what the form records.
+_FORM_TITLES = {StepId.ACTION.value: "Action closed",
+                StepId.CSPR_IMR.value: "Individual Management Review received"}
+# What a field offered as the case's own choices asks, where its description names codes instead.
+_NARROWED_HINTS = {"action": "The action, by its number, what it is, its agency and its due date."}
+
+
 def _titled(name: str, info: FieldInfo) -> tuple[str, str]:
     fallback = _TITLES.get(name, (words(name), ""))
     return info.title or fallback[0], info.description or fallback[1]
@@ -287,6 +294,8 @@ def _inputs_of(name: str, info: FieldInfo, narrowing: Narrowing, *, prefix: str,
     full = f"{prefix}{name}"
     base = Input(name=full, title=title, hint=hint, widget=Widget.TEXT, required=required, group=group)
     options = narrowing.options.get(full)
+    if options is not None and name in _NARROWED_HINTS:
+        base = replace(base, hint=_NARROWED_HINTS[name])
     base_type = shape.base
     if base_type is DspSignature:
         return _signature(name, title, narrowing, required=required)
@@ -461,10 +470,6 @@ def _step_form(spec: ItemSpec, context: CaseContext, *, may: MayRecord) -> DeskF
                     about=_about(spec.form),
                     model=spec.form, inputs=tuple(build_inputs(spec.form, narrowing)),
                     items=tuple(open_items), date_field=spec.date_field)
-
-
-# A step whose rule's title names the thing, not what the form records.
-_FORM_TITLES = {StepId.ACTION.value: "Action closed"}
 
 
 def _act_form(act: Act, context: CaseContext) -> DeskForm | None:

@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
 from deployments.web.titles import agency_title, title_of, words
 from models.calendar import WorkingDayCalendar
-from models.enums import Agency, CasePath, CaseStatus, Stage, StepState
+from models.enums import Agency, CasePath, CaseStatus, PanelResponse, ReviewRoute, Stage, StepState
 from models.reporting import Timing, days_late, timing_of
 from models.state import CaseState, ItemState
 
@@ -103,9 +103,11 @@ class TimelineRow:
     note: str
 
 
-def timeline(case: CaseState, *, today: date, calendar: WorkingDayCalendar) -> list[TimelineRow]:
+def timeline(case: CaseState, *, today: date, calendar: WorkingDayCalendar,
+             name_of: Callable[[str], str] = str) -> list[TimelineRow]:
     """Every item of the case by due date: due, done (when, by whom, through what), how many working
-    days late, and what is partly received (an IMR with sections missing) or was held without."""
+    days late, and what is partly received (an IMR with sections missing) or was held without.
+    `name_of` names a person by the handle the store records."""
     rows = []
     for item in case.steps:
         timing = timing_of(item, as_of=today)
@@ -113,7 +115,7 @@ def timeline(case: CaseState, *, today: date, calendar: WorkingDayCalendar) -> l
         rows.append(TimelineRow(
             label=item.label, title=_item_title(item), due=item.due, timing=timing,
             done_on=item.completed_on if item.state is StepState.DONE else None,
-            done_by=item.completed_by or "" if item.state is StepState.DONE else "",
+            done_by=name_of(item.completed_by or "") if item.state is StepState.DONE else "",
             done_via=title_of(item.completed_via) if item.state is StepState.DONE else "",
             late_by=days_late(item, as_of=today, calendar=calendar) if late else None,
             note=_note(item)))
@@ -125,7 +127,7 @@ def _note(item: ItemState) -> str:
     notes = []
     missing = details.get("missing_sections")
     if missing and item.is_open:
-        received = details.get("received_on")
+        received = _day_of(details.get("received_on"))
         notes.append(f"Partly received{f' on {received}' if received else ''}; sections missing: "
                      + ", ".join(words(str(section)) for section in missing))
     held_without = details.get("held_without")
@@ -134,12 +136,26 @@ def _note(item: ItemState) -> str:
     if details.get("deputies"):
         notes.append("Signed by a deputy for " + ", ".join(str(role) for role in details["deputies"]))
     if details.get("recommendation"):
-        notes.append(f"Recommended: {title_of(str(details['recommendation']))}")
+        notes.append(f"Recommended: {_titled(ReviewRoute, details['recommendation'])}")
     if details.get("response"):
-        notes.append(f"Panel: {title_of(str(details['response']))}")
+        notes.append(f"The Panel: {_titled(PanelResponse, details['response']).lower()}")
     if item.rule.startswith("re-timed") or item.rule.startswith("moved"):
         notes.append(item.rule[:1].upper() + item.rule[1:])
     return "; ".join(notes)
+
+
+def _titled(enum: type[StrEnum], value: object) -> str:
+    try:
+        return title_of(enum(str(value)))
+    except ValueError:
+        return words(str(value))
+
+
+def _day_of(value: object) -> str:
+    try:
+        return f"{date.fromisoformat(str(value)):%a %d %b %Y}"
+    except ValueError:
+        return ""
 
 
 # -- what is due ---------------------------------------------------------------------------------

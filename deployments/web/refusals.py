@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
@@ -124,6 +125,15 @@ def from_refusal(message: str, form: DeskForm) -> Problems:
 
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
+_ISO_DAY = re.compile(r"\b([0-9]{4})-([0-9]{2})-([0-9]{2})\b")
+
+
+def _spelt_day(found: re.Match[str]) -> str:
+    """A date in a message as a person reads it (a date in a message is the procedure's, never typed)."""
+    try:
+        return f"{date(*(int(part) for part in found.groups())):%a %d %b %Y}"
+    except ValueError:
+        return found.group()
 
 
 def _add_named(problems: Problems, form: DeskForm, message: str) -> None:
@@ -144,7 +154,7 @@ def _first_input(form: DeskForm, name: str) -> Input | None:
 def _in_words(message: str, form: DeskForm | None) -> str:
     """`message` with the fields' code names replaced by their titles (a name with an underscore
     anywhere, a one-word name only where it begins the message), its first letter capitalised."""
-    message = message.strip()
+    message = _ISO_DAY.sub(_spelt_day, message.strip())
     if form is not None:
         titles = field_titles(form.model)
 

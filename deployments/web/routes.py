@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -259,11 +260,27 @@ def case_page(request: Request, case_ref: str) -> Response:
                           limit=500)
     runs = [(desk.service.registry.process(process).title, run_id) for process, run_id in state.runs.items()
             if _known_process(desk, process)]
+    ordered = sorted(forms, key=_form_order)
     return views.render(request, "case.html", {
-        "case": state, "forms": sorted(forms, key=_form_order), "today": context.today,
-        "timeline": pages.timeline(state, today=context.today, calendar=desk.service.calendar),
+        "case": state, "today": context.today,
+        "steps": [form for form in ordered if form.kind is Kind.STEP],
+        "changes": [form for form in ordered if form.kind is not Kind.STEP],
+        "timeline": pages.timeline(state, today=context.today, calendar=desk.service.calendar,
+                                   name_of=_name_of(desk)),
+        "name_of": _name_of(desk),
         "actions": request.state.action_rows, "trail": trail, "runs": runs,
         "agencies": [agency_title(a.value) for a in state.agencies]})
+
+
+def _name_of(desk: Desk) -> Callable[[str], str]:
+    """A person's name from the handle the store records, where the directory has them."""
+    people = desk.people
+
+    def name_of(handle: str) -> str:
+        person = people.person(handle) if people is not None and handle else None
+        return person.name if person is not None else handle
+
+    return name_of
 
 
 def _known_process(desk: Desk, process: str) -> bool:
