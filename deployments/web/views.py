@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from deployments.web.titles import agency_title, title_of, words
 from models.calendar import LONDON
+from models.enums import ActionSource
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -30,7 +31,16 @@ def _plural(count: int, one: str, many: str | None = None) -> str:
     return f"{count} {one if count == 1 else (many or one + 's')}"
 
 
+def _source(value: str) -> str:
+    """Where an action comes from, as the action plan's record spells it (`rapid-review`)."""
+    try:
+        return title_of(ActionSource(value)).replace("The ", "the ", 1)
+    except ValueError:
+        return words(value)
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
+    "source": _source,
     "day": _day,
     "moment": _moment,
     "title": title_of,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -81,10 +82,22 @@ def chromium() -> None:
     pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e '.[dev]')")
     reason = install_chromium()
     if reason is None:
+        if os.environ.get("SBU_UPDATE_DOCS") == "1":
+            _british_dates()
         return
     if os.environ.get("SBU_REQUIRE_POSTGRES") == "1":
         pytest.fail(f"the browser test cannot run: {reason}")
     pytest.skip(reason)
+
+
+def _british_dates() -> None:
+    """For the screenshots in docs/: Debian's Chromium shows a date box in the browser's language
+    only with that language's resources (`chromium-l10n`); without them 11 January reads 01/11."""
+    if Path("/usr/lib/chromium/locales/en-GB.pak").exists() or shutil.which("apt-get") is None:
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=300", "-q", "install", "-y", "chromium-l10n"],
+                   env=env, capture_output=True, timeout=900, check=False)
 
 
 def _loopback_only(route: Route) -> None:
