@@ -1,4 +1,5 @@
-"""`sbu gateway`: per-user sign-in for the Prefect dashboard, between the reverse proxy and Prefect.
+"""`sbu gateway`: per-user sign-in for the Prefect dashboard and the officers' desk, between the
+reverse proxy and them.
 
 Open-source Prefect has no users: one shared basic-auth credential at most, and a form's
 "Recorded by" is whatever was typed. The supported set-up puts a TLS-terminating reverse proxy
@@ -20,6 +21,14 @@ answered has to travel with the answer, inside the only field Prefect lets throu
 form's schema forbids extra fields); a seal bound to the run and key cannot be replayed on another
 form. Everything else passes through untouched, so Prefect's own UI, CSRF tokens included, works as
 it does without the gateway. It holds no state and no sessions: the proxy owns sign-in.
+
+The officers' desk (`sbu web`, deployments/web) is fronted too when the gateway knows where it is
+(`SBU_GATEWAY_DESK_URL`, or `sbu gateway --desk URL`): every request under `/desk` goes there,
+everything else to Prefect, so one sign-in and one origin serve both. The desk's forms are its own,
+so there is no answer to seal; instead each request carries the signed-in user in a header with a
+seal over it and the time (`desk_seal`), which the desk checks with the same key and believes
+nothing else, and the user is who records. Headers of those names sent by a browser are dropped
+first. Prefect's credential is never sent to the desk.
 
 Limits: it proxies plain HTTP requests and answers whole (not streamed); websockets are not
 proxied, so a dashboard view that streams over one does not update live through the gateway.
