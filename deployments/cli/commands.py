@@ -497,6 +497,8 @@ def _web_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Address to listen on (default $SBU_DESK_HOST, 127.0.0.1).")
     parser.add_argument("--port", type=int, metavar="N",
                         help="Port to listen on (default $SBU_DESK_PORT, 4400).")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="Processes answering pages (default 1; more use more cores).")
 
 
 @command("web", _web_arguments)
@@ -512,7 +514,9 @@ def web(args: argparse.Namespace) -> None:
 
     if args.port is not None and not 1 <= args.port <= 65535:
         fail("--port must be between 1 and 65535")
-    run_desk(_settings(), host=args.host, port=args.port)
+    if not 1 <= args.workers <= 32:
+        fail("--workers must be between 1 and 32")
+    run_desk(_settings(), host=args.host, port=args.port, workers=args.workers)
 
 
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -121,11 +122,25 @@ class Desk:
 
 
 def desk_secret(settings: Settings) -> bytes:
-    """The key the desk signs its cookies and form tokens with: the gateway's key when there is one
-    (sessions then survive a restart), else one made when it starts."""
+    """The key the desk signs its cookies and form tokens with: the gateway's key when there is one,
+    else one kept in the data directory (made on first use, readable by its owner only), so that
+    every worker process of the desk, and the desk after a restart, shares it."""
     if settings.gateway_key is not None:
         return b"desk\n" + settings.gateway_key.get_secret_value().encode()
-    return secrets.token_bytes(32)
+    path = settings.data_dir / "desk" / "secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(secrets.token_bytes(32))
+    secret = path.read_bytes()
+    if len(secret) < 32:  # another worker is writing it at this moment
+        time.sleep(0.2)
+        secret = path.read_bytes()
+    return secret
 
 
 def desk_app(settings: Settings, *, service: CaseService | None = None, tell_prefect: bool = True) -> FastAPI:
@@ -195,19 +210,35 @@ async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Resp
     return response
 
 
-def run_desk(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
-    """Serve the desk in the foreground until Ctrl-C."""
+def app_from_environment() -> FastAPI:
+    """The desk as each worker process builds it, from the settings in the environment."""
+    from models.settings import load_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    return desk_app(load_settings())
+
+
+def run_desk(settings: Settings, *, host: str | None = None, port: int | None = None,
+             workers: int = 1) -> None:
+    """Serve the desk in the foreground until Ctrl-C, in `workers` processes (each answers pages
+    in threads; more than one uses more than one core)."""
     import uvicorn
 
     from tasks.secret_sources import refuse_secrets_in_files
 
     refuse_secrets_in_files(settings)
-    app = desk_app(settings)
+    desk_secret(settings)  # made once, before the workers read it
     bind_host, bind_port = host or settings.desk_host, port or settings.desk_port
     how = ("behind `sbu gateway` (the signed-in user records)" if settings.gateway_key is not None
            else "without the gateway (it asks each person's name)")
-    print(f"sbu web: the officers' desk at http://{bind_host}:{bind_port}{PREFIX}/ {how}", flush=True)
+    print(f"sbu web: the officers' desk at http://{bind_host}:{bind_port}{PREFIX}/ {how}"
+          + (f", in {workers} processes" if workers > 1 else ""), flush=True)
+    if workers > 1:
+        uvicorn.run("deployments.web.app:app_from_environment", factory=True, workers=workers,
+                    host=bind_host, port=bind_port, log_level="warning", access_log=False,
+                    server_header=False)
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", access_log=False,
-                server_header=False)
+    uvicorn.run(desk_app(settings), host=bind_host, port=bind_port, log_level="warning",
+                access_log=False, server_header=False)
 

@@ -201,7 +201,7 @@ def ms(value: float) -> str:
 
 # -- the run -------------------------------------------------------------------------------------------
 
-def run(database: str) -> int:
+def run(database: str, *, workers: int) -> int:
     folder = Path(tempfile.mkdtemp(prefix="bench-desk-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SBU_", "PREFECT_"))}
     env.update({"SBU_DATA_DIR": str(folder), "SBU_TIME_EPOCH": datetime.now(UTC).isoformat(),
@@ -230,8 +230,8 @@ def run(database: str) -> int:
                                actor=Actor("bench", Interface.CLI)).case_ref for number in range(CASES)]
         port = free_port()
         log = (folder / "desk.log").open("ab")
-        desk = subprocess.Popen([SBU, "web", "--port", str(port)], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        desk = subprocess.Popen([SBU, "web", "--port", str(port), "--workers", str(workers)], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: _answers(base), timeout=60.0, what="`sbu web` to start")
         big_page = f"/desk/cases/{big}"
@@ -240,11 +240,11 @@ def run(database: str) -> int:
 
         tally = Tally()
         ready = threading.Barrier(OFFICERS + 1)
-        workers = [threading.Thread(target=officer,
+        threads = [threading.Thread(target=officer,
                                     args=(base, f"Officer {n + 1}", cases[n % CASES], tally, ready))
                    for n in range(OFFICERS)]
-        for worker in workers:
-            worker.start()
+        for thread in threads:
+            thread.start()
         stop = threading.Event()
         loaded: list[float] = []
         reader = threading.Thread(
@@ -252,8 +252,8 @@ def run(database: str) -> int:
         ready.wait()
         began = time.perf_counter()
         reader.start()
-        for worker in workers:
-            worker.join()
+        for thread in threads:
+            thread.join()
         wall = time.perf_counter() - began
         stop.set()
         reader.join()
@@ -266,7 +266,7 @@ def run(database: str) -> int:
                 if not state.done(key, subject):
                     missing.append(f"{case_ref} {key}{':' + subject if subject else ''}")
         submissions = sum(tally.outcomes.values())
-        print(f"\n=== the desk under load, {database} ===")
+        print(f"\n=== the desk under load, {database}, `sbu web --workers {workers}` ===")
         print(f"  {OFFICERS} officers, two on each of {CASES} cases, {len(SCRIPT)} forms each, at once: "
               f"{submissions} submissions in {wall:.1f} s")
         for outcome, count in sorted(tally.outcomes.items()):
@@ -308,7 +308,9 @@ def _answers(base: str) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
-    return run(parser.parse_args().database)
+    parser.add_argument("--workers", type=int, default=1, help="`sbu web --workers N` (default 1)")
+    args = parser.parse_args()
+    return run(args.database, workers=args.workers)
 
 
 if __name__ == "__main__":
