@@ -128,6 +128,11 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _ISO_DAY = re.compile(r"\b([0-9]{4})-([0-9]{2})-([0-9]{2})\b")
 
 
+def spell_dates(text: str) -> str:
+    """`text` with each ISO date in it spelt out (`Fri 16 Apr 2027`)."""
+    return _ISO_DAY.sub(_spelt_day, text)
+
+
 def _spelt_day(found: re.Match[str]) -> str:
     """A date in a message as a person reads it (a date in a message is the procedure's, never typed)."""
     try:

@@ -39,7 +39,15 @@ def _source(value: str) -> str:
         return words(value)
 
 
+def _dates_spelt(text: str) -> str:
+    """The ISO dates in a rule's words (`re-timed on 2027-04-16`) as a person reads them."""
+    from deployments.web.refusals import spell_dates
+
+    return spell_dates(text)
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
+    "dates": _dates_spelt,
     "source": _source,
     "day": _day,
     "moment": _moment,

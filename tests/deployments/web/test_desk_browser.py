@@ -224,9 +224,11 @@ def browser(chromium: None) -> Iterator[Browser]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        # The browser's language, not only the page's, decides how a date box shows its date.
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                              args=["--lang=en-GB"])
+        # The browser's language (its environment's, on Linux), not the page's, decides how a date
+        # box shows its date: British, as the officers' own browsers would.
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--lang=en-GB"],
+            env={**os.environ, "LANG": "en_GB.UTF-8", "LANGUAGE": "en_GB"})
         try:
             yield launched
         finally:
