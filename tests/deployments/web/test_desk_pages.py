@@ -374,3 +374,19 @@ def test_without_the_gateway_the_desk_asks_a_name(store: Store, settings: Settin
     assert "Signed in as <strong>Sam Officer</strong>" in client.get("/desk/").text
 
 
+
+
+def test_without_the_gateway_a_directory_is_chosen_from(store: Store, settings: Settings,
+                                                        people_file: object, walk_clock: FixedClock) -> None:
+    with_people = settings.model_copy(update={"people_file": people_file})
+    service = CaseService(store=store, settings=with_people, clock=walk_clock)
+    client = TestClient(desk_app(with_people, service=service, tell_prefect=False), follow_redirects=False)
+    page = client.get("/desk/who")
+    assert '<option value="kshaw">Kim Shaw (kshaw)</option>' in page.text
+    refused = client.post("/desk/who", data={"name": "nobody", "csrf_token": token_of(page.text)})
+    assert refused.status_code == 422
+    assert "directory" in refused.text
+    chosen = client.post("/desk/who", data={"name": "kshaw", "csrf_token": token_of(page.text)})
+    assert chosen.status_code == 303
+    listed = client.get("/desk/").text
+    assert "Signed in as <strong>Kim Shaw</strong>" in listed
