@@ -176,15 +176,20 @@ class DueLists:
     overdue: list[DueRow]
     today: list[DueRow]
     this_week: list[DueRow]
+    next_week: list[DueRow]
     week_end: date
+
+    @property
+    def next_week_end(self) -> date:
+        return self.week_end + timedelta(days=7)
 
 
 def due_lists(cases: Iterable[CaseState], *, today: date, calendar: WorkingDayCalendar,
               step: str | None = None, agency: Agency | None = None) -> DueLists:
-    """The open items of the open cases: overdue (most late first), due today, and due from
-    tomorrow to the end of this week (Sunday); for one step or one agency if asked."""
+    """The open items of the open cases: overdue (most late first), due today, due from tomorrow to
+    the end of this week (Sunday), and due next week; for one step or one agency if asked."""
     week_end = today + timedelta(days=6 - today.weekday())
-    overdue, due_today, this_week = [], [], []
+    overdue, due_today, this_week, next_week = [], [], [], []
     for case in cases:
         if case.status is CaseStatus.CLOSED:
             continue
@@ -202,10 +207,14 @@ def due_lists(cases: Iterable[CaseState], *, today: date, calendar: WorkingDayCa
                 due_today.append(row)
             elif item.due <= week_end:
                 this_week.append(row)
+            elif item.due <= week_end + timedelta(days=7):
+                next_week.append(row)
     overdue.sort(key=lambda row: (-row.late_by, row.due, row.case_ref, row.label))
     due_today.sort(key=lambda row: (row.case_ref, row.label))
     this_week.sort(key=lambda row: (row.due, row.case_ref, row.label))
-    return DueLists(overdue=overdue, today=due_today, this_week=this_week, week_end=week_end)
+    next_week.sort(key=lambda row: (row.due, row.case_ref, row.label))
+    return DueLists(overdue=overdue, today=due_today, this_week=this_week, next_week=next_week,
+                    week_end=week_end)
 
 
 def steps_open(cases: Sequence[CaseState]) -> list[tuple[str, str]]:

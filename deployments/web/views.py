@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from deployments.web.titles import agency_title, title_of, words
 from models.calendar import LONDON
-from models.enums import ActionSource
+from models.enums import ActionSource, CasePath, ReviewRoute, Stage
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -46,7 +47,26 @@ def _dates_spelt(text: str) -> str:
     return spell_dates(text)
 
 
+_NAMED: dict[str, type[StrEnum]] = {"path": CasePath, "stage": Stage, "route": ReviewRoute}
+
+
+def _named(value: str, kind: str) -> str:
+    """A report's label (`sin-and-rapid-review`, `awaiting-decision`) by its title, as a `kind` of
+    choice (a path, a stage, a review route)."""
+    try:
+        return title_of(_NAMED[kind](value))
+    except ValueError:
+        return words(value)
+
+
+def _in_values(name: str, values: dict[str, list[str]]) -> bool:
+    """Whether anything was typed for `name` (a folded group with something in it stays open)."""
+    return any(value.strip() for value in values.get(name, []))
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
+    "in_values": _in_values,
+    "named": _named,
     "dates": _dates_spelt,
     "source": _source,
     "day": _day,
