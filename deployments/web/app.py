@@ -46,9 +46,10 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-    # Case pages are not to be kept by a browser or a proxy.
-    "Cache-Control": "no-store",
 }
+# Case pages are not to be kept by a browser or a proxy; the stylesheet holds nothing of a case.
+NO_STORE = "no-store"
+STATIC_CACHE = "private, max-age=3600"
 
 
 @dataclass
@@ -207,6 +208,8 @@ async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Resp
                                            "happens again, tell the system's administrator.")
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    static = request.url.path.startswith(f"{PREFIX}/static/")
+    response.headers["Cache-Control"] = STATIC_CACHE if static and response.status_code == 200 else NO_STORE
     return response
 
 

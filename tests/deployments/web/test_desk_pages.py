@@ -80,6 +80,8 @@ def test_every_answer_carries_the_security_headers(open_desk: DeskFactory) -> No
         assert headers["x-frame-options"] == "DENY"
         assert headers["referrer-policy"] == "no-referrer"
         assert headers["x-content-type-options"] == "nosniff"
+        expected = "private, max-age=3600" if answer.url.path.endswith(".css") else "no-store"
+        assert headers["cache-control"] == expected, answer.url
     assert not any("<script" in answer.text for answer in answers)
 
 
