@@ -25,7 +25,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from models.errors import SbuError
-from models.registry import Registry, build_registry
+from models.processes import build_registry
+from models.registry import Registry
 from tasks.prefect_bridge import (
     RECONCILE_DEPLOYMENT,
     api_url_marker,

@@ -8,8 +8,8 @@ from prefect import flow
 from pydantic import BaseModel
 
 from flows.waits import run_waits
-from models.enums import StepId, StepState
-from models.processes.action_plan import ACTION_PLAN
+from models.enums import StepState
+from models.processes.action_plan import ACTION, ACTION_PLAN
 
 
 class ActionPlanResult(BaseModel):
@@ -24,6 +24,6 @@ def action_plan_flow(case_ref: str) -> ActionPlanResult:
     and due on the date the plan sets, chased by email until it is closed with the reference of its
     evidence. Add actions, note progress and close them on this run's form or with `sbu action`."""
     state = run_waits(ACTION_PLAN, case_ref)
-    actions = state.items_of(StepId.ACTION)
+    actions = state.items_of(ACTION.step)
     return ActionPlanResult(case_ref=case_ref, actions=len(actions),
                             closed=sum(1 for item in actions if item.state is StepState.DONE))

@@ -30,6 +30,5 @@ def cspr_flow(case_ref: str) -> CsprResult:
     least 7 working days before the planned publication date, and publication. Reminders and
     escalations go by email. Record progress on this run's dashboard form or with `sbu record`."""
     state = run_waits(CSPR, case_ref)
-    owned = {spec.step for spec in CSPR.items}
-    return CsprResult(case_ref=case_ref, steps_done=[item.label for item in state.steps
-                                                    if item.step in owned and item.state is StepState.DONE])
+    return CsprResult(case_ref=case_ref, steps_done=[
+        item.label for item in state.steps if item.process == CSPR.id and item.state is StepState.DONE])

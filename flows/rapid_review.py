@@ -31,6 +31,6 @@ def rapid_review_flow(case_ref: str) -> RapidReviewResult:
     the action plan, with reminders and escalations by email. Record progress on this run's
     dashboard form or with `sbu record`."""
     state = run_waits(RAPID_REVIEW, case_ref)
-    owned = {spec.step for spec in RAPID_REVIEW.items}
     return RapidReviewResult(case_ref=case_ref, steps_done=[
-        item.label for item in state.steps if item.step in owned and item.state is StepState.DONE])
+        item.label for item in state.steps
+        if item.process == RAPID_REVIEW.id and item.state is StepState.DONE])

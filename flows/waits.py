@@ -26,6 +26,7 @@ from models.state import CaseState
 from tasks.case_store import read_case, record_answer
 from tasks.prefect_ops import deliver_mail, scrub_run_inputs, stored_inputs, sync_case
 from tasks.run_inputs import run_input_for
+from tasks.runtime import registry
 
 # A suspension's timeout fails the run when it expires (DESIGN.md §3), so it is never the
 # statutory deadline: durable timers are. It only has to outlast any real wait.
@@ -36,7 +37,9 @@ BeforeWait = Callable[[Wait, CaseState], None]
 
 
 def run_waits(process: Process, case_ref: str, *, before_wait: BeforeWait | None = None) -> CaseState:
-    """Wait for each of `process`'s open waits in turn until none is open; return the case."""
+    """Wait for each of `process`'s open waits in turn until none is open; return the case. The
+    process is the registry's (`SBU_PROCESS_MODULES` may add steps to it, and so to its forms)."""
+    process = registry().process(process.id)
     logger = get_run_logger()
     run_id = flow_run.get_id()
     assert run_id is not None

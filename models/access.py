@@ -4,16 +4,19 @@ The people live in the partnership's directory (`[people]` in the file `SBU_PEOP
 read by `tasks.people.load_people`): each by a handle (what the sign-in proxy passes on, or
 `sbu --by`), with a display name, the roles they hold and the DSP roles they may sign for as a
 named deputy. A role is a `models.enums.Role` value a person can hold (`dsp-la`, `dsp-health`,
-`dsp-police`, `sbu`, `local-authority`) or `agency:<agency>`, the designated lead of that agency.
+`dsp-police`, `sbu`, `local-authority`), `agency:<agency>`, the designated lead of that agency, or
+a role a registered process declares of its own (`Process.roles`).
 
-The rules, all here:
+The rules:
 - a referral may be recorded by anyone in the directory (any agency may refer);
-- the DSPs' decision and the Rapid Review's outcome by the SBU or a DSP, and each of the three
-  signatures must be a person holding that DSP role (or, marked as a deputy, a person named as a
-  deputy for it);
-- the SIN submission and telling the partners by the local authority or the SBU;
-- an agency's Rapid Review information and its IMR by that agency or the SBU;
-- everything else (the meeting, the reports, the CSPR's steps, the acts, new due dates) by the SBU.
+- a step by a person holding one of the roles its declaration names (`Step.recorded_by`; for an
+  item an agency owes, its `AGENCY_LEAD` is that agency's lead), and an act likewise
+  (`Act.recorded_by`); today the DSPs' decision and the Rapid Review's outcome by the SBU or a
+  DSP, the SIN submission and telling the partners by the local authority or the SBU, an agency's
+  Rapid Review information and its IMR by that agency or the SBU, everything else by the SBU;
+- a form the DSPs sign: each of the three signatures must be a person holding that DSP role (or,
+  marked as a deputy, a person named as a deputy for it);
+- new due dates, and anything the registry does not know, by the SBU.
 
 Refusals name the field or the rule, never what was typed: an unknown name may be anyone's.
 """
@@ -28,14 +31,14 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from models.effects import Acted, AnchorMoved, Event, Recorded, Retimed
-from models.enums import DSP_ROLES, Agency, Role, StepId
+from models.enums import PERSON_ROLES, Agency, Role
 from models.errors import Refused
 from models.forms import SIGNATURE_FIELDS, SignedByTheDsps
-from models.registry import Registry
+from models.registry import AGENCY_LEAD, Registry
 
 AGENCY_PREFIX = "agency:"
-# The roles a person can hold (`Role.FALLBACK` and `Role.AGENCY` are mailboxes, not people).
-PERSON_ROLES = frozenset({*DSP_ROLES, Role.SBU, Role.LOCAL_AUTHORITY})
+# What moving a date (a new due date, an anchor moved) is checked as: no step or act has the name.
+NEW_DUE_DATE = "new-due-date"
 NOT_IN_DIRECTORY = "the person recording is not in the partnership's directory; nothing was written"
 
 
@@ -43,11 +46,12 @@ def agency_role(agency: Agency | str) -> str:
     return f"{AGENCY_PREFIX}{getattr(agency, 'value', agency)}"
 
 
-def is_role(value: str) -> bool:
-    """Whether `value` is a role a person can hold."""
+def is_role(value: str, *, declared: frozenset[str] = frozenset()) -> bool:
+    """Whether `value` is a role a person can hold: the procedure's, an agency's lead, or one of
+    the roles the registered processes declare (`declared`, `Registry.roles`)."""
     if value.startswith(AGENCY_PREFIX):
         return value.removeprefix(AGENCY_PREFIX) in {a.value for a in Agency}
-    return value in {r.value for r in PERSON_ROLES}
+    return value in {r.value for r in PERSON_ROLES} or value in declared
 
 
 def _folded(name: str) -> str:
@@ -86,18 +90,16 @@ class People:
 
 # -- the rules -----------------------------------------------------------------------------------
 
-def roles_to_record(step: str, subject: str = "") -> frozenset[str]:
-    """The roles any one of which may record `step` (for an item per agency, that agency's)."""
-    sbu = Role.SBU.value
-    match step:
-        case StepId.DSP_DECISION | StepId.RR_OUTCOME:
-            return frozenset({sbu, *(role.value for role in DSP_ROLES)})
-        case StepId.SIN_SUBMISSION | StepId.PARTNERS_INFORMED:
-            return frozenset({sbu, Role.LOCAL_AUTHORITY.value})
-        case StepId.RR_AGENCY_RESPONSES | StepId.CSPR_IMR:
-            return frozenset({sbu, agency_role(subject)}) if subject else frozenset({sbu})
-        case _:
-            return frozenset({sbu})
+def roles_to_record(registry: Registry, step: str, subject: str = "") -> frozenset[str]:
+    """The roles any one of which may record the step or act `step` (its item for `subject`), as
+    its declaration names them: `AGENCY_LEAD` is the lead of the agency `subject` names. What the
+    registry does not know (a new due date) is the SBU's."""
+    choice = registry.choice(step)
+    named = choice.recorded_by if choice is not None else (Role.SBU,)
+    roles = {str(role) for role in named if role != AGENCY_LEAD}
+    if AGENCY_LEAD in named and subject:
+        roles.add(agency_role(subject))
+    return frozenset(roles)
 
 
 def _actor(people: People, handle: str) -> Person:
@@ -112,12 +114,12 @@ def check_referral(people: People, *, actor: str) -> Person:
     return _actor(people, actor)
 
 
-def check_record(people: People, *, actor: str, step: str, subject: str = "",
+def check_record(people: People, *, actor: str, step: str, registry: Registry, subject: str = "",
                  form: BaseModel | None = None) -> Person:
     """Refuse, naming the rule, unless `actor` may record `step` (its item for `subject`) with
     `form`; a form signed by the DSPs must carry the three DSP roles' own signatures."""
     person = _actor(people, actor)
-    allowed = roles_to_record(step, subject)
+    allowed = roles_to_record(registry, step, subject)
     if not person.roles & allowed:
         raise Refused(f"{step} may be recorded only by {_listed(allowed)}; the person recording holds "
                       "none of these roles; nothing was written")
@@ -126,10 +128,10 @@ def check_record(people: People, *, actor: str, step: str, subject: str = "",
     return person
 
 
-def check_act(people: People, *, actor: str, act: str) -> Person:
-    """The acts (an action added, progress noted, the meeting or the publication date moved) and
-    new due dates are the SBU's."""
-    return check_record(people, actor=actor, step=act)
+def check_act(people: People, *, actor: str, act: str, registry: Registry) -> Person:
+    """An act (an action added, progress noted, the meeting or the publication date moved), or a
+    new due date (`NEW_DUE_DATE`): the roles the act's declaration names; a new date, the SBU."""
+    return check_record(people, actor=actor, step=act, registry=registry)
 
 
 def check_signatures(people: People, form: BaseModel) -> None:
@@ -160,11 +162,12 @@ def check_change(people: People, *, actor: str, event: Event, registry: Registry
         case Recorded():
             spec = registry.item(event.step)
             subject = spec.subject_of(event.form) if spec is not None else ""
-            return check_record(people, actor=actor, step=event.step, subject=subject, form=event.form)
+            return check_record(people, actor=actor, step=event.step, registry=registry, subject=subject,
+                                form=event.form)
         case Acted():
-            return check_act(people, actor=actor, act=event.act)
+            return check_act(people, actor=actor, act=event.act, registry=registry)
         case Retimed() | AnchorMoved():
-            return check_act(people, actor=actor, act="new-due-date")
+            return check_act(people, actor=actor, act=NEW_DUE_DATE, registry=registry)
         case _:
             raise AssertionError(f"no access rule for {type(event).__name__}")
 

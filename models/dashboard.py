@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from models.calendar import WorkingDayCalendar
+from models.registry import Registry
 from models.reporting import AWAITING_DECISION, Timing, days_late, timing_of
 from models.state import CaseState
 
@@ -24,18 +25,18 @@ STAGE_TAG = "stage:"
 OWN_TAG_PREFIXES = (PATH_TAG, STAGE_TAG)
 
 
-def case_tags(state: CaseState) -> tuple[str, ...]:
+def case_tags(state: CaseState, registry: Registry) -> tuple[str, ...]:
     """The tags every flow run of the case carries: its path (as the reports name it, so
-    `awaiting-decision` before the DSPs decide) and its stage."""
+    `awaiting-decision` before the DSPs decide) and its stage (`Registry.stage_of`)."""
     path = state.path.value if state.path is not None else AWAITING_DECISION
-    return (f"{PATH_TAG}{path}", f"{STAGE_TAG}{state.stage.value}")
+    return (f"{PATH_TAG}{path}", f"{STAGE_TAG}{registry.stage_of(state).value}")
 
 
-def retagged(current: Iterable[str], state: CaseState) -> list[str]:
+def retagged(current: Iterable[str], state: CaseState, registry: Registry) -> list[str]:
     """A run's tags with its case's path and stage brought up to date: the tags this module owns
     replaced, every other tag kept. Sorted, so an unchanged set compares equal."""
     kept = {tag for tag in current if not tag.startswith(OWN_TAG_PREFIXES)}
-    return sorted(kept | set(case_tags(state)))
+    return sorted(kept | set(case_tags(state, registry)))
 
 
 # -- the timeline ----------------------------------------------------------------------------------
@@ -85,10 +86,10 @@ def timeline_key(case_ref: str) -> str:
     return f"timeline-{case_ref.lower()}"
 
 
-def timeline_description(state: CaseState, *, as_of: date) -> str:
+def timeline_description(state: CaseState, *, as_of: date, registry: Registry) -> str:
     """The Markdown above the timeline table: the case, its path and stage, and the table's date."""
     path = state.path.value if state.path is not None else "not yet decided"
     return (f"**Timeline of case {state.case_ref}** as of {as_of:%A %d %B %Y}: path {path}, stage "
-            f"{state.stage.value}. Each item is due by the end of its due date, London time; "
+            f"{registry.stage_of(state).value}. Each item is due by the end of its due date, London time; "
             "\"late by\" counts the working days after it, until the item was done or, still open, "
             "until today.")

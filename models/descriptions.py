@@ -41,11 +41,13 @@ def open_item_lines(wait: Wait, state: CaseState) -> list[str]:
 
 def form_markdown(wait: Wait, state: CaseState, refusal: str | None) -> str:
     """The whole description of `wait`'s form for this case: its title, the wait's own lines (or
-    each item's due line), and why the previous answer was refused, if it was."""
+    what it asks and each open item's due line), and why the previous answer was refused, if it
+    was."""
     lines = [f"## {wait.title} for case {state.case_ref}", ""]
     if wait.describe is not None:
         lines += wait.describe(state, wait)
     else:
+        lines += [wait.asks, ""] if wait.asks else []
         for item, rule in wait_items(wait, state):
             if item.is_open:
                 lines += [f"**{rule.title}**" + (f" ({item.subject})" if item.subject else ""),

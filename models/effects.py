@@ -7,8 +7,9 @@ completed, cancelled or re-timed, an anchor date set, an email queued, a process
 closed. Effects are plain data, so the procedure that chooses them does no I/O, and the store that
 applies them (`tasks.service`) holds no rule.
 
-Emails are effects too, chosen here by kind and built elsewhere (`tasks.mail.drafts`) from
-structured values only: a rule, a date, a role, an agency, a path; never free text.
+Emails are effects too, chosen here by type (a `MailRequest`) and built elsewhere, by the builder
+of that type (`tasks.mail.drafts`), from structured values only: a rule, a date, a role, an agency,
+a path; never free text.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from models.enums import Agency, Anchor, CasePath, CaseStatus, ReviewRoute, Role, RunLoss, TimerKind
 
@@ -89,18 +90,41 @@ Event = Referred | Recorded | Acted | TimerFired | Retimed | AnchorMoved
 # -- emails ----------------------------------------------------------------------------------------
 
 
+class MailRequest:
+    """An email the procedure asks for, by type: its fields are what the email says (structured
+    values only). Each concrete type has exactly one builder, found by its type
+    (`tasks.mail.drafts.builds`); a process may declare its own type, with its builder and its
+    templates in its own package. A type whose name starts with `_` is a base for others."""
+
+    __slots__ = ()
+    # Every concrete type defined so far, by module and name: a dataclass with slots is made
+    # twice, and the second (the one used) replaces the first here.
+    _defined: ClassVar[dict[str, type[MailRequest]]] = {}
+
+    def __init_subclass__(cls, **options: Any) -> None:
+        super().__init_subclass__(**options)
+        if not cls.__name__.startswith("_"):
+            MailRequest._defined[f"{cls.__module__}.{cls.__qualname__}"] = cls
+
+    @staticmethod
+    def defined() -> tuple[type[MailRequest], ...]:
+        """Every concrete mail request type defined so far: the procedure's, and those of the
+        processes imported."""
+        return tuple(MailRequest._defined.values())
+
+
 @dataclass(frozen=True, slots=True)
-class ReferralReceivedMail:
+class ReferralReceivedMail(MailRequest):
     due_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
-class DecisionRecordedMail:
+class DecisionRecordedMail(MailRequest):
     path: CasePath
 
 
 @dataclass(frozen=True, slots=True)
-class _ToOwner:
+class _ToOwner(MailRequest):
     """An email about one item, to its owner: a role, or the agency the item is owed by."""
 
     rule: StepRule
@@ -125,7 +149,7 @@ class OverdueMail(_ToOwner):
 
 
 @dataclass(frozen=True, slots=True)
-class EscalationMail:
+class EscalationMail(MailRequest):
     rule: StepRule
     due: date
     on: date
@@ -133,13 +157,13 @@ class EscalationMail:
 
 
 @dataclass(frozen=True, slots=True)
-class InformationRequestMail:
+class InformationRequestMail(MailRequest):
     agency: Agency
     due: date
 
 
 @dataclass(frozen=True, slots=True)
-class MeetingInvitationMail:
+class MeetingInvitationMail(MailRequest):
     """The Rapid Review meeting's invitation (sequence 0) or an update to it (sequence 1, 2, ...),
     to the DSPs and every involved agency."""
 
@@ -151,51 +175,46 @@ class MeetingInvitationMail:
 
 
 @dataclass(frozen=True, slots=True)
-class CsprCommissionedMail:
+class CsprCommissionedMail(MailRequest):
     commissioned_on: date
     publication_target: date
     by_panel: bool
 
 
 @dataclass(frozen=True, slots=True)
-class ImrRequestMail:
+class ImrRequestMail(MailRequest):
     agency: Agency
     due: date
     sections: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class ImrIncompleteMail:
+class ImrIncompleteMail(MailRequest):
     agency: Agency
     due: date
     missing: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class ActionAssignedMail:
+class ActionAssignedMail(MailRequest):
     action: str
     agency: Agency
     due: date
 
 
 @dataclass(frozen=True, slots=True)
-class CaseClosedMail:
+class CaseClosedMail(MailRequest):
     closed_on: date
 
 
 @dataclass(frozen=True, slots=True)
-class RunRepairedMail:
+class RunRepairedMail(MailRequest):
     """To the SBU: Prefect had lost or given up on a run of `process` (`replaced`, its id), and a
     new run replaced it. Ids and the process name only: nothing about the case's people."""
 
     process: str
     loss: RunLoss
     replaced: str
-
-
-Mail = (ReferralReceivedMail | DecisionRecordedMail | StepOpenedMail | ReminderMail | OverdueMail
-        | EscalationMail | InformationRequestMail | MeetingInvitationMail | CsprCommissionedMail
-        | ImrRequestMail | ImrIncompleteMail | ActionAssignedMail | CaseClosedMail | RunRepairedMail)
 
 
 # -- effects ---------------------------------------------------------------------------------------
@@ -213,6 +232,9 @@ class OpenItem:
     rule: str
     # The agency the item is owed by (its information, its IMR, its action), if any.
     agency: Agency | None = None
+    # Its due date is one a person gave (the panel's date for the IMRs, an action's), not counted
+    # from its anchor: it stays when the anchor moves.
+    due_set_by_person: bool = False
 
     def audit(self) -> tuple[str, dict[str, Any]]:
         return "step-opened", _with_subject({"step": self.step, "due": self.due.isoformat()}, self.subject)
@@ -427,7 +449,7 @@ class RepairRun:
 
 @dataclass(frozen=True, slots=True)
 class SendEmail:
-    mail: Mail
+    mail: MailRequest
 
 
 Effect = (OpenItem | CompleteItem | UpdateItem | CancelItem | RetimeItem | ScheduleAlert | CancelAlerts

@@ -1,8 +1,12 @@
-"""Closed choices of the procedure. Every value is the spelling used on forms, in JSON and in the store."""
+"""Closed choices of the procedure, and the ids of its anchor dates (open: a process may add one).
+Every value is the spelling used on forms, in JSON and in the store."""
 
 from __future__ import annotations
 
+import re
+import sys
 from enum import StrEnum
+from typing import ClassVar
 
 
 class Category(StrEnum):
@@ -35,52 +39,68 @@ class Agency(StrEnum):
     VOLUNTARY_SECTOR = "voluntary-sector"
 
 
-class StepId(StrEnum):
-    """Every step of the procedure that has an owner and a due date (DESIGN.md §2)."""
+class Anchor(str):
+    """A date a clock can count from (an anchor), by its id: the procedure's own are the constants
+    below; a process may declare more (`models.anchors.AnchorSpec`, `models.registry.Process`).
 
-    DSP_DECISION = "dsp-decision"
-    SIN_SUBMISSION = "sin-submission"
-    PARTNERS_INFORMED = "partners-informed"
-    RR_AGENCY_RESPONSES = "rr-agency-responses"
-    RR_MEETING = "rr-meeting"
-    RR_OUTCOME = "rr-outcome"
-    RR_REPORT_TO_PANEL = "rr-report-to-panel"
-    RR_PANEL_RESPONSE = "rr-panel-response"
-    RR_ACTION_PLAN = "rr-action-plan"
-    CSPR_REVIEWER_APPOINTED = "cspr-reviewer-appointed"
-    CSPR_TERMS_OF_REFERENCE = "cspr-terms-of-reference"
-    CSPR_IMR_REQUESTS = "cspr-imr-requests"
-    CSPR_IMR = "cspr-imr"
-    CSPR_FAMILY_ENGAGEMENT = "cspr-family-engagement"
-    CSPR_DRAFT_REPORT = "cspr-draft-report"
-    CSPR_FINAL_REPORT = "cspr-final-report"
-    CSPR_REPORT_TO_PANEL = "cspr-report-to-panel"
-    CSPR_PUBLICATION = "cspr-publication"
-    CSPR_ACTION_PLAN = "cspr-action-plan"
-    ACTION = "action"
+    Open, not an enum, so that a partnership's process can bring its own; spelt as every id that
+    reaches a key is (lowercase letters and digits, words joined by single dashes, at most 40).
+    Each id is made once and then handed back (interned), so anchors compare with `is` as the
+    members of an enum do; `value` is the id, as an enum member's is."""
+
+    __slots__ = ()
+    _made: ClassVar[dict[str, Anchor]] = {}
+
+    REFERRAL_RECEIVED: ClassVar[Anchor]
+    LA_AWARE: ClassVar[Anchor]
+    DECISION: ClassVar[Anchor]
+    NOTIFICATION: ClassVar[Anchor]
+    SIN_SUBMITTED: ClassVar[Anchor]
+    MEETING: ClassVar[Anchor]
+    RR_OUTCOME: ClassVar[Anchor]
+    RR_REPORT_SENT: ClassVar[Anchor]
+    CSPR_COMMISSIONED: ClassVar[Anchor]
+    PLANNED_PUBLICATION: ClassVar[Anchor]
+    IMRS_REQUESTED: ClassVar[Anchor]
+    CSPR_PUBLISHED: ClassVar[Anchor]
+    ACTION_ADDED: ClassVar[Anchor]
+
+    def __new__(cls, value: str) -> Anchor:
+        made = cls._made.get(value)
+        if made is not None:
+            return made
+        if not isinstance(value, str) or not _ANCHOR_ID.fullmatch(value):
+            # Not echoed: it may be anything a person typed.
+            raise ValueError("an anchor id is lowercase letters and digits, words joined by single "
+                             "dashes, at most 40 characters")
+        made = super().__new__(cls, value)
+        cls._made[value] = made
+        return made
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return f"Anchor({self.value!r})"
 
 
-class Anchor(StrEnum):
-    """The dates a clock can start from; each is stored separately on the case (DESIGN.md §2)."""
+_ANCHOR_ID = re.compile(r"(?=.{1,40}$)[a-z][a-z0-9]*(-[a-z0-9]+)*", re.ASCII)
 
-    REFERRAL_RECEIVED = "referral-received"
-    LA_AWARE = "la-aware"
-    DECISION = "decision"
-    NOTIFICATION = "notification"
-    SIN_SUBMITTED = "sin-submitted"
-    MEETING = "meeting"
-    RR_OUTCOME = "rr-outcome"
-    RR_REPORT_SENT = "rr-report-sent"
-    CSPR_COMMISSIONED = "cspr-commissioned"
-    PLANNED_PUBLICATION = "planned-publication"
-    IMRS_REQUESTED = "imrs-requested"
-    CSPR_PUBLISHED = "cspr-published"
-    # An item's own date, not the case's: the day an action was added to the plan.
-    ACTION_ADDED = "action-added"
-
-
-# The anchors that are dates of the case, each stored on it; the others are each item's own.
-CASE_ANCHORS = frozenset(anchor for anchor in Anchor if anchor is not Anchor.ACTION_ADDED)
+Anchor.REFERRAL_RECEIVED = Anchor("referral-received")
+Anchor.LA_AWARE = Anchor("la-aware")
+Anchor.DECISION = Anchor("decision")
+Anchor.NOTIFICATION = Anchor("notification")
+Anchor.SIN_SUBMITTED = Anchor("sin-submitted")
+Anchor.MEETING = Anchor("meeting")
+Anchor.RR_OUTCOME = Anchor("rr-outcome")
+Anchor.RR_REPORT_SENT = Anchor("rr-report-sent")
+Anchor.CSPR_COMMISSIONED = Anchor("cspr-commissioned")
+Anchor.PLANNED_PUBLICATION = Anchor("planned-publication")
+Anchor.IMRS_REQUESTED = Anchor("imrs-requested")
+Anchor.CSPR_PUBLISHED = Anchor("cspr-published")
+# An item's own date, not the case's: the day an action was added to the plan.
+Anchor.ACTION_ADDED = Anchor("action-added")
 
 
 class StepState(StrEnum):
@@ -143,6 +163,9 @@ class Role(StrEnum):
 
 # The three Delegated Safeguarding Partners, each signing for their agency (procedure, step 2).
 DSP_ROLES = (Role.DSP_LA, Role.DSP_HEALTH, Role.DSP_POLICE)
+# The roles a person can hold (`Role.FALLBACK` and `Role.AGENCY` are mailboxes, not people); a
+# person may also be an agency's lead (`agency:<agency>`) or hold a role a process declares.
+PERSON_ROLES = frozenset({*DSP_ROLES, Role.SBU, Role.LOCAL_AUTHORITY})
 DSP_ROLE_TITLES: dict[Role, str] = {
     Role.DSP_LA: "Director of Children's Services (local authority)",
     Role.DSP_HEALTH: "Director of Nursing (ICB)",
@@ -181,7 +204,8 @@ class ActionSource(StrEnum):
 
 
 class Stage(StrEnum):
-    """Where a case stands, for the dashboard's tags and `sbu status` (`models.state.stage_of`)."""
+    """Where a case stands, for the dashboard's tags and `sbu status`
+    (`models.registry.Registry.stage_of`)."""
 
     AWAITING_DECISION = "awaiting-decision"
     NOTIFICATION = "notification"
@@ -218,9 +242,7 @@ INTERFACE_NAMES: dict[Interface, str] = {Interface.CLI: "the `sbu` command",
 
 
 def known_step(value: str) -> str:
-    """`value` as a `StepId` member when it is one of the procedure's own steps (so `is` works as
-    everywhere else), else unchanged: a step a registered process brought."""
-    try:
-        return StepId(value)
-    except ValueError:
-        return value
+    """A step id read from the store, as one shared string per id: the cases' items and timers
+    name the same few steps over and over. The ids are the registry's (`models.registry.Step`)."""
+    return sys.intern(value)
+

@@ -30,7 +30,6 @@ from models.enums import (
     PanelResponse,
     ReviewRoute,
     Role,
-    StepId,
 )
 
 # Re-exported: the forms' errors are described with it.
@@ -61,7 +60,9 @@ _CLOCK_SKEW = timedelta(minutes=5)
 
 
 class _Form(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    # Built when first used, not when imported: every `sbu` command builds the registry, whose
+    # steps name their forms, and most (`sbu status`, `sbu timetable`) never validate one.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False, defer_build=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -406,31 +407,6 @@ class RetimeForm(_Form):
     due: Day = Field(title="New date", description="The new due date (or the anchor's new date).")
     reason: Rationale = Field(title="Reason", description="Why the date moves (kept in the case store's "
                                                           "audit trail only).")
-
-
-# The form each step is recorded with.
-STEP_FORMS: dict[StepId, type[BaseModel]] = {
-    StepId.DSP_DECISION: DspDecisionForm,
-    StepId.SIN_SUBMISSION: SinSubmissionForm,
-    StepId.PARTNERS_INFORMED: PartnersInformedForm,
-    StepId.RR_AGENCY_RESPONSES: AgencyResponseForm,
-    StepId.RR_MEETING: MeetingHeldForm,
-    StepId.RR_OUTCOME: RapidReviewOutcomeForm,
-    StepId.RR_REPORT_TO_PANEL: ReportSentForm,
-    StepId.RR_PANEL_RESPONSE: PanelResponseForm,
-    StepId.RR_ACTION_PLAN: StepCompletionForm,
-    StepId.CSPR_REVIEWER_APPOINTED: ReviewersAppointedForm,
-    StepId.CSPR_TERMS_OF_REFERENCE: StepCompletionForm,
-    StepId.CSPR_IMR_REQUESTS: ImrRequestsForm,
-    StepId.CSPR_IMR: ImrReceivedForm,
-    StepId.CSPR_FAMILY_ENGAGEMENT: FamilyEngagementForm,
-    StepId.CSPR_DRAFT_REPORT: StepCompletionForm,
-    StepId.CSPR_FINAL_REPORT: StepCompletionForm,
-    StepId.CSPR_REPORT_TO_PANEL: ReportSentForm,
-    StepId.CSPR_PUBLICATION: PublicationForm,
-    StepId.CSPR_ACTION_PLAN: StepCompletionForm,
-    StepId.ACTION: ActionClosedForm,
-}
 
 
 def store_only_fields(form: type[BaseModel]) -> frozenset[str]:

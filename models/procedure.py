@@ -1,9 +1,10 @@
 """The procedure engine: given a case and an event, the effects (DESIGN.md §3).
 
 `handle` is a pure function. It checks what every record must satisfy (the case waits for the
-step, the date is possible), asks the step's own rule what recording it does, then applies the
-rules that follow from any change: a process whose start rule now holds is started (and opens its
-items), and the case closes when its closure rule says so. The store applies the effects in one
+step, the date is possible), asks the step's own rule what recording it does, opens the steps the
+record opens (`OpenedBy`), then applies the rules that follow from any change: a process whose
+start rule now holds is started (and opens its steps that open on start), and the case closes when
+its closure rule says so and nothing that keeps it open is open. The store applies the effects in one
 transaction (`tasks.service`); nothing here reads the store, the clock or the network.
 
 The rules themselves live with their process in `models.processes`, each with its source named;
@@ -43,16 +44,17 @@ from models.effects import (
     RetimeItem,
     ScheduleAlert,
     SendEmail,
+    SetAnchor,
     StartProcess,
     StepOpenedMail,
     StoreRecord,
     TimerFired,
     UpdateItem,
 )
-from models.enums import CASE_ANCHORS, Agency, CaseStatus, Category, Role, StepState, TimerKind
+from models.enums import Agency, CaseStatus, Category, Role, StepState, TimerKind
 from models.errors import Refused
 from models.forms import store_only_fields
-from models.registry import Act, ItemSpec, Process, Registry
+from models.registry import Act, OpenedBy, Process, Registry, Step
 from models.review_policy import ReviewPolicy
 from models.state import CaseState, ItemState
 from models.timetable import Anchor, Clocks, DateSet, StepRule
@@ -164,6 +166,7 @@ def record(state: CaseState, event: Recorded, ctx: Context) -> Outcome:
         effects = complete_item(item, on, details=structured_details(event.form, spec.date_field))
     if not effects:
         return Outcome(already_recorded=True)
+    effects += open_opened_by(state.after(effects), spec.step, ctx)
     return _settled(state, [*effects, _stored(spec.step, item.process, item.subject, event.form)], ctx)
 
 
@@ -180,6 +183,7 @@ def act(state: CaseState, event: Acted, ctx: Context) -> Outcome:
     effects = spec.handle(state, event.form, ctx)
     if not effects:
         return Outcome(already_recorded=True)
+    effects += open_opened_by(state.after(effects), spec.name, ctx)
     process = ctx.registry.process_of(spec.name)
     assert process is not None
     # The record is filed under the item the act is about (the action it added or noted), if any.
@@ -204,7 +208,7 @@ def _open_labels(state: CaseState) -> str:
 
 # -- the helpers rules use ---------------------------------------------------------------------------
 
-def open_item(state: CaseState, spec: ItemSpec, process: Process, ctx: Context, *,
+def open_item(state: CaseState, spec: Step, process: Process, ctx: Context, *,
               subject: str = "", anchor_on: date | None = None, agency: Agency | None = None,
               due: date | None = None, words: str | None = None) -> list[Effect]:
     """Open an item of `spec`'s kind, due by its clock from its anchor (or on `due`, a date a
@@ -216,15 +220,17 @@ def open_item(state: CaseState, spec: ItemSpec, process: Process, ctx: Context, 
     start = anchor_on if anchor_on is not None else state.anchors.get(rule.anchor)
     if start is None:
         raise AssertionError(f"{spec.step} opened before its anchor {rule.anchor.value} is known")
+    set_by_person = due is not None
     if due is None:
         due, counted = rule.due(start, clocks=ctx.clocks, calendar=ctx.calendar,
                                 near_miss=state.category is Category.NEAR_MISS)
         words = words or counted
-    elif not (words or "").startswith(SET_DATE_WORDS):
-        raise AssertionError(f"a due date a person set is described as '{SET_DATE_WORDS}...'")
+    elif not words:
+        raise AssertionError("a due date a person set is described by who set it ('set by ...')")
     effects: list[Effect] = [OpenItem(step=spec.step, subject=subject, process=process.id,
                                       title=rule.title, anchor=rule.anchor, anchor_on=start, due=due,
-                                      rule=words or "set when it opened", agency=agency)]
+                                      rule=words or "set when it opened", agency=agency,
+                                      due_set_by_person=set_by_person)]
     if spec.alerts:
         effects += alerts_for(spec.step, subject, due, ctx)
     if spec.notify_owner:
@@ -260,13 +266,35 @@ def cancel_item(item: ItemState) -> list[Effect]:
             CancelAlerts(step=item.step, subject=item.subject)]
 
 
-def open_anchored_items(state: CaseState, process: Process, ctx: Context) -> list[Effect]:
-    """A process's items whose anchor date is known, opened: the usual way a process starts."""
+def _open_each(state: CaseState, specs: list[tuple[Step, Process]], ctx: Context) -> list[Effect]:
+    """Each of `specs` without a subject, opened if its anchor date is known and the case has it
+    not already; those with one item per subject are their opener's to open."""
     effects: list[Effect] = []
-    for spec in process.items:
-        if state.anchors.get(spec.rule.anchor) is not None:
-            effects += open_item(state, spec, process, ctx)
+    for spec, process in specs:
+        if spec.subject_field is None and state.anchors.get(spec.anchor) is not None:
+            opened = open_item(state, spec, process, ctx)
+            state = state.after(opened)
+            effects += opened
     return effects
+
+
+def open_on_start(state: CaseState, process: Process, ctx: Context) -> list[Effect]:
+    """A process's steps that open on start (`ON_START`) and have no subject, each once its anchor
+    date is known: what starting a process opens besides its `on_start`."""
+    return _open_each(state, [(spec, process) for spec in process.opened_on_start], ctx)
+
+
+def open_opened_by(state: CaseState, name: str, ctx: Context) -> list[Effect]:
+    """The steps the record of step or act `name` opens (`OpenedBy`) and that have no subject,
+    each once its anchor date is known and its condition holds of the case."""
+    opened: list[tuple[Step, Process]] = []
+    for spec in ctx.registry.opened_by(name):
+        process = ctx.registry.process_of(spec.step)
+        assert process is not None
+        assert isinstance(spec.opens, OpenedBy)
+        if spec.opens.when is None or spec.opens.when(state):
+            opened.append((spec, process))
+    return _open_each(state, opened, ctx)
 
 
 # -- what follows from any change -------------------------------------------------------------------
@@ -283,19 +311,45 @@ def _settled(state: CaseState, effects: list[Effect], ctx: Context) -> Outcome:
         for process in starting:
             opened: list[Effect] = [StartProcess(process.id)]
             after = after.after(opened)
-            opened += (process.on_start(after, ctx) if process.on_start is not None
-                       else open_anchored_items(after, process, ctx))
-            after = after.after(opened[1:])
-            effects += opened
+            if process.on_start is not None:
+                own = process.on_start(after, ctx)
+                after = after.after(own)
+                opened += own
+            more = open_on_start(after, process, ctx)
+            after = after.after(more)
+            effects += [*opened, *more]
     else:
         raise AssertionError("the processes' start rules do not settle")
-    closes = ctx.registry.root.closes
-    reason = closes(after) if closes is not None and after.status is not CaseStatus.CLOSED else None
+    _check_anchors_set(effects, ctx)
+    reason = _closes(after, ctx)
     if reason is not None:
         for item in after.open_steps():
             effects += cancel_item(item)
         effects += [CloseCase(reason), SendEmail(CaseClosedMail(ctx.today))]
     return Outcome(effects=tuple(effects))
+
+
+def _closes(state: CaseState, ctx: Context) -> str | None:
+    """Why the case closes now, or None: its root process's rule gives a reason and no open item
+    keeps the case open (`Step.keeps_case_open`; an item the registry no longer knows does)."""
+    closes = ctx.registry.root.closes
+    if closes is None or state.status is CaseStatus.CLOSED:
+        return None
+    for item in state.open_steps():
+        spec = ctx.registry.item(item.step)
+        if spec is None or spec.keeps_case_open:
+            return None
+    return closes(state)
+
+
+def _check_anchors_set(effects: list[Effect], ctx: Context) -> None:
+    # A rule may set only a date of the case that a process declares: any other would be stored
+    # where nothing counts from it, or shadow an item's own date.
+    for effect in effects:
+        if isinstance(effect, SetAnchor):
+            declared = ctx.registry.anchor(effect.anchor)
+            if declared is None or not declared.of_case:
+                raise AssertionError(f"a rule set {effect.anchor}, which is not a declared date of the case")
 
 
 # -- timers ------------------------------------------------------------------------------------------
@@ -355,36 +409,32 @@ def retime(state: CaseState, event: Retimed, ctx: Context) -> list[Effect]:
 
 def move_anchor(state: CaseState, event: AnchorMoved, ctx: Context) -> list[Effect]:
     """An anchor date moved, with the reason: every open item counted from it follows, each by its
-    own clock (an item whose date a person set keeps it)."""
+    own clock (an item whose due date a person set keeps it)."""
     was = state.anchors.get(event.anchor)
     if was == event.on:
         return []
-    if event.anchor is Anchor.REFERRAL_RECEIVED:
-        raise Refused("the referral's date is fixed; refer again if it was wrong")
-    if event.anchor not in CASE_ANCHORS:
+    declared = ctx.registry.anchor(event.anchor)
+    if declared is None:
+        raise Refused(f"there is no anchor date {event.anchor} (the anchors: "
+                      f"{', '.join(spec.anchor for spec in ctx.registry.anchors)})")
+    if not declared.movable:
+        raise Refused("the referral's date is fixed; refer again if it was wrong"
+                      if event.anchor is Anchor.REFERRAL_RECEIVED else f"{event.anchor} is fixed")
+    if not declared.of_case:
         raise Refused(f"{event.anchor.value} is each item's own date, not the case's; re-time the item")
     effects: list[Effect] = [MoveAnchor(anchor=event.anchor, on=event.on, was=was, reason=event.reason)]
     for spec in ctx.registry.anchored_on(event.anchor):
         if isinstance(spec.rule.clock, DateSet):
             continue
         for item in state.items_of(spec.step):
-            if not item.is_open or _date_was_set(item):
+            # An item opened on a date a person set (an IMR on the panel's date) keeps it.
+            if not item.is_open or item.due_set_by_person:
                 continue
             due, words = spec.rule.due(event.on, clocks=ctx.clocks, calendar=ctx.calendar,
                                        near_miss=state.category is Category.NEAR_MISS)
             if due != item.due:
                 effects += retimed(state, item, due, words, event.reason, ctx, anchor_on=event.on)
     return effects
-
-
-def _date_was_set(item: ItemState) -> bool:
-    # An item opened on a date a person set (an IMR on the panel's date) keeps it when its anchor
-    # moves; its rule then reads as who set it, not as a count.
-    return item.rule.startswith(SET_DATE_WORDS)
-
-
-# How the rule of an item whose due date a person set begins (see `open_item`'s `words`).
-SET_DATE_WORDS = "set by "
 
 
 def retimed(state: CaseState, item: ItemState, due: date, rule: str, reason: str, ctx: Context, *,

@@ -20,7 +20,9 @@ from enum import StrEnum
 from typing import Any
 
 from models.calendar import WorkingDayCalendar
-from models.enums import Agency, Anchor, CasePath, CaseStatus, Category, ReviewRoute, Stage, StepId, StepState
+from models.enums import Agency, Anchor, CasePath, CaseStatus, Category, ReviewRoute, Stage, StepState
+from models.processes.action_plan import ACTION
+from models.registry import Registry
 from models.schedules import Period
 from models.state import CaseState, ItemState
 
@@ -237,37 +239,39 @@ def counted_cases(cases: Iterable[CaseState], period: Period) -> list[CaseState]
 
 
 def report_figures(cases: Iterable[CaseState], *, period: Period, as_of: date,
-                   calendar: WorkingDayCalendar, partnership: str) -> ReportFigures:
+                   calendar: WorkingDayCalendar, partnership: str, registry: Registry) -> ReportFigures:
     """Every figure of the report on the cases referred in `period`, as they stand on `as_of`.
-    Cancelled items (a step the case's path no longer needs) are left out of every count."""
+    Cancelled items (a step the case's path no longer needs) are left out of every count. Steps
+    are in the registry's order, a case's stage as the registry reads it."""
     counted = counted_cases(cases, period)
     actions = _open_actions(counted, as_of=as_of, calendar=calendar)
     return ReportFigures(
         partnership=partnership, period=period, as_of=as_of,
-        timeliness=_timeliness(counted, as_of=as_of, calendar=calendar),
+        timeliness=_timeliness(counted, as_of=as_of, calendar=calendar, registry=registry),
         by_path=_tally(counted, [*(path.value for path in CasePath), AWAITING_DECISION],
                        lambda case: case.path.value if case.path else AWAITING_DECISION),
-        by_stage=_tally(counted, [stage.value for stage in Stage], lambda case: case.stage.value),
+        by_stage=_tally(counted, [stage.value for stage in Stage],
+                        lambda case: registry.stage_of(case).value),
         conversion=_conversion(counted),
         open_actions=actions,
         action_ages=_action_ages(actions),
         timelines=tuple(_timeline(case, as_of=as_of) for case in counted),
-        cases=tuple(_case_row(case, as_of=as_of) for case in counted),
+        cases=tuple(_case_row(case, as_of=as_of, stage=registry.stage_of(case)) for case in counted),
     )
 
 
-def _step_order(steps: Sequence[str]) -> list[str]:
-    # The procedure's own steps in its order; a registered process's after them, as first seen.
-    known = {step.value: index for index, step in enumerate(StepId)}
+def _step_order(steps: Sequence[str], registry: Registry) -> list[str]:
+    # The registry's steps in its order; a step it no longer knows after them, as first seen.
+    known = {step: index for index, step in enumerate(registry.steps)}
     first_seen = {step: index for index, step in reversed(list(enumerate(steps)))}
     return sorted(first_seen, key=lambda step: (known.get(step, len(known)), first_seen[step]))
 
 
-def _timeliness(cases: Sequence[CaseState], *, as_of: date,
-                calendar: WorkingDayCalendar) -> tuple[StepTimeliness, ...]:
+def _timeliness(cases: Sequence[CaseState], *, as_of: date, calendar: WorkingDayCalendar,
+                registry: Registry) -> tuple[StepTimeliness, ...]:
     items = [item for case in cases for item in case.steps if item.state is not StepState.CANCELLED]
     rows = []
-    for step in _step_order([item.step for item in items]):
+    for step in _step_order([item.step for item in items], registry):
         own = [item for item in items if item.step == step]
         timings = Counter(timing_of(item, as_of=as_of) for item in own)
         lateness = [days_late(item, as_of=as_of, calendar=calendar) for item in own
@@ -299,7 +303,7 @@ def _open_actions(cases: Sequence[CaseState], *, as_of: date,
         OpenAction(case_ref=case.case_ref, action=item.subject, agency=item.agency, added_on=item.anchor_on,
                    due=item.due, age_days=calendar.working_days_between(item.anchor_on, as_of),
                    overdue=item.due < as_of)
-        for case in cases for item in case.items_of(StepId.ACTION) if item.is_open]
+        for case in cases for item in case.items_of(ACTION.step) if item.is_open]
     return tuple(sorted(actions, key=lambda action: (-action.age_days, action.case_ref, action.action)))
 
 
@@ -323,11 +327,11 @@ def _timeline(case: CaseState, *, as_of: date) -> CaseTimeline:
     return CaseTimeline(case.case_ref, tuple(sorted(bars, key=lambda bar: (bar.due, bar.label))))
 
 
-def _case_row(case: CaseState, *, as_of: date) -> CaseRow:
+def _case_row(case: CaseState, *, as_of: date, stage: Stage) -> CaseRow:
     timings = Counter(timing_of(item, as_of=as_of) for item in case.steps)
     anchors = case.anchors
     return CaseRow(
-        case_ref=case.case_ref, category=case.category, path=case.path, review=case.review, stage=case.stage,
+        case_ref=case.case_ref, category=case.category, path=case.path, review=case.review, stage=stage,
         referred=case.referred_on, decided=anchors.get(Anchor.DECISION),
         sin_submitted=anchors.get(Anchor.SIN_SUBMITTED), rr_meeting_held=anchors.get(Anchor.MEETING),
         cspr_commissioned=anchors.get(Anchor.CSPR_COMMISSIONED), published=anchors.get(Anchor.CSPR_PUBLISHED),
@@ -406,7 +410,7 @@ class ProgressSummary:
 
 
 def progress_summary(cases: Iterable[CaseState], *, day: date, calendar: WorkingDayCalendar,
-                     next_items: int = NEXT_ITEMS) -> ProgressSummary:
+                     registry: Registry, next_items: int = NEXT_ITEMS) -> ProgressSummary:
     """Every open review on `day`, oldest case first. Its late items are its open items due
     before `day`, most late first; what is next, its other open items (of any of its processes,
     an action included) by due date, the first `next_items` of them listed."""
@@ -421,7 +425,7 @@ def progress_summary(cases: Iterable[CaseState], *, day: date, calendar: Working
                    for item in case.open_steps()]
         late = sorted((e for e in entries if e.due < day), key=lambda e: (e.due, e.label))
         coming = sorted((e for e in entries if e.due >= day), key=lambda e: (e.due, e.label))
-        reviews.append(ReviewProgress(case_ref=case.case_ref, stage=case.stage, path=case.path,
+        reviews.append(ReviewProgress(case_ref=case.case_ref, stage=registry.stage_of(case), path=case.path,
                                       review=case.review, late=tuple(late), next=tuple(coming[:next_items]),
                                       more=max(0, len(coming) - next_items)))
     return ProgressSummary(day=day, reviews=tuple(reviews))

@@ -12,8 +12,9 @@ PostgreSQL) and chained by hash (`models.audit`), so that a change made around t
 
 Each dated obligation of a case is a row of `items` (a step, or one agency's or one action's part
 of one), each timer belongs to an item, and each process a case runs is a row of `case_runs` with
-its flow run. Step ids and process ids are plain strings, so a process added to the registry needs
-no migration.
+its flow run. Each date of a case its clocks count from is a row of `case_anchors`. Step ids,
+process ids and anchor ids are plain strings, so a process added to the registry needs no
+migration.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 
@@ -103,6 +105,20 @@ class StrEnumColumn(TypeDecorator[StrEnum]):
         return None if value is None else self.enum(value)
 
 
+class AnchorColumn(TypeDecorator[Anchor]):
+    """An anchor's id (`models.enums.Anchor`), stored as its plain string and read back as an
+    `Anchor`. A string, not an enum, since a process may declare anchors of its own."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else Anchor(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Anchor | None:
+        return None if value is None else Anchor(value)
+
+
 class OutboxStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
@@ -149,21 +165,13 @@ cases = Table(
     _required("abuse_or_neglect", StrEnumColumn(AbuseOrNeglect)),
     _required("status", StrEnumColumn(CaseStatus)),
     _optional("path", StrEnumColumn(CasePath)),
-    # Every anchor date is stored on its own (DESIGN.md §2).
+    # The referral's dates as referred, kept as they came. The clocks count from the case's
+    # anchors (`case_anchors`), where the referral's two dates are the first rows and may be
+    # corrected with a reason; these stay what the referral said.
     _required("incident_on", Date),
     _required("la_aware_on", Date),
     _required("referred_at", UtcDateTime()),
     _required("referred_on", Date),
-    _optional("decided_on", Date),
-    _optional("sin_submitted_on", Date),
-    _optional("notified_on", Date),
-    _optional("meeting_on", Date),
-    _optional("rr_outcome_on", Date),
-    _optional("rr_report_sent_on", Date),
-    _optional("cspr_commissioned_on", Date),
-    _optional("planned_publication_on", Date),
-    _optional("imrs_requested_on", Date),
-    _optional("cspr_published_on", Date),
     # The route of the case's review: the Rapid Review's recommendation, or the Panel's answer to it.
     _optional("review", StrEnumColumn(ReviewRoute)),
     _required("created_at", UtcDateTime()),
@@ -171,21 +179,15 @@ cases = Table(
     UniqueConstraint("partnership", "referring_agency", "external_ref", name="uq_cases_referral"),
 )
 
-# Which column of `cases` holds each anchor date.
-ANCHOR_COLUMNS: dict[Anchor, str] = {
-    Anchor.REFERRAL_RECEIVED: "referred_on",
-    Anchor.LA_AWARE: "la_aware_on",
-    Anchor.DECISION: "decided_on",
-    Anchor.NOTIFICATION: "notified_on",
-    Anchor.SIN_SUBMITTED: "sin_submitted_on",
-    Anchor.MEETING: "meeting_on",
-    Anchor.RR_OUTCOME: "rr_outcome_on",
-    Anchor.RR_REPORT_SENT: "rr_report_sent_on",
-    Anchor.CSPR_COMMISSIONED: "cspr_commissioned_on",
-    Anchor.PLANNED_PUBLICATION: "planned_publication_on",
-    Anchor.IMRS_REQUESTED: "imrs_requested_on",
-    Anchor.CSPR_PUBLISHED: "cspr_published_on",
-}
+# Each date of a case its clocks count from (`models.anchors`): one row per anchor the case has
+# reached, the procedure's own and any a process declares, so a process's anchor needs no
+# migration. Every anchor date is stored on its own.
+case_anchors = Table(
+    "case_anchors", metadata,
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
+    Column("anchor", AnchorColumn(), primary_key=True),
+    _required("anchor_on", Date),
+)
 
 case_children = Table(
     "case_children", metadata,
@@ -217,10 +219,13 @@ items = Table(
     _required("subject", String(40), default=""),
     _required("title", String(120)),
     _required("state", StrEnumColumn(StepState), index=True),
-    _required("anchor", StrEnumColumn(Anchor)),
+    _required("anchor", AnchorColumn()),
     _required("anchor_on", Date),
     _required("due_on", Date, index=True),
     _required("rule", String(120)),
+    # The due date is one a person gave when the item opened (the panel's date for the IMRs, an
+    # action's), not counted from its anchor: it stays when the anchor moves.
+    _required("due_set_by_person", Boolean, server_default=false()),
     _required("opened_at", UtcDateTime()),
     _optional("completed_on", Date),
     _optional("completed_at", UtcDateTime()),

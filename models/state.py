@@ -53,6 +53,9 @@ class ItemState:
     # Structured values of its record: a reference, a recommendation, the sections an IMR lacks.
     # Never free text or names: those are in the store's records only (`models.forms.STORE_ONLY`).
     details: Mapping[str, Any] = field(default_factory=dict)
+    # Its due date is one a person gave when it opened, not counted from its anchor: it stays when
+    # the anchor moves (`models.procedure.move_anchor`).
+    due_set_by_person: bool = False
 
     @property
     def is_open(self) -> bool:
@@ -110,6 +113,8 @@ class CaseState:
     category: Category
     facts: CaseFacts
     referred_at: datetime
+    # The dates of the case its clocks count from, by anchor (`models.anchors`): the procedure's
+    # and any a process declares, as far as the case has reached them.
     anchors: Mapping[Anchor, date]
     steps: tuple[ItemState, ...]
     agencies: tuple[Agency, ...] = ()
@@ -154,23 +159,11 @@ class CaseState:
     def started(self, process: str) -> bool:
         return process in self.runs
 
-    @property
-    def stage(self) -> Stage:
-        """Where the case stands: the furthest process it has begun with work still open."""
-        if self.status is CaseStatus.CLOSED:
-            return Stage.CLOSED
-        if self.decision is None and self.path is None:
-            return Stage.AWAITING_DECISION
-        open_processes = {item.process for item in self.steps if item.is_open}
-        for process, stage in (("action-plan", Stage.ACTION_PLAN), ("cspr", Stage.CSPR),
-                               ("rapid-review", Stage.RAPID_REVIEW)):
-            if process in open_processes:
-                return stage
-        return Stage.NOTIFICATION
-
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, *, stage: Stage) -> dict[str, Any]:
+        """The case as JSON, with its stage (`Registry.stage_of`: where it stands depends on which
+        processes the registry says are stages)."""
         return {
-            "case_ref": self.case_ref, "status": self.status.value, "stage": self.stage.value,
+            "case_ref": self.case_ref, "status": self.status.value, "stage": stage.value,
             "path": self.path.value if self.path else None, "category": self.category.value,
             "review": self.review.value if self.review else None,
             "referred_on": self.referred_on.isoformat(),
@@ -217,7 +210,8 @@ class CaseState:
                 return replace(self, steps=(*self.steps, ItemState(
                     step=effect.step, subject=effect.subject, process=effect.process, title=effect.title,
                     state=StepState.OPEN, anchor=effect.anchor, anchor_on=effect.anchor_on,
-                    due=effect.due, rule=effect.rule, agency=effect.agency)))
+                    due=effect.due, rule=effect.rule, agency=effect.agency,
+                    due_set_by_person=effect.due_set_by_person)))
             case CompleteItem():
                 return self._with_item(effect.step, effect.subject, state=StepState.DONE,
                                        completed_on=effect.completed_on, details=dict(effect.details))

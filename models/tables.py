@@ -27,9 +27,9 @@ from models.enums import (
 from models.schema import NAMING_CONVENTION, OutboxStatus, StrEnumColumn, UtcDateTime
 
 __all__ = [
-    "NAMING_CONVENTION", "AuditChainHead", "AuditEvent", "Base", "Case", "CaseAgency", "CaseChild",
-    "CaseRun", "CaseSequence", "Decision", "Item", "Meeting", "OutboxMessage", "OutboxStatus", "Record",
-    "StrEnumColumn", "Timer", "UtcDateTime",
+    "NAMING_CONVENTION", "AuditChainHead", "AuditEvent", "Base", "Case", "CaseAgency", "CaseAnchor",
+    "CaseChild", "CaseRun", "CaseSequence", "Decision", "Item", "Meeting", "OutboxMessage", "OutboxStatus",
+    "Record", "StrEnumColumn", "Timer", "UtcDateTime",
 ]
 
 
@@ -61,16 +61,6 @@ class Case(Base):
     la_aware_on: Mapped[date]
     referred_at: Mapped[datetime]
     referred_on: Mapped[date]
-    decided_on: Mapped[date | None]
-    sin_submitted_on: Mapped[date | None]
-    notified_on: Mapped[date | None]
-    meeting_on: Mapped[date | None]
-    rr_outcome_on: Mapped[date | None]
-    rr_report_sent_on: Mapped[date | None]
-    cspr_commissioned_on: Mapped[date | None]
-    planned_publication_on: Mapped[date | None]
-    imrs_requested_on: Mapped[date | None]
-    cspr_published_on: Mapped[date | None]
     review: Mapped[ReviewRoute | None]
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
@@ -79,6 +69,13 @@ class Case(Base):
     agencies: Mapped[list[CaseAgency]] = relationship(order_by="CaseAgency.agency")
     items: Mapped[list[Item]] = relationship(back_populates="case", order_by="Item.id")
     runs: Mapped[list[CaseRun]] = relationship(order_by="CaseRun.process")
+
+
+class CaseAnchor(Base):
+    __table__ = schema.case_anchors
+    case_id: Mapped[int]
+    anchor: Mapped[Anchor]
+    anchor_on: Mapped[date]
 
 
 class CaseChild(Base):
@@ -112,6 +109,7 @@ class Item(Base):
     anchor_on: Mapped[date]
     due_on: Mapped[date]
     rule: Mapped[str]
+    due_set_by_person: Mapped[bool]
     opened_at: Mapped[datetime]
     completed_on: Mapped[date | None]
     completed_at: Mapped[datetime | None]

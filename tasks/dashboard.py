@@ -14,6 +14,7 @@ from uuid import UUID
 
 from models.calendar import WorkingDayCalendar, london_date
 from models.dashboard import retagged, timeline_description, timeline_key, timeline_rows
+from models.registry import Registry
 from models.state import CaseState
 
 if TYPE_CHECKING:
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
     from tasks.service import CaseService
 
 
-def retag_runs(client: SyncPrefectClient, state: CaseState, runs: Iterable[UUID]) -> int:
+def retag_runs(client: SyncPrefectClient, state: CaseState, runs: Iterable[UUID], *,
+               registry: Registry) -> int:
     """Bring the path and stage tags of the case's `runs` up to date; return how many changed.
     Prefect replaces a run's tags as a whole, so the run's other tags are read and kept."""
     from prefect.exceptions import ObjectNotFound
@@ -33,7 +35,7 @@ def retag_runs(client: SyncPrefectClient, state: CaseState, runs: Iterable[UUID]
             run = client.read_flow_run(run_id)
         except ObjectNotFound:
             continue  # deleted from Prefect: the reconciliation sweep replaces it, tagged
-        tags = retagged(run.tags, state)
+        tags = retagged(run.tags, state, registry)
         if sorted(run.tags) != tags:
             client.update_flow_run(run_id, tags=tags)
             changed += 1
@@ -41,7 +43,7 @@ def retag_runs(client: SyncPrefectClient, state: CaseState, runs: Iterable[UUID]
 
 
 def publish_timeline(client: SyncPrefectClient, state: CaseState, *, as_of: date,
-                     calendar: WorkingDayCalendar, flow_run_id: UUID | None = None,
+                     calendar: WorkingDayCalendar, registry: Registry, flow_run_id: UUID | None = None,
                      task_run_id: UUID | None = None) -> bool:
     """Publish the case's timeline as a new version of its table artifact, unless the latest
     version already says the same; return whether it published. Linked to the run that published
@@ -51,7 +53,7 @@ def publish_timeline(client: SyncPrefectClient, state: CaseState, *, as_of: date
 
     key = timeline_key(state.case_ref)
     data = json.dumps([row.as_row() for row in timeline_rows(state, as_of=as_of, calendar=calendar)])
-    description = timeline_description(state, as_of=as_of)
+    description = timeline_description(state, as_of=as_of, registry=registry)
     latest = client.read_latest_artifacts(
         artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key])), limit=1)
     if latest and latest[0].data == data and latest[0].description == description:
@@ -69,6 +71,6 @@ def show_case(client: SyncPrefectClient, service: CaseService, case_ref: str, *,
     state = service.case_view(case_ref)
     if runs is None:
         runs = [UUID(run_id) for run_id in state.runs.values() if run_id is not None]
-    retag_runs(client, state, runs)
+    retag_runs(client, state, runs, registry=service.registry)
     publish_timeline(client, state, as_of=london_date(service.clock.now()), calendar=service.calendar,
-                     flow_run_id=flow_run_id, task_run_id=task_run_id)
+                     registry=service.registry, flow_run_id=flow_run_id, task_run_id=task_run_id)

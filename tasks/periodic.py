@@ -12,8 +12,9 @@ from datetime import date
 from models.reporting import DigestFigures, ProgressSummary, digest_figures, progress_summary, report_figures
 from models.schedules import Period, reporting_year_before
 from models.state import CaseState
-from tasks.mail.messages import EmailDraft, ReportHeadline
+from tasks.mail.messages import ReportHeadline
 from tasks.mail.outbox import mail_domain, queue_email
+from tasks.mail.rendering import EmailDraft
 from tasks.mail.summaries import daily_digest_draft, headline, progress_summary_draft, report_ready_draft
 from tasks.reports.writer import ReportFiles, default_folder, write_report
 from tasks.service import CaseService
@@ -58,7 +59,8 @@ def queue_daily_digest(service: CaseService, *, day: date) -> DigestQueued:
 
 
 def read_progress_summary(service: CaseService, *, day: date) -> ProgressSummary:
-    return progress_summary(read_cases(service, day=day), day=day, calendar=service.calendar)
+    return progress_summary(read_cases(service, day=day), day=day, calendar=service.calendar,
+                            registry=service.registry)
 
 
 def queue_progress_summary(service: CaseService, summary: ProgressSummary) -> bool:
@@ -83,7 +85,8 @@ def write_yearly_report(service: CaseService, *, day: date) -> YearlyReport:
     `<data dir>/reports/<from>_<to>/`, with its CSV, as the cases stand on `day`."""
     period = reporting_year_before(day)
     figures = report_figures(read_cases(service, day=day), period=period, as_of=day,
-                             calendar=service.calendar, partnership=service.settings.partnership)
+                             calendar=service.calendar, partnership=service.settings.partnership,
+                             registry=service.registry)
     files: ReportFiles = write_report(figures, folder=default_folder(service.settings.data_dir, figures),
                                       with_csv=True)
     return YearlyReport(period=period, folder=str(files.folder), headline=headline(figures))

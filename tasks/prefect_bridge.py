@@ -195,7 +195,7 @@ def ensure_run(client: SyncPrefectClient, service: CaseService, view: CaseState,
     key = process.idempotency_key(view.case_ref) + (f"-after-{current}" if current else "")
     run = client.create_flow_run_from_deployment(
         _deployment_id(client, process.deployment), parameters={"case_ref": view.case_ref},
-        name=process.name_run(view.case_ref), idempotency_key=key, tags=case_tags(view))
+        name=process.name_run(view.case_ref), idempotency_key=key, tags=case_tags(view, service.registry))
     if current != str(run.id):
         if current is not None and loss is not None:
             service.replace_run(view.case_ref, process.id, str(run.id), loss=loss, replaced=current)

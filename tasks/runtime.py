@@ -8,7 +8,8 @@ import os
 import time
 from functools import cache
 
-from models.registry import Registry, build_registry
+from models.processes import build_registry
+from models.registry import Registry
 from models.settings import Settings, load_settings
 from tasks.service import CaseService
 from tasks.store.db import Store

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -56,15 +56,27 @@ from models.effects import (
     UpdateItem,
     audit_of,
 )
-from models.enums import Anchor, CaseStatus, Interface, RunLoss, StepId, StepState, TimerState
-from models.errors import Refused
+from models.enums import Anchor, CaseStatus, Interface, RunLoss, StepState, TimerState
+from models.errors import Refused, SbuError
 from models.forms import DspDecisionForm, Referral, RetimeForm
 from models.procedure import Context, Outcome, handle
-from models.registry import Registry, build_registry
-from models.schema import ANCHOR_COLUMNS
+from models.processes import build_registry
+from models.processes.case import DSP_DECISION, referral_anchors
+from models.registry import Registry
 from models.settings import Settings
 from models.state import CaseState
-from models.tables import Case, CaseAgency, CaseChild, CaseRun, Decision, Item, Meeting, Record, Timer
+from models.tables import (
+    Case,
+    CaseAgency,
+    CaseAnchor,
+    CaseChild,
+    CaseRun,
+    Decision,
+    Item,
+    Meeting,
+    Record,
+    Timer,
+)
 from tasks.holiday_cache import calendar_for
 from tasks.store import repositories as repo
 from tasks.store.db import Store
@@ -146,6 +158,15 @@ def _point_run(session: Session, case: Case, process: str, flow_run_id: str, *, 
     else:
         run.flow_run_id = flow_run_id
 
+def _set_anchor(session: Session, case: Case, anchor: Anchor, on: date) -> None:
+    """The case's `anchor` is `on` from now on: its row written, or changed."""
+    row = session.get(CaseAnchor, (case.id, anchor))
+    if row is None:
+        session.add(CaseAnchor(case_id=case.id, anchor=anchor, anchor_on=on))
+    else:
+        row.anchor_on = on
+
+
 class CaseService:
     def __init__(self, *, store: Store, settings: Settings, clock: Clock,
                  registry: Registry | None = None, directory: Directory | None = None,
@@ -155,6 +176,10 @@ class CaseService:
         self.settings = settings
         self.clock = clock
         self.registry = registry if registry is not None else build_registry(settings.process_modules)
+        try:
+            self.clocks = self.registry.check_clocks(settings.clocks)
+        except ValueError as error:
+            raise SbuError(f"settings: {error}") from None
         self._directory = directory
         self.calendar = calendar_for(settings)
 
@@ -176,7 +201,7 @@ class CaseService:
             return None
         from tasks.people import load_people
 
-        return load_people(self.settings.people_file)
+        return load_people(self.settings.people_file, roles=self.registry.roles)
 
     def _check(self, actor: Actor, event: Event | None) -> None:
         """Refuse, before anything is read or written, a change `actor` may not make
@@ -190,7 +215,7 @@ class CaseService:
             check_change(people, actor=actor.name, event=event, registry=self.registry)
 
     def context(self) -> Context:
-        return Context(now=self.clock.now(), clocks=self.settings.clocks, calendar=self.calendar,
+        return Context(now=self.clock.now(), clocks=self.clocks, calendar=self.calendar,
                        alerts=self.settings.alerts, registry=self.registry, reviews=self.settings.reviews)
 
     # -- commands --------------------------------------------------------------------------------
@@ -238,6 +263,9 @@ class CaseService:
         case.agencies = [CaseAgency(agency=agency) for agency in referral.agencies_involved]
         session.add(case)
         session.flush()
+        for anchor, on in referral_anchors(referred_on=referral.referred_on,
+                                           la_aware_on=referral.la_aware_date).items():
+            _set_anchor(session, case, anchor, on)
         self._apply(session, case, handle(self._state(session, case, ctx), Referred(), ctx).effects,
                     actor=actor, ctx=ctx,
                     audits=[("case-referred", {"category": case.category.value,
@@ -256,7 +284,7 @@ class CaseService:
     def decide(self, case_ref: str, form: DspDecisionForm, *, actor: Actor) -> ChangeOutcome:
         """Record the DSPs' decision and set the case on its path. The same decision again is
         accepted as already recorded; a different one is refused."""
-        return self.record(case_ref, StepId.DSP_DECISION, form, actor=actor)
+        return self.record(case_ref, DSP_DECISION.step, form, actor=actor)
 
     def retime(self, case_ref: str, step: str, form: RetimeForm, *, subject: str = "",
                actor: Actor) -> ChangeOutcome:
@@ -401,7 +429,8 @@ class CaseService:
                     session.add(Item(case_id=case.id, process=effect.process, step=effect.step,
                                      subject=effect.subject, title=effect.title, state=StepState.OPEN,
                                      anchor=effect.anchor, anchor_on=effect.anchor_on, due_on=effect.due,
-                                     rule=effect.rule[:120], opened_at=ctx.now, agency=effect.agency))
+                                     rule=effect.rule[:120], due_set_by_person=effect.due_set_by_person,
+                                     opened_at=ctx.now, agency=effect.agency))
                     session.flush()
                 case CompleteItem():
                     item = self._item(session, case, effect.step, effect.subject)
@@ -436,7 +465,7 @@ class CaseService:
                     for scheduled in repo.scheduled_timers_of(session=session, item_id=item.id):
                         scheduled.state = TimerState.CANCELLED
                 case SetAnchor() | MoveAnchor():
-                    setattr(case, ANCHOR_COLUMNS[effect.anchor], effect.on)
+                    _set_anchor(session, case, effect.anchor, effect.on)
                 case SetPath():
                     case.path = effect.path
                 case SetStatus():

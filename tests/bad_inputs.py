@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from models.forms import STEP_FORMS, Referral, RetimeForm
+from models.forms import Referral, RetimeForm
 from models.processes import BUILTIN_PROCESSES
-from tests.conftest import EXAMPLE_REFERRAL, SIGNATURES
+from tests.conftest import EXAMPLE_REFERRAL, SIGNATURES, STEP_FORMS
 from tests.figures import record_figure
 
 

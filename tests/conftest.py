@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from models.clock import FixedClock
+from models.processes import BUILTIN_STEPS
 from models.settings import Settings
 from tasks.service import CaseService
 from tasks.store.db import Store
@@ -60,6 +62,9 @@ roles = ["local-authority"]
 """
 # The example is referred on Wednesday 23 December 2026; "now" is that afternoon.
 EXAMPLE_NOW = datetime(2026, 12, 23, 12, 0, tzinfo=UTC)
+
+# The form each of the procedure's own steps is recorded with, as its declaration names it.
+STEP_FORMS: dict[str, type[BaseModel]] = {spec.step: spec.form for spec in BUILTIN_STEPS}
 
 
 def postgres_schema_url() -> Iterator[str]:

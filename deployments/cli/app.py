@@ -43,6 +43,9 @@ class Command:
     handler: Handler
     # A command with commands of its own (`sbu outbox retry`).
     subcommands: tuple[Command, ...] = ()
+    # A paragraph of its help made when the help is shown, before its examples (`sbu record`'s
+    # steps, from the registry): building every command's parser must not pay for it.
+    more_help: Callable[[], str] | None = None
 
     @property
     def help(self) -> str:
@@ -57,11 +60,12 @@ class Command:
 COMMANDS: list[Command] = []
 
 
-def command(name: str, arguments: Arguments, *,
-            subcommands: Sequence[Command] = ()) -> Callable[[Handler], Handler]:
-    """Register `handler` as `sbu NAME`; its docstring is its help, first line first."""
+def command(name: str, arguments: Arguments, *, subcommands: Sequence[Command] = (),
+            more_help: Callable[[], str] | None = None) -> Callable[[Handler], Handler]:
+    """Register `handler` as `sbu NAME`; its docstring is its help, first line first, and
+    `more_help` (if given) makes a paragraph of it when it is shown."""
     def register(handler: Handler) -> Handler:
-        COMMANDS.append(Command(name, arguments, handler, tuple(subcommands)))
+        COMMANDS.append(Command(name, arguments, handler, tuple(subcommands), more_help))
         return handler
 
     return register
@@ -90,6 +94,18 @@ _UNRECOGNISED = re.compile(r"unrecognized arguments:.*")
 
 
 class _Parser(argparse.ArgumentParser):
+    more_help: Callable[[], str] | None = None
+
+    def format_help(self) -> str:
+        if self.more_help is not None and self.description is not None:
+            head, examples = self.description, ""
+            if "\n\nExample: " in head:
+                head, examples = head.split("\n\nExample: ", 1)
+                examples = "\n\nExample: " + examples
+            self.description = f"{head}\n\n{self.more_help()}{examples}"
+            self.more_help = None
+        return super().format_help()
+
     def error(self, message: str) -> NoReturn:
         message = _CHOICE.sub("not one of the choices (see --help)", message)
         message = _UNRECOGNISED.sub("unrecognised arguments (see --help)", _QUOTED.sub("", message))
@@ -109,6 +125,7 @@ def _add_command(subparsers: Any, item: Command) -> None:
     # No abbreviations: `--dsp` must not quietly mean `--dsp-la`, nor `--on` something else tomorrow.
     parser: _Parser = subparsers.add_parser(item.name, help=item.summary, description=item.help,
                                             formatter_class=_Formatter, allow_abbrev=False)
+    parser.more_help = item.more_help
     item.arguments(parser)
     parser.set_defaults(handler=item.handler)
     if item.subcommands:

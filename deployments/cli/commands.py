@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deployments.cli.app import actor, by_option, command, echo, fail, json_option, print_json
-from models.enums import StepId
 
 if TYPE_CHECKING:
     from datetime import date
@@ -67,8 +66,8 @@ def _timetable_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--near-miss", action="store_true",
                         help="A near miss: no SIN, and the Rapid Review's longer clocks.")
     parser.add_argument("--commissioned", metavar="DATE",
-                        help="When a CSPR was commissioned (YYYY-MM-DD): adds its steps and its "
-                             "publication target.")
+                        help="When a CSPR was commissioned (YYYY-MM-DD): adds every step counted from "
+                             "it, its publication target included.")
     parser.add_argument("--planned-publication", metavar="DATE",
                         help="The CSPR's planned publication date (YYYY-MM-DD): adds the report to the "
                              "Panel and the Secretary of State.")
@@ -78,7 +77,7 @@ def _timetable_arguments(parser: argparse.ArgumentParser) -> None:
 @command("timetable", _timetable_arguments)
 def timetable(args: argparse.Namespace) -> None:
     """Print the statutory due dates for a referral, and for its reviews, counted in England and
-    Wales working days.
+    Wales working days: every step of every process counted from a date given.
 
     Example: sbu timetable --referred 2026-12-23T10:15:00+00:00 --aware 2026-12-22 --notified 2026-12-30
     Example: sbu timetable --referred 2027-01-11T09:00:00+00:00 --near-miss --notified 2027-01-12
@@ -86,7 +85,8 @@ def timetable(args: argparse.Namespace) -> None:
              --commissioned 2027-02-01 --planned-publication 2027-07-30
     """
     from deployments.cli.parsing import parse_day, parse_moment
-    from models.timetable import review_timetable, statutory_timetable
+    from models.processes import build_registry
+    from models.timetable import known_anchors
     from tasks.holiday_cache import calendar_for
 
     referred_at = parse_moment(args.referred, field_name="--referred")
@@ -99,12 +99,16 @@ def timetable(args: argparse.Namespace) -> None:
     if days["aware"] is not None and days["notified"] is not None and days["notified"] < days["aware"]:
         fail("--notified cannot be before --aware")
     settings = _settings()
-    calendar = calendar_for(settings)
-    rows = statutory_timetable(referred_at=referred_at, la_aware=days["aware"], notified=days["notified"],
-                               clocks=settings.clocks, calendar=calendar, near_miss=args.near_miss)
-    rows += review_timetable(commissioned=days["commissioned"],
-                             planned_publication=days["planned_publication"], clocks=settings.clocks,
-                             calendar=calendar)
+    registry = build_registry(settings.process_modules)
+    try:
+        clocks = registry.check_clocks(settings.clocks)
+    except ValueError as error:
+        fail(f"settings: {error}")
+    anchors = known_anchors(referred_at=referred_at, la_aware=days["aware"], notified=days["notified"],
+                            near_miss=args.near_miss, commissioned=days["commissioned"],
+                            planned_publication=days["planned_publication"])
+    rows = registry.timetable(anchors, clocks=clocks, calendar=calendar_for(settings),
+                              near_miss=args.near_miss)
     if args.as_json:
         print_json({"near_miss": args.near_miss, "deadlines": [
             {"step": row.step, "due": row.due.isoformat(), "title": row.title,
@@ -195,16 +199,18 @@ def status(args: argparse.Namespace) -> None:
 
     Example: sbu status SR-2026-0001
     """
+    from models.processes import build_registry
     from tasks.store.queries import case_view
 
     settings, engine, today = _views()
     view = case_view(engine, partnership=settings.partnership, case_ref=args.case_ref, today=today)
+    stage = build_registry(settings.process_modules).stage_of(view)
     if args.as_json:
-        print_json(view.as_json())
+        print_json(view.as_json(stage=stage))
         return
     path = view.path.value if view.path else "awaiting the DSP decision"
     review = f"  review: {view.review.value}" if view.review else ""
-    echo(f"{view.case_ref}  {view.status.value}  {view.category.value}  stage: {view.stage.value}  "
+    echo(f"{view.case_ref}  {view.status.value}  {view.category.value}  stage: {stage.value}  "
          f"path: {path}{review}")
     if view.meeting is not None and view.state_of("rr-meeting") is not None:
         echo(f"  meeting: {view.meeting.starts_at:%a %d %b %Y %H:%M} UTC at {view.meeting.place} "
@@ -284,9 +290,9 @@ def decide(args: argparse.Namespace) -> None:
     Example: sbu decide SR-2026-0001 --sin --rapid-review --rationale "Abuse suspected; criteria met."
     --dsp-la "Dana Lee" --dsp-health "Sam Patel" --dsp-police "Alex Morgan" --deputy police
     """
-    from models.forms import DspDecisionForm
+    from models.processes.case import DSP_DECISION
 
-    _record_form(args, StepId.DSP_DECISION, DspDecisionForm, date_field="decided_on")
+    _record_form(args, DSP_DECISION.step, DSP_DECISION.form, date_field=DSP_DECISION.date_field)
 
 
 def _record_form(args: argparse.Namespace, kind: str, form: type[BaseModel], *, date_field: str | None,
@@ -322,36 +328,42 @@ def _record_arguments(parser: argparse.ArgumentParser) -> None:
                         help="The step's own options: see `sbu record CASE STEP --help`.")
 
 
-@command("record", _record_arguments)
+def _recordable() -> str:
+    """The steps and acts `sbu record` takes, from the registry: its help's list."""
+    import textwrap
+
+    from models.processes import build_registry
+    from models.processes.case import DSP_DECISION
+
+    registry = build_registry(_settings().process_modules)
+    steps = [step for step in registry.steps if step != DSP_DECISION.step]
+    lines = [f"Steps: {', '.join(steps)}.", f"Acts: {', '.join(registry.acts)}."]
+    return "\n".join(wrapped for line in lines
+                     for wrapped in textwrap.wrap(line, width=100, break_on_hyphens=False))
+
+
+@command("record", _record_arguments, more_help=_recordable)
 def record(args: argparse.Namespace) -> None:
     """Record a step as done, or an act (a meeting moved, an action added), with its form's options.
     Each step has options of its own: `sbu record CASE STEP --help` lists them.
-
-    Steps: partners-informed, sin-submission, rr-agency-responses, rr-meeting, rr-outcome,
-    rr-report-to-panel, rr-panel-response, rr-action-plan, cspr-reviewer-appointed,
-    cspr-terms-of-reference, cspr-imr-requests, cspr-imr, cspr-family-engagement, cspr-draft-report,
-    cspr-final-report, cspr-report-to-panel, cspr-publication, cspr-action-plan, action.
-    Acts: rr-meeting-moved, cspr-publication-moved, action-added, action-progress.
 
     Example: sbu record SR-2026-0001 sin-submission --national-ref CSIN-2026-0042 --on 2026-12-29
     Example: sbu record SR-2026-0001 cspr-imr --agency health --missing-section chronology
     """
     from deployments.cli.app import make_parser
     from deployments.cli.forms import add_form_options, form_example
-    from models.registry import build_registry
-    from models.settings import load_settings
+    from models.processes import build_registry
+    from models.processes.case import DSP_DECISION
 
     kind = args.step.strip().lower()
-    if kind == StepId.DSP_DECISION:
+    if kind == DSP_DECISION.step:
         fail("record the DSP decision with `sbu decide`")
-    registry = build_registry(load_settings().process_modules)
-    spec, act = registry.item(kind), registry.act(kind)
-    if spec is None and act is None:
+    registry = build_registry(_settings().process_modules)
+    choice = registry.choice(kind)
+    if choice is None:
         fail(f"there is no such step or act; the steps are {', '.join(registry.steps)} and the acts "
              f"{', '.join(registry.acts)}")
-    form = spec.form if spec is not None else act.form  # type: ignore[union-attr]
-    date_field = spec.date_field if spec is not None else act.date_field  # type: ignore[union-attr]
-    title = spec.rule.title if spec is not None else act.title  # type: ignore[union-attr]
+    form, date_field, title = choice.form, choice.date_field, choice.title
     parser = make_parser(f"sbu record CASE_REF {kind}", f"{title}. {inspect.cleandoc(form.__doc__ or '')}",
                          epilog=form_example(kind, form, date_field=date_field))
     add_form_options(parser, form, date_field=date_field)
@@ -359,7 +371,7 @@ def record(args: argparse.Namespace) -> None:
     json_option(parser, "a line")
     options = parser.parse_args(args.options)
     options.case_ref = args.case_ref
-    _record_form(options, kind, form, date_field=date_field, act=act is not None)
+    _record_form(options, kind, form, date_field=date_field, act=registry.act(kind) is not None)
 
 
 def _retime_arguments(parser: argparse.ArgumentParser) -> None:
@@ -387,7 +399,6 @@ def retime(args: argparse.Namespace) -> None:
     from pydantic import ValidationError
 
     from deployments.cli.parsing import parse_day
-    from models.enums import Anchor
     from models.errors import describe_validation_error
     from models.forms import RetimeForm
 
@@ -398,15 +409,17 @@ def retime(args: argparse.Namespace) -> None:
     except ValidationError as error:
         fail(f"the new date was refused: {describe_validation_error(error)}")
     service = _service()
-    anchors = {anchor.value: anchor for anchor in Anchor}
-    if what in anchors:
+    # The procedure's anchors and those the registered processes declare.
+    anchor = service.registry.anchor(what)
+    if anchor is not None:
         if args.subject is not None:
             fail("--subject applies to a step, not to an anchor date")
-        outcome = service.move_anchor(args.case_ref, anchors[what], form, actor=who)
+        outcome = service.move_anchor(args.case_ref, anchor.anchor, form, actor=who)
     elif service.registry.item(what) is not None:
         outcome = service.retime(args.case_ref, what, form, subject=args.subject or "", actor=who)
     else:
-        fail(f"that is neither a step nor an anchor date; the anchors are {', '.join(anchors)}")
+        anchors = ", ".join(spec.anchor for spec in service.registry.anchors)
+        fail(f"that is neither a step nor an anchor date; the anchors are {anchors}")
     note = _resume_case(service, args.case_ref, step=None)
     _report_change(outcome, note, args.as_json, retiming=True)
 

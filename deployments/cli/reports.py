@@ -52,6 +52,7 @@ def report(args: argparse.Namespace) -> None:
 
     progress("reading the cases")
     from models.calendar import london_date
+    from models.processes import build_registry
     from models.reporting import report_figures
     from models.settings import load_settings
     from tasks.holiday_cache import calendar_for
@@ -67,7 +68,8 @@ def report(args: argparse.Namespace) -> None:
         store.dispose()
     progress(f"counting the cases referred from {start.isoformat()} to {end.isoformat()}")
     figures = report_figures(cases, period=Period(start, end), as_of=today, calendar=calendar_for(settings),
-                             partnership=settings.partnership)
+                             partnership=settings.partnership,
+                             registry=build_registry(settings.process_modules))
     from tasks.reports.writer import default_folder, write_report
 
     folder = out if out is not None else default_folder(settings.data_dir, figures)

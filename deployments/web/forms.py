@@ -1,6 +1,9 @@
 """The desk's forms, derived from the domain forms (`models.forms`) and the process registry
-(`models.registry`): the one place that reads how steps are declared, so a change there is adapted
-here and nowhere else in the desk.
+(`models.registry`, each step and act declared once in its process): the one place that reads how
+steps are declared, so a change there is adapted here and nowhere else in the desk. A step a
+partnership adds in a declaration of its own (`SBU_PROCESS_MODULES`) is offered like the
+procedure's: its form, its title, who may record it (the roles its declaration names, a process's
+own roles included), and the acts of the waits that ask for it.
 
 A domain form becomes a list of `Input`s: each field with its title and description, marked
 required or not, with the HTML constraints the browser checks as a person types (required,
@@ -31,16 +34,16 @@ from pydantic import AwareDatetime, BaseModel
 from pydantic.fields import FieldInfo
 
 from deployments.web.titles import agency_title, title_of, words
-from models.access import People, roles_to_record
+from models.access import NEW_DUE_DATE, People, roles_to_record
 from models.calendar import LONDON
-from models.enums import DSP_ROLES, ActionSource, Agency, Anchor, CaseStatus, Role, StepId
+from models.enums import DSP_ROLES, ActionSource, Agency, Anchor, CaseStatus, Role
 from models.fields import Paragraphs
 from models.forms import SIGNATURE_FIELDS, DspSignature, Referral, RetimeForm
-from models.registry import Act, ItemSpec, Registry
+from models.processes import StepId
+from models.registry import Act, Registry, Step
 from models.state import CaseState, ItemState
 
 REFERRAL = "referral"
-NEW_DUE_DATE = "new-due-date"
 # The field of the new-due-date form naming the item to re-time (it is no field of `RetimeForm`).
 ITEM_FIELD = "item"
 # How many children a referral can name (the domain form's own limit) and reviewers a CSPR has.
@@ -246,7 +249,8 @@ _TITLES: dict[str, tuple[str, str]] = {
 }
 
 
-# A step whose rule's title names the thing, not what the form records.
+# A procedure's step whose declared title names the thing, not what the form records (any other
+# step, a partnership's own included, is offered under its declared title).
 _FORM_TITLES = {StepId.ACTION.value: "Action closed",
                 StepId.CSPR_IMR.value: "Individual Management Review received"}
 # What a field offered as the case's own choices asks, where its description names codes instead.
@@ -423,7 +427,7 @@ def case_forms(context: CaseContext, *, may: MayRecord) -> list[DeskForm]:
         return []
     forms: list[DeskForm] = []
     for process in context.registry.processes:
-        for spec in process.items:
+        for spec in process.steps:
             built = _step_form(spec, context, may=may)
             if built is not None:
                 forms.append(built)
@@ -450,7 +454,7 @@ def case_form(context: CaseContext, key: str, *, may: MayRecord) -> DeskForm | N
     return next((form for form in case_forms(context, may=may) if form.key == key), None)
 
 
-def _step_form(spec: ItemSpec, context: CaseContext, *, may: MayRecord) -> DeskForm | None:
+def _step_form(spec: Step, context: CaseContext, *, may: MayRecord) -> DeskForm | None:
     state = context.state
     open_items = [item for item in state.items_of(spec.step) if item.is_open]
     if not open_items:
@@ -466,7 +470,7 @@ def _step_form(spec: ItemSpec, context: CaseContext, *, may: MayRecord) -> DeskF
         return None
     narrowing = Narrowing(options=options, signers=_signers(context.people), today=context.today,
                           date_field=spec.date_field)
-    return DeskForm(key=spec.step, kind=Kind.STEP, title=_FORM_TITLES.get(spec.step, spec.rule.title),
+    return DeskForm(key=spec.step, kind=Kind.STEP, title=_FORM_TITLES.get(spec.step, spec.title),
                     about=_about(spec.form),
                     model=spec.form, inputs=tuple(build_inputs(spec.form, narrowing)),
                     items=tuple(open_items), date_field=spec.date_field)
@@ -507,6 +511,18 @@ def referral_form(*, today: date) -> DeskForm:
                     model=Referral, inputs=tuple(inputs))
 
 
+def step_title(registry: Registry, step: str) -> str:
+    """A step by its declared title (an id the registry does not know, as it is)."""
+    spec = registry.item(step)
+    return spec.title if spec is not None else step
+
+
+def step_source(registry: Registry, step: str) -> str:
+    """The authority for a step's due date, as its declaration names it ("" if unknown)."""
+    spec = registry.item(step)
+    return spec.source if spec is not None else ""
+
+
 def _about(model: type[BaseModel]) -> str:
     return " ".join((model.__doc__ or "").split())
 
@@ -516,8 +532,8 @@ def _subject_words(item: ItemState) -> str:
         (f" ({item.subject})" if item.subject else "")
 
 
-def _subject_options(spec: ItemSpec, items: Sequence[ItemState], context: CaseContext) -> tuple[Option, ...]:
-    if spec.step == StepId.ACTION:
+def _subject_options(spec: Step, items: Sequence[ItemState], context: CaseContext) -> tuple[Option, ...]:
+    if spec.subject_field == "action":
         return _action_options([a for a in context.actions if a.open and
                                 a.action in {item.subject for item in items}])
     return tuple(sorted((Option(item.subject, _subject_title(item)) for item in items),
@@ -585,10 +601,11 @@ def may_record_anything(step: str, subject: str = "") -> bool:
     return True
 
 
-def roles_allow(roles: frozenset[str]) -> MayRecord:
-    """Whether a person holding `roles` may record a step (for an agency's item, that agency's)."""
+def roles_allow(roles: frozenset[str], *, registry: Registry) -> MayRecord:
+    """Whether a person holding `roles` may record a step or act (for an agency's item, that
+    agency's), as its declaration in `registry` says."""
     def may(step: str, subject: str = "") -> bool:
-        return bool(roles & roles_to_record(step, subject))
+        return bool(roles & roles_to_record(registry, step, subject))
 
     return may
 

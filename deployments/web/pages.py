@@ -45,14 +45,17 @@ class CaseRow:
 
 
 def case_rows(cases: Iterable[CaseState], *, today: date, calendar: WorkingDayCalendar,
-              stage: Stage | None = None, path: CasePath | None = None, late_only: bool = False,
+              stage_of: Callable[[CaseState], Stage], stage: Stage | None = None,
+              path: CasePath | None = None, late_only: bool = False,
               sort: Sort = Sort.NEXT_DUE) -> list[CaseRow]:
-    """The open cases, filtered and sorted as asked."""
+    """The open cases, filtered and sorted as asked; `stage_of` says where a case stands
+    (`models.registry.Registry.stage_of`)."""
     rows = []
     for case in cases:
         if case.status is CaseStatus.CLOSED:
             continue
-        if stage is not None and case.stage is not stage:
+        case_stage = stage_of(case)
+        if stage is not None and case_stage is not stage:
             continue
         if path is not None and case.path is not path:
             continue
@@ -61,7 +64,7 @@ def case_rows(cases: Iterable[CaseState], *, today: date, calendar: WorkingDayCa
             continue
         nxt = min(case.open_steps(), key=lambda item: (item.due, item.label), default=None)
         rows.append(CaseRow(
-            case_ref=case.case_ref, category=title_of(case.category), stage=case.stage,
+            case_ref=case.case_ref, category=title_of(case.category), stage=case_stage,
             path=title_of(case.path) if case.path else "Awaiting the DSPs' decision",
             referred_on=case.referred_on,
             next_label=nxt.label if nxt else "", next_title=_item_title(nxt) if nxt else "Nothing open",

@@ -39,6 +39,8 @@ from deployments.web.forms import (
     first,
     item_of,
     referral_form,
+    step_source,
+    step_title,
 )
 from deployments.web.refusals import NOTHING_WRITTEN, Problems, from_refusal, from_validation
 from deployments.web.titles import agency_title, title_of
@@ -203,7 +205,8 @@ def cases(request: Request) -> Response:
     sort = _choice(pages.Sort, query.get("sort")) or pages.Sort.NEXT_DUE
     late_only = query.get("late") == "yes"
     views_ = desk.service.list_cases()
-    rows = pages.case_rows(views_, today=_today(desk), calendar=desk.service.calendar, stage=stage, path=path,
+    rows = pages.case_rows(views_, today=_today(desk), calendar=desk.service.calendar,
+                           stage_of=desk.service.registry.stage_of, stage=stage, path=path,
                            late_only=late_only, sort=sort)
     return views.render(request, "cases.html", {
         "rows": rows, "stage": stage, "path": path, "sort": sort, "late_only": late_only,
@@ -232,7 +235,8 @@ async def find(request: Request) -> Response:
             views.finish(request, response)
             return response
     views_ = await run_in_threadpool(desk.service.list_cases)
-    rows = pages.case_rows(views_, today=_today(desk), calendar=desk.service.calendar)
+    rows = pages.case_rows(views_, today=_today(desk), calendar=desk.service.calendar,
+                           stage_of=desk.service.registry.stage_of)
     return views.render(request, "cases.html", {
         "rows": rows, "stage": None, "path": None, "sort": pages.Sort.NEXT_DUE, "late_only": False,
         "stages": [s for s in Stage if s is not Stage.CLOSED], "paths": list(CasePath),
@@ -255,14 +259,14 @@ def case_page(request: Request, case_ref: str) -> Response:
     case_ref = _case_ref(request, case_ref)
     context = _context(request, case_ref)
     state = context.state
-    forms = case_forms(context, may=officer.may(desk.people))
+    forms = case_forms(context, may=officer.may(desk.people, registry=desk.service.registry))
     trail = audit_entries(desk.service.store.engine, partnership=desk.settings.partnership, case_ref=case_ref,
                           limit=500)
     runs = [(desk.service.registry.process(process).title, run_id) for process, run_id in state.runs.items()
             if _known_process(desk, process)]
     ordered = sorted(forms, key=_form_order)
     return views.render(request, "case.html", {
-        "case": state, "today": context.today,
+        "case": state, "stage": context.registry.stage_of(state), "today": context.today,
         "steps": [form for form in ordered if form.kind is Kind.STEP],
         "changes": [form for form in ordered if form.kind is not Kind.STEP],
         "timeline": pages.timeline(state, today=context.today, calendar=desk.service.calendar,
@@ -306,7 +310,7 @@ def case_timeline_chart(request: Request, case_ref: str) -> Response:
     state = context.state
     figures = report_figures([state], period=Period(state.referred_on, state.referred_on),
                              as_of=context.today, calendar=desk.service.calendar,
-                             partnership=desk.settings.partnership)
+                             partnership=desk.settings.partnership, registry=desk.service.registry)
     with tempfile.TemporaryDirectory() as folder:
         path = timeline_chart(figures.timelines[0], as_of=context.today, path=Path(folder) / "timeline.png")
         content = path.read_bytes()
@@ -320,7 +324,7 @@ def form_page(request: Request, case_ref: str, key: str) -> Response:
     officer = _officer(request)
     desk = _desk(request)
     context = _context(request, _case_ref(request, case_ref))
-    form = case_form(context, key, may=officer.may(desk.people))
+    form = case_form(context, key, may=officer.may(desk.people, registry=desk.service.registry))
     if form is None:
         return _not_open(request, case_ref)
     defaults = {each.name: [each.default] for each in form.inputs if each.default}
@@ -344,8 +348,7 @@ def _form(request: Request, form: DeskForm, context: CaseContext | None, *, valu
 
 
 def _rule_source(request: Request, step: str) -> str:
-    spec = _desk(request).service.registry.item(step)
-    return spec.rule.source if spec is not None else ""
+    return step_source(_desk(request).service.registry, step)
 
 
 @router.post("/cases/{case_ref}/record/{key}")
@@ -365,7 +368,7 @@ def _record(request: Request, officer: Officer, case_ref: str, key: str, posted:
     desk = _desk(request)
     service = desk.service
     context = _context(request, case_ref)
-    form = case_form(context, key, may=officer.may(desk.people))
+    form = case_form(context, key, may=officer.may(desk.people, registry=desk.service.registry))
     if form is None:
         return _not_open(request, case_ref)
     values = domain_values(form, posted)
@@ -416,8 +419,7 @@ def _record(request: Request, officer: Officer, case_ref: str, key: str, posted:
 
 def _label_title(desk: Desk, label: str) -> str:
     step, _, subject = label.partition(":")
-    spec = desk.service.registry.item(step)
-    title = spec.rule.title if spec is not None else step
+    title = step_title(desk.service.registry, step)
     if subject:
         title += f" ({agency_title(subject) if subject in {a.value for a in Agency} else subject.upper()})"
     return title
@@ -555,7 +557,8 @@ def _figures(request: Request, start: str, end: str) -> Any:
                                           text="A report's period is two dates, the first on or before the "
                                                "second.", link=("/desk/reports", "Back to the reports")))
     return report_figures(desk.service.list_cases(), period=period, as_of=_today(desk),
-                          calendar=desk.service.calendar, partnership=desk.settings.partnership)
+                          calendar=desk.service.calendar, partnership=desk.settings.partnership,
+                          registry=desk.service.registry)
 
 
 @router.get("/reports/{start}/{end}")
@@ -597,7 +600,8 @@ def progress(request: Request) -> Response:
 
     _officer(request)
     desk = _desk(request)
-    summary = progress_summary(desk.service.list_cases(), day=_today(desk), calendar=desk.service.calendar)
+    summary = progress_summary(desk.service.list_cases(), day=_today(desk), calendar=desk.service.calendar,
+                               registry=desk.service.registry)
     return views.render(request, "progress.html", {"summary": summary})
 
 

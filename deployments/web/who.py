@@ -28,6 +28,7 @@ from deployments.web.forms import MayRecord, may_record_anything, roles_allow
 from models.access import People, Person
 from models.enums import Interface
 from models.fields import hidden_character_in
+from models.registry import Registry
 from tasks.service import Actor
 
 SESSION_COOKIE = "sbu_desk"
@@ -51,12 +52,12 @@ class Officer:
     def actor(self) -> Actor:
         return Actor(self.handle, Interface.WEB)
 
-    def may(self, people: People | None) -> MayRecord:
-        """Whether they may record a step or act (without a directory, anyone may record anything,
-        as the case service itself allows)."""
+    def may(self, people: People | None, *, registry: Registry) -> MayRecord:
+        """Whether they may record a step or act, as its declaration in `registry` says (without a
+        directory, anyone may record anything, as the case service itself allows)."""
         if people is None:
             return may_record_anything
-        return roles_allow(self.person.roles if self.person is not None else frozenset())
+        return roles_allow(self.person.roles if self.person is not None else frozenset(), registry=registry)
 
 
 @dataclass(frozen=True, slots=True)

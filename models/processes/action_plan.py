@@ -14,23 +14,20 @@ Its rules:
 
 from __future__ import annotations
 
+from models.anchors import AnchorScope, AnchorSpec
 from models.descriptions import due_line
 from models.effects import ActionAssignedMail, Effect, SendEmail, UpdateItem
-from models.enums import ActionSource, Anchor, StepId
+from models.enums import ActionSource, Anchor, Role, Stage
 from models.errors import Refused
-from models.forms import ActionForm, ActionProgressForm
+from models.forms import ActionClosedForm, ActionForm, ActionProgressForm
 from models.procedure import Context, open_item
-from models.registry import Act, ItemSpec, Process, Wait
+from models.registry import Act, OpenedBy, Process, Step, Wait
 from models.state import CaseState
+from models.timetable import DateSet
 
 
 def starts(state: CaseState) -> bool:
-    return bool(state.items_of(StepId.ACTION))
-
-
-def _nothing_more(state: CaseState, ctx: Context) -> list[Effect]:
-    # Its actions are opened by the act that adds each one.
-    return []
+    return bool(state.items_of(ACTION.step))
 
 
 def add_action(state: CaseState, form: ActionForm, ctx: Context) -> list[Effect]:
@@ -45,16 +42,16 @@ def add_action(state: CaseState, form: ActionForm, ctx: Context) -> list[Effect]
             raise AssertionError(f"unhandled source {form.source}")
     if form.due < ctx.today:
         raise Refused("due is in the past")
-    number = f"a{len(state.items_of(StepId.ACTION)) + 1}"
+    number = f"a{len(state.items_of(ACTION.step)) + 1}"
     effects = open_item(state, ACTION, ACTION_PLAN, ctx, subject=number, agency=form.agency,
                         anchor_on=ctx.today, due=form.due, words="set by the action plan")
     return [*effects, SendEmail(ActionAssignedMail(action=number, agency=form.agency, due=form.due)),
-            UpdateItem(step=StepId.ACTION, subject=number, action="action-added",
+            UpdateItem(step=ACTION.step, subject=number, action="action-added",
                        details={"source": form.source.value})]
 
 
 def note_progress(state: CaseState, form: ActionProgressForm, ctx: Context) -> list[Effect]:
-    item = state.item(StepId.ACTION, form.action)
+    item = state.item(ACTION.step, form.action)
     if item is None or not item.is_open:
         raise Refused(f"{state.case_ref} has no open action {form.action}")
     details = {**item.details, "notes": int(item.details.get("notes", 0)) + 1,
@@ -68,7 +65,7 @@ def describe_actions(state: CaseState, wait: Wait) -> list[str]:
     lines = ["Close an action once it is done, with the reference of its evidence; note progress on "
              "an open one; or add a new action, owned by an agency and due on the date the plan sets. "
              "Each open action is chased by email from its due date.", ""]
-    for item in state.items_of(StepId.ACTION):
+    for item in state.items_of(ACTION.step):
         if item.is_open:
             owner = f", {item.agency.value}" if item.agency is not None else ""
             lines.append(f"- **Action {item.subject}**{owner}: "
@@ -76,21 +73,28 @@ def describe_actions(state: CaseState, wait: Wait) -> list[str]:
     return [*lines, "", "Choose what to record at the top of the form."]
 
 
-# The act that adds an action emails its agency instead of a "step opened" email.
-ACTION = ItemSpec.of(StepId.ACTION, subject_field="action", notify_owner=False, label="Action done")
 ADD_ACTION = Act("action-added", "Action added", ActionForm, add_action, label="New action")
 NOTE_PROGRESS = Act("action-progress", "Progress noted", ActionProgressForm, note_progress,
                     date_field="noted_on", label="Progress")
+ACTION = Step(
+    "action", "Action",
+    owner=Role.AGENCY, anchor=Anchor.ACTION_ADDED, source="the action plan (due date set by the plan)",
+    clock=DateSet("set by the action plan"), form=ActionClosedForm, subject_field="action",
+    waits=("actions",), opens=OpenedBy(ADD_ACTION.name),
+    # The act that adds an action emails its agency instead of a "step opened" email.
+    notify_owner=False, label="Action done")
 
 ACTION_PLAN = Process(
     id="action-plan",
     title="Action plan",
     flow="flows.action_plan:action_plan_flow",
     run_name="{case_ref} action plan",
-    items=(ACTION,),
-    waits=(Wait("actions", "Action plan", (ACTION,), acts=(ADD_ACTION, NOTE_PROGRESS),
-                describe=describe_actions),),
+    steps=(ACTION,),
+    waits=(Wait("actions", "Action plan", acts=(ADD_ACTION, NOTE_PROGRESS), describe=describe_actions),),
     starts=starts,
-    on_start=_nothing_more,
     acts=(ADD_ACTION, NOTE_PROGRESS),
+    stage=Stage.ACTION_PLAN,
+    # Each action's own date, not the case's: its due date is the plan's, and re-timing the action
+    # moves it.
+    anchors=(AnchorSpec(Anchor.ACTION_ADDED, "Action added to the plan", scope=AnchorScope.ITEM),),
 )

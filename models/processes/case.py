@@ -9,14 +9,18 @@ Its rules, each with its source:
   Without one, a Rapid Review the DSPs chose counts from their decision (`models.rules.
   rapid_review_starts_at_decision`).
 - The SIN's submission is the case's notification: the Rapid Review counts from it.
-- The case closes once it is decided and nothing is left open in any of its processes: at once
-  on "no further action"; on the SIN-only path once the local authority has notified and
-  informed the partners; otherwise once its reviews are done and the last action of their action
-  plans is closed (Working Together: the partners see the learning through to its actions).
+- The case closes once it is decided and nothing that keeps it open is left open in any of its
+  processes (`Step.keeps_case_open`): at once on "no further action"; on the SIN-only path once
+  the local authority has notified and informed the partners; otherwise once its reviews are done
+  and the last action of their action plans is closed (Working Together: the partners see the
+  learning through to its actions).
 """
 
 from __future__ import annotations
 
+from datetime import date
+
+from models.anchors import AnchorSpec
 from models.calendar import end_of_london_day
 from models.descriptions import due_line
 from models.effects import (
@@ -30,11 +34,11 @@ from models.effects import (
     SetStatus,
     StoreDecision,
 )
-from models.enums import INTERFACE_NAMES, CasePath, CaseStatus, StepId
+from models.enums import DSP_ROLES, INTERFACE_NAMES, CasePath, CaseStatus, Role, Stage
 from models.errors import Refused
-from models.forms import DspDecisionForm, SignedByTheDsps, SinSubmissionForm
+from models.forms import DspDecisionForm, PartnersInformedForm, SignedByTheDsps, SinSubmissionForm
 from models.procedure import Context, complete_item, open_item
-from models.registry import ItemSpec, Process, Wait
+from models.registry import OpenedBy, Process, Step, Wait
 from models.rules import (
     DECISION_RULES,
     case_path,
@@ -43,7 +47,7 @@ from models.rules import (
     rapid_review_starts_at_decision,
 )
 from models.state import CaseState, ItemState
-from models.timetable import STEP_RULES, Anchor
+from models.timetable import Anchor, ClockSetting, WorkingDaysAfter
 
 SIN_PATHS = (CasePath.SIN_AND_RAPID_REVIEW, CasePath.SIN_ONLY)
 
@@ -69,14 +73,15 @@ def record_decision(state: CaseState, form: DspDecisionForm, ctx: Context, item:
                                                        "deputies": deputies(form)}),
         SendEmail(DecisionRecordedMail(path)),
     ]
-    if path in SIN_PATHS:
-        decided = state.after(effects)
-        for spec in (SIN_SUBMISSION, PARTNERS_INFORMED):
-            effects += open_item(decided, spec, CASE, ctx)
-    elif rapid_review_starts_at_decision(path):
+    # With a SIN, its two steps open next (`on_a_sin_path`).
+    if rapid_review_starts_at_decision(path):
         # No SIN: the decision is the notification the Rapid Review counts from.
         effects.append(SetAnchor(Anchor.NOTIFICATION, form.decided_on))
     return effects
+
+
+def on_a_sin_path(state: CaseState) -> bool:
+    return state.path in SIN_PATHS
 
 
 def deputies(form: SignedByTheDsps) -> list[str]:
@@ -99,7 +104,7 @@ def refuse_a_conflicting_decision(state: CaseState, form: DspDecisionForm) -> No
 
 def describe_decision(state: CaseState, wait: Wait) -> list[str]:
     duty = notification_duty(state.facts)
-    item = state.item(StepId.DSP_DECISION)
+    item = state.item(DSP_DECISION.step)
     return [
         "The three Delegated Safeguarding Partners decide whether the local authority submits a "
         "**Serious Incident Notification** and whether a **Rapid Review** is held.",
@@ -133,7 +138,7 @@ def describe_notification(state: CaseState, wait: Wait) -> list[str]:
     for spec in wait.items:
         item = state.item(spec.step)
         if item is not None:
-            lines += [f"**{spec.rule.title}**: {item.state.value}", "",
+            lines += [f"**{spec.title}**: {item.state.value}", "",
                       due_line(item, spec.rule) if item.is_open else "", ""]
     return lines
 
@@ -150,8 +155,9 @@ def start_case(state: CaseState, ctx: Context) -> list[Effect]:
 
 
 def case_closes(state: CaseState) -> str | None:
-    """Why the case closes now, or None: it is decided and nothing is open in any process."""
-    if state.path is None or state.open_steps():
+    """Why the case closes once nothing that keeps it open is open (the engine checks that), or
+    None: it is not decided yet."""
+    if state.path is None:
         return None
     match state.path:
         case CasePath.NO_FURTHER_ACTION:
@@ -163,24 +169,56 @@ def case_closes(state: CaseState) -> str | None:
     raise AssertionError(f"unhandled path {state.path}")
 
 
-DSP_DECISION = ItemSpec(STEP_RULES[StepId.DSP_DECISION], DspDecisionForm, record=record_decision,
-                        on_repeat=refuse_a_conflicting_decision, date_field="decided_on",
-                        # The referral's own email tells the DSPs; no second "step opened".
-                        notify_owner=False)
-SIN_SUBMISSION = ItemSpec.of(StepId.SIN_SUBMISSION, record=record_sin_submission, label="SIN submitted")
-PARTNERS_INFORMED = ItemSpec.of(StepId.PARTNERS_INFORMED, label="Partners told")
+DSP_DECISION = Step(
+    "dsp-decision", "DSPs decide on a SIN and a Rapid Review",
+    owner=Role.SBU, anchor=Anchor.REFERRAL_RECEIVED, source="local procedure, step 2",
+    clock=WorkingDaysAfter(ClockSetting("dsp_decision_days", 1, at_most=60)),
+    form=DspDecisionForm, recorded_by=(Role.SBU, *DSP_ROLES), waits=("dsp-decision",),
+    record=record_decision, on_repeat=refuse_a_conflicting_decision, date_field="decided_on",
+    # The referral's own email tells the DSPs (`start_case`); no second "step opened".
+    notify_owner=False)
+SIN_SUBMISSION = Step(
+    "sin-submission", "Local authority submits the Serious Incident Notification",
+    owner=Role.LOCAL_AUTHORITY, anchor=Anchor.LA_AWARE, source="Children Act 2004 s16C; GOV.UK guidance",
+    clock=WorkingDaysAfter(ClockSetting("sin_submission_days", 5, at_most=60)),
+    form=SinSubmissionForm, recorded_by=(Role.SBU, Role.LOCAL_AUTHORITY), waits=("notification",),
+    opens=OpenedBy(DSP_DECISION.step, when=on_a_sin_path), record=record_sin_submission,
+    label="SIN submitted")
+PARTNERS_INFORMED = Step(
+    "partners-informed", "Local authority informs the safeguarding partners",
+    owner=Role.LOCAL_AUTHORITY, anchor=Anchor.LA_AWARE, source="GOV.UK guidance",
+    clock=WorkingDaysAfter(ClockSetting("partners_informed_days", 5, at_most=60)),
+    form=PartnersInformedForm, recorded_by=(Role.SBU, Role.LOCAL_AUTHORITY), waits=("notification",),
+    opens=OpenedBy(DSP_DECISION.step, when=on_a_sin_path), label="Partners told")
+
+# -- its anchor dates ---------------------------------------------------------------------------------
+
+def referral_anchors(*, referred_on: date, la_aware_on: date) -> dict[Anchor, date]:
+    """The anchors a referral brings with it, set when the case is stored. The referral itself
+    keeps what was referred (`cases.referred_on`, `cases.la_aware_on`); the anchor is the date the
+    clocks count from, which a person may correct (the local authority's awareness) with a reason."""
+    return {Anchor.REFERRAL_RECEIVED: referred_on, Anchor.LA_AWARE: la_aware_on}
+
 
 CASE = Process(
     id="case",
     title="Case",
     flow="flows.case:case_flow",
     run_name="{case_ref}",
-    items=(DSP_DECISION, SIN_SUBMISSION, PARTNERS_INFORMED),
+    steps=(DSP_DECISION, SIN_SUBMISSION, PARTNERS_INFORMED),
     waits=(
-        Wait("dsp-decision", "DSP decision", (DSP_DECISION,), describe=describe_decision),
-        Wait("notification", "Notification by the local authority", (SIN_SUBMISSION, PARTNERS_INFORMED),
-             describe=describe_notification),
+        Wait("dsp-decision", "DSP decision", describe=describe_decision),
+        Wait("notification", "Notification by the local authority", describe=describe_notification),
     ),
     on_start=start_case,
     closes=case_closes,
+    stage=Stage.NOTIFICATION,
+    # The referral's two dates (`referral_anchors`), then those its decision and its SIN set.
+    anchors=(
+        AnchorSpec(Anchor.REFERRAL_RECEIVED, "Referral received by the SBU", movable=False),
+        AnchorSpec(Anchor.LA_AWARE, "Local authority became aware"),
+        AnchorSpec(Anchor.DECISION, "DSPs' decision"),
+        AnchorSpec(Anchor.NOTIFICATION, "Notification (the SIN, or for a near miss the decision)"),
+        AnchorSpec(Anchor.SIN_SUBMITTED, "Serious Incident Notification submitted"),
+    ),
 )

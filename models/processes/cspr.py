@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from models.anchors import AnchorSpec
 from models.descriptions import due_line, wait_items
 from models.effects import (
     AnchorMoved,
@@ -33,13 +34,17 @@ from models.effects import (
     SetAnchor,
     UpdateItem,
 )
-from models.enums import Anchor, StepId
+from models.enums import Anchor, Role, Stage
 from models.errors import Refused
 from models.forms import (
+    FamilyEngagementForm,
     ImrReceivedForm,
     ImrRequestsForm,
     PlannedPublicationForm,
     PublicationForm,
+    ReportSentForm,
+    ReviewersAppointedForm,
+    StepCompletionForm,
 )
 from models.procedure import (
     Context,
@@ -50,8 +55,9 @@ from models.procedure import (
     structured_details,
 )
 from models.processes.action_plan import ADD_ACTION
-from models.registry import Act, ItemSpec, Process, Wait
+from models.registry import AGENCY_LEAD, Act, OpenedBy, Process, Step, Wait
 from models.state import CaseState, ItemState
+from models.timetable import ClockSetting, MonthsAfter, WorkingDaysAfter, WorkingDaysBefore
 
 
 def commission(state: CaseState, *, on: date, by_panel: bool, ctx: Context) -> list[Effect]:
@@ -64,16 +70,6 @@ def commission(state: CaseState, *, on: date, by_panel: bool, ctx: Context) -> l
 
 def starts(state: CaseState) -> bool:
     return state.anchors.get(Anchor.CSPR_COMMISSIONED) is not None
-
-
-def start(state: CaseState, ctx: Context) -> list[Effect]:
-    """Every step counted from commissioning, and the report to the Panel from the planned
-    publication date; the IMRs open when they are requested, the action plan once published."""
-    effects: list[Effect] = []
-    for spec in (REVIEWERS, TERMS_OF_REFERENCE, IMR_REQUESTS, FAMILY_ENGAGEMENT, DRAFT_REPORT,
-                 FINAL_REPORT, REPORT_TO_PANEL, PUBLICATION):
-        effects += open_item(state, spec, CSPR, ctx)
-    return effects
 
 
 # -- IMRs -----------------------------------------------------------------------------------------------
@@ -108,14 +104,14 @@ def record_imr(state: CaseState, form: ImrReceivedForm, ctx: Context, item: Item
     checked = {section: "missing" if section in form.missing_sections else "present" for section in sections}
     if not form.missing_sections:
         return complete_item(item, form.completed_on, details={"sections": checked})
-    rest_due = ctx.calendar.add_working_days(max(form.completed_on, ctx.today),
-                                             ctx.clocks.imr_resubmission_days)
+    resubmission_days = ctx.clocks.length(IMR_RESUBMISSION)
+    rest_due = ctx.calendar.add_working_days(max(form.completed_on, ctx.today), resubmission_days)
     missing = tuple(section for section in sections if section in form.missing_sections)
     effects: list[Effect] = [UpdateItem(step=item.step, subject=item.subject, action="imr-incomplete",
                                         details={"received_on": form.completed_on.isoformat(),
                                                  "sections": checked, "missing_sections": list(missing)})]
     if rest_due != item.due:
-        effects += retime_item(item, rest_due, f"the rest due {ctx.clocks.imr_resubmission_days} working "
+        effects += retime_item(item, rest_due, f"the rest due {resubmission_days} working "
                                "days after an incomplete IMR", "sections missing", ctx)
     assert item.agency is not None
     return [*effects, SendEmail(ImrIncompleteMail(agency=item.agency, due=rest_due, missing=missing))]
@@ -132,34 +128,15 @@ def move_publication(state: CaseState, form: PlannedPublicationForm, ctx: Contex
 
 def record_publication(state: CaseState, form: PublicationForm, ctx: Context,
                        item: ItemState) -> list[Effect]:
-    effects: list[Effect] = [SetAnchor(Anchor.CSPR_PUBLISHED, form.completed_on),
-                             *complete_item(item, form.completed_on,
-                                            details=structured_details(form, "completed_on"))]
-    return effects + open_item(state.after(effects), ACTION_PLAN, CSPR, ctx)
+    return [SetAnchor(Anchor.CSPR_PUBLISHED, form.completed_on),
+            *complete_item(item, form.completed_on, details=structured_details(form, "completed_on"))]
 
 
 # -- the dashboard --------------------------------------------------------------------------------------
 
-# What each of the CSPR's forms asks, above the items it answers.
-_ASKED = {
-    "cspr-setup": "Record the review's set-up as each part is done: the independent reviewer(s) "
-                  "appointed, the terms of reference agreed, the IMRs requested from the agencies "
-                  "(with the date the review panel sets for them), and family engagement.",
-    "cspr-evidence": "Record each agency's IMR as it is received, naming any section of the "
-                     "partnership's template it lacks (the agency is then chased for the rest), the "
-                     "family's engagement, and the draft report received.",
-    "cspr-report": "Record the final report agreed, sent to the National Panel and the Secretary of "
-                   "State at least 7 working days before the planned publication date, and the review "
-                   "published; move the planned publication date, with its reason, if it changes. A "
-                   "late IMR is still taken.",
-    "cspr-action-plan": "Record the review's action plan agreed, and add each of its actions, owned by "
-                        "an agency and due on the date the plan sets.",
-}
-
-
 def describe(state: CaseState, wait: Wait) -> list[str]:
     planned = state.anchors.get(Anchor.PLANNED_PUBLICATION)
-    lines = [_ASKED[wait.name], ""]
+    lines = [wait.asks, ""]
     if planned is not None:
         lines += [f"Planned publication: {planned:%A %d %B %Y}.", ""]
     for item, rule in wait_items(wait, state):
@@ -174,50 +151,111 @@ def describe(state: CaseState, wait: Wait) -> list[str]:
     return lines
 
 
-REVIEWERS = ItemSpec.of(StepId.CSPR_REVIEWER_APPOINTED, label="Reviewers")
-TERMS_OF_REFERENCE = ItemSpec.of(StepId.CSPR_TERMS_OF_REFERENCE, label="Terms")
-IMR_REQUESTS = ItemSpec.of(StepId.CSPR_IMR_REQUESTS, record=record_imr_requests, label="IMR requests")
-# Each agency gets its IMR request, naming the template's sections, instead of a "step opened" email.
-IMR = ItemSpec.of(StepId.CSPR_IMR, record=record_imr, subject_field="agency", notify_owner=False,
-                  label="IMR received")
-FAMILY_ENGAGEMENT = ItemSpec.of(StepId.CSPR_FAMILY_ENGAGEMENT, label="Family")
-DRAFT_REPORT = ItemSpec.of(StepId.CSPR_DRAFT_REPORT, label="Draft")
-FINAL_REPORT = ItemSpec.of(StepId.CSPR_FINAL_REPORT, label="Final report")
-# Due before its anchor (the planned publication date), so done before it.
-REPORT_TO_PANEL = ItemSpec.of(StepId.CSPR_REPORT_TO_PANEL, done_before_anchor=True, label="To Panel")
-PUBLICATION = ItemSpec.of(StepId.CSPR_PUBLICATION, record=record_publication, label="Published")
-ACTION_PLAN = ItemSpec.of(StepId.CSPR_ACTION_PLAN, label="Plan agreed")
+# Its steps counted from commissioning end if the Panel holds a national review instead
+# (`national_review_cancels`); the action plan, after publication, never meets one.
+REVIEWERS = Step(
+    "cspr-reviewer-appointed", "Independent reviewer appointed",
+    owner=Role.SBU, anchor=Anchor.CSPR_COMMISSIONED, source="local procedure, step 6",
+    clock=WorkingDaysAfter(ClockSetting("cspr_reviewer_appointed_days", 10, at_most=250)),
+    form=ReviewersAppointedForm, waits=("cspr-setup",), national_review_cancels=True, label="Reviewers")
+TERMS_OF_REFERENCE = Step(
+    "cspr-terms-of-reference", "Terms of reference agreed",
+    owner=Role.SBU, anchor=Anchor.CSPR_COMMISSIONED, source="local procedure, step 6",
+    clock=WorkingDaysAfter(ClockSetting("cspr_terms_of_reference_days", 20, at_most=250)),
+    form=StepCompletionForm, waits=("cspr-setup",), national_review_cancels=True, label="Terms")
+IMR_REQUESTS = Step(
+    "cspr-imr-requests", "Individual Management Reviews requested",
+    owner=Role.SBU, anchor=Anchor.CSPR_COMMISSIONED, source="local procedure, IMRs",
+    clock=WorkingDaysAfter(ClockSetting("cspr_imr_requests_days", 10, at_most=250)),
+    form=ImrRequestsForm, waits=("cspr-setup",), record=record_imr_requests, national_review_cancels=True,
+    label="IMR requests")
+# An IMR received with sections missing is chased for the rest, due this many working days on.
+IMR_RESUBMISSION = ClockSetting("imr_resubmission_days", 5, at_most=60)
+IMR = Step(
+    "cspr-imr", "Individual Management Review",
+    owner=Role.AGENCY, anchor=Anchor.IMRS_REQUESTED,
+    source="local procedure, IMRs (by the date the review panel sets)",
+    # Due on the date the review panel sets; this many working days after the requests if none.
+    clock=WorkingDaysAfter(ClockSetting("cspr_imrs_days", 30, at_most=250)),
+    form=ImrReceivedForm, recorded_by=(Role.SBU, AGENCY_LEAD), subject_field="agency",
+    waits=("cspr-evidence",), also_on=("cspr-report",), opens=OpenedBy(IMR_REQUESTS.step),
+    record=record_imr, uses=(IMR_RESUBMISSION,), national_review_cancels=True,
+    # Each agency gets its IMR request, naming the template's sections, instead of a "step opened".
+    notify_owner=False, label="IMR received")
+FAMILY_ENGAGEMENT = Step(
+    "cspr-family-engagement", "Family engagement completed",
+    owner=Role.SBU, anchor=Anchor.CSPR_COMMISSIONED, source="local procedure, step 6",
+    clock=WorkingDaysAfter(ClockSetting("cspr_family_engagement_days", 60, at_most=250)),
+    form=FamilyEngagementForm, waits=("cspr-evidence",), also_on=("cspr-setup",),
+    national_review_cancels=True, label="Family")
+DRAFT_REPORT = Step(
+    "cspr-draft-report", "Draft report received",
+    owner=Role.SBU, anchor=Anchor.CSPR_COMMISSIONED, source="local procedure, step 6",
+    clock=WorkingDaysAfter(ClockSetting("cspr_draft_report_days", 90, at_most=250)),
+    form=StepCompletionForm, waits=("cspr-evidence",), national_review_cancels=True, label="Draft")
+FINAL_REPORT = Step(
+    "cspr-final-report", "Final report agreed",
+    owner=Role.SBU, anchor=Anchor.CSPR_COMMISSIONED, source="local procedure, step 6",
+    clock=WorkingDaysAfter(ClockSetting("cspr_final_report_days", 110, at_most=250)),
+    form=StepCompletionForm, waits=("cspr-report",), national_review_cancels=True, label="Final report")
+REPORT_TO_PANEL = Step(
+    "cspr-report-to-panel", "Final report sent to the Panel and the Secretary of State",
+    owner=Role.SBU, anchor=Anchor.PLANNED_PUBLICATION,
+    source="Working Together (at least 7 working days before)",
+    clock=WorkingDaysBefore(ClockSetting("cspr_report_to_panel_days_before", 7, at_most=60)),
+    # Due before its anchor (the planned publication date), so done before it.
+    form=ReportSentForm, waits=("cspr-report",), done_before_anchor=True, national_review_cancels=True,
+    label="To Panel")
+PUBLICATION = Step(
+    "cspr-publication", "Review published",
+    owner=Role.SBU, anchor=Anchor.CSPR_COMMISSIONED, source="National Panel expectation (6 months)",
+    clock=MonthsAfter(ClockSetting("cspr_publication_months", 6, at_most=24)),
+    form=PublicationForm, waits=("cspr-report",), record=record_publication, national_review_cancels=True,
+    label="Published")
+ACTION_PLAN = Step(
+    "cspr-action-plan", "CSPR action plan agreed",
+    owner=Role.SBU, anchor=Anchor.CSPR_PUBLISHED, source="local procedure; Working Together (action plans)",
+    clock=WorkingDaysAfter(ClockSetting("cspr_action_plan_days", 20, at_most=120)),
+    form=StepCompletionForm, waits=("cspr-action-plan",), opens=OpenedBy(PUBLICATION.step),
+    label="Plan agreed")
 MOVE_PUBLICATION = Act("cspr-publication-moved", "Planned publication date moved", PlannedPublicationForm,
                        move_publication, label="Date moved")
-
-# Every step of the CSPR (a Panel's national review cancels those still open).
-CSPR_STEPS = (StepId.CSPR_REVIEWER_APPOINTED, StepId.CSPR_TERMS_OF_REFERENCE, StepId.CSPR_IMR_REQUESTS,
-              StepId.CSPR_IMR, StepId.CSPR_FAMILY_ENGAGEMENT, StepId.CSPR_DRAFT_REPORT,
-              StepId.CSPR_FINAL_REPORT, StepId.CSPR_REPORT_TO_PANEL, StepId.CSPR_PUBLICATION)
 
 CSPR = Process(
     id="cspr",
     title="Child Safeguarding Practice Review",
     flow="flows.cspr:cspr_flow",
     run_name="{case_ref} cspr",
-    items=(REVIEWERS, TERMS_OF_REFERENCE, IMR_REQUESTS, IMR, FAMILY_ENGAGEMENT, DRAFT_REPORT, FINAL_REPORT,
+    steps=(REVIEWERS, TERMS_OF_REFERENCE, IMR_REQUESTS, IMR, FAMILY_ENGAGEMENT, DRAFT_REPORT, FINAL_REPORT,
            REPORT_TO_PANEL, PUBLICATION, ACTION_PLAN),
     waits=(
-        Wait("cspr-setup", "CSPR: reviewers, terms of reference and IMR requests",
-             (REVIEWERS, TERMS_OF_REFERENCE, IMR_REQUESTS, FAMILY_ENGAGEMENT),
-             primary=(StepId.CSPR_REVIEWER_APPOINTED, StepId.CSPR_TERMS_OF_REFERENCE,
-                      StepId.CSPR_IMR_REQUESTS), describe=describe),
-        Wait("cspr-evidence", "CSPR: IMRs, family engagement and the draft report",
-             (IMR, FAMILY_ENGAGEMENT, DRAFT_REPORT),
-             primary=(StepId.CSPR_IMR, StepId.CSPR_FAMILY_ENGAGEMENT, StepId.CSPR_DRAFT_REPORT),
-             describe=describe),
-        Wait("cspr-report", "CSPR: final report, the Panel and publication",
-             (FINAL_REPORT, REPORT_TO_PANEL, PUBLICATION, IMR), acts=(MOVE_PUBLICATION,),
-             primary=(StepId.CSPR_FINAL_REPORT, StepId.CSPR_REPORT_TO_PANEL, StepId.CSPR_PUBLICATION),
-             describe=describe),
-        Wait("cspr-action-plan", "CSPR action plan", (ACTION_PLAN,), acts=(ADD_ACTION,), describe=describe),
+        Wait("cspr-setup", "CSPR: reviewers, terms of reference and IMR requests", describe=describe,
+             asks="Record the review's set-up as each part is done: the independent reviewer(s) "
+                  "appointed, the terms of reference agreed, the IMRs requested from the agencies "
+                  "(with the date the review panel sets for them), and family engagement."),
+        Wait("cspr-evidence", "CSPR: IMRs, family engagement and the draft report", describe=describe,
+             asks="Record each agency's IMR as it is received, naming any section of the "
+                  "partnership's template it lacks (the agency is then chased for the rest), the "
+                  "family's engagement, and the draft report received."),
+        Wait("cspr-report", "CSPR: final report, the Panel and publication", acts=(MOVE_PUBLICATION,),
+             describe=describe,
+             asks="Record the final report agreed, sent to the National Panel and the Secretary of "
+                  "State at least 7 working days before the planned publication date, and the review "
+                  "published; move the planned publication date, with its reason, if it changes. A "
+                  "late IMR is still taken."),
+        Wait("cspr-action-plan", "CSPR action plan", acts=(ADD_ACTION,), describe=describe,
+             asks="Record the review's action plan agreed, and add each of its actions, owned by an "
+                  "agency and due on the date the plan sets."),
     ),
     starts=starts,
-    on_start=start,
     acts=(MOVE_PUBLICATION,),
+    stage=Stage.CSPR,
+    # Set by its commissioning (with the planned publication, which a person may move), the IMRs
+    # requested and the review published.
+    anchors=(
+        AnchorSpec(Anchor.CSPR_COMMISSIONED, "CSPR commissioned"),
+        AnchorSpec(Anchor.PLANNED_PUBLICATION, "CSPR's planned publication"),
+        AnchorSpec(Anchor.IMRS_REQUESTED, "IMRs requested"),
+        AnchorSpec(Anchor.CSPR_PUBLISHED, "CSPR published"),
+    ),
 )

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
+from models.anchors import AnchorSpec
 from models.calendar import LONDON, london_time
 from models.descriptions import due_line, open_item_lines, wait_items
 from models.effects import (
@@ -38,22 +39,25 @@ from models.effects import (
     SetAnchor,
     SetReview,
 )
-from models.enums import INTERFACE_NAMES, Anchor, CasePath, ReviewRoute, StepId
+from models.enums import DSP_ROLES, INTERFACE_NAMES, Anchor, CasePath, ReviewRoute, Role, Stage
 from models.errors import Refused
 from models.forms import (
+    AgencyResponseForm,
     MeetingHeldForm,
     MeetingMoveForm,
     PanelResponseForm,
     RapidReviewOutcomeForm,
     ReportSentForm,
+    StepCompletionForm,
 )
 from models.procedure import Context, cancel_item, complete_item, open_item, retime_item, structured_details
 from models.processes.action_plan import ADD_ACTION
 from models.processes.case import deputies
-from models.processes.cspr import CSPR_STEPS, commission
-from models.registry import Act, ItemSpec, Process, Wait
+from models.processes.cspr import commission
+from models.registry import AGENCY_LEAD, Act, OpenedBy, Process, Step, Wait
 from models.rules import OUTCOME_RULES, outcome_refusals, review_route
 from models.state import CaseState, ItemState
+from models.timetable import ClockSetting, WorkingDaysAfter
 
 RAPID_REVIEW_PATHS = (CasePath.SIN_AND_RAPID_REVIEW, CasePath.RAPID_REVIEW_ONLY,
                       CasePath.NEAR_MISS_RAPID_REVIEW)
@@ -64,8 +68,8 @@ def starts(state: CaseState) -> bool:
 
 
 def start(state: CaseState, ctx: Context) -> list[Effect]:
-    """Ask every involved agency for its information, set the meeting and invite everyone, and,
-    for a notified case, open the report to the Panel."""
+    """Ask every involved agency for its information, and set the meeting and invite everyone
+    (for a notified case, the report to the Panel opens too, counted from the SIN)."""
     effects: list[Effect] = []
     for agency in state.agencies:
         opened = open_item(state, AGENCY_RESPONSES, RAPID_REVIEW, ctx, subject=agency.value, agency=agency)
@@ -73,12 +77,10 @@ def start(state: CaseState, ctx: Context) -> list[Effect]:
         effects += [SendEmail(InformationRequestMail(agency=agency, due=effect.due))
                     for effect in opened if isinstance(effect, OpenItem)]
     effects += open_item(state, MEETING, RAPID_REVIEW, ctx)
-    meeting = state.after(effects).item(StepId.RR_MEETING)
+    meeting = state.after(effects).item(MEETING.step)
     if meeting is not None and state.meeting is None:
         effects += arrange(state, on=meeting.due, at=ctx.reviews.rr_meeting_time,
                            place=ctx.reviews.rr_meeting_place, ctx=ctx)
-    if state.anchors.get(Anchor.SIN_SUBMITTED) is not None:
-        effects += open_item(state, REPORT_TO_PANEL, RAPID_REVIEW, ctx)
     return effects
 
 
@@ -98,7 +100,7 @@ def arrange(state: CaseState, *, on: date, at: time, place: str, ctx: Context,
 
 
 def move_meeting(state: CaseState, form: MeetingMoveForm, ctx: Context) -> list[Effect]:
-    item = state.item(StepId.RR_MEETING)
+    item = state.item(MEETING.step)
     if item is None or not item.is_open:
         raise Refused(f"{state.case_ref} has no Rapid Review meeting still to be held")
     if form.meeting_on < ctx.today:
@@ -124,13 +126,12 @@ def meeting_retimed(state: CaseState, item: ItemState, due: date, reason: str, c
 def record_meeting(state: CaseState, form: MeetingHeldForm, ctx: Context, item: ItemState) -> list[Effect]:
     """The meeting was held: with every agency's information, or without some (recorded, and the
     late information still accepted); its outcome is due next."""
-    missing = sorted(i.subject for i in state.items_of(StepId.RR_AGENCY_RESPONSES) if i.is_open)
-    effects: list[Effect] = [
+    missing = sorted(i.subject for i in state.items_of(AGENCY_RESPONSES.step) if i.is_open)
+    return [
         SetAnchor(Anchor.MEETING, form.completed_on),
         *complete_item(item, form.completed_on,
                        details={**structured_details(form, "completed_on"), "held_without": missing}),
     ]
-    return effects + open_item(state.after(effects), OUTCOME, RAPID_REVIEW, ctx)
 
 
 # -- the outcome and the Panel ------------------------------------------------------------------------
@@ -148,13 +149,13 @@ def record_outcome(state: CaseState, form: RapidReviewOutcomeForm, ctx: Context,
     ]
     if form.recommendation is ReviewRoute.LOCAL_CSPR:
         effects += commission(state, on=form.decided_on, by_panel=False, ctx=ctx)
-    return effects + open_item(state.after(effects), ACTION_PLAN, RAPID_REVIEW, ctx)
+    return effects
 
 
 def refuse_a_conflicting_outcome(state: CaseState, form: RapidReviewOutcomeForm) -> None:
     """The same recommendation again is already recorded; a different one is refused, as a
     conflicting DSP decision is (`models.processes.case.refuse_a_conflicting_decision`)."""
-    outcome = state.item(StepId.RR_OUTCOME)
+    outcome = state.item(OUTCOME.step)
     if outcome is None or outcome.details.get("recommendation") in (None, form.recommendation.value):
         return
     where = f" through {INTERFACE_NAMES[outcome.completed_via]}" if outcome.completed_via else ""
@@ -165,19 +166,17 @@ def refuse_a_conflicting_outcome(state: CaseState, form: RapidReviewOutcomeForm)
 
 def recommendation(state: CaseState) -> ReviewRoute:
     """What the Rapid Review's outcome recommended (the report to the Panel is sent only after it)."""
-    outcome = state.item(StepId.RR_OUTCOME)
+    outcome = state.item(OUTCOME.step)
     if outcome is None or not outcome.details.get("recommendation"):
         raise Refused(f"{state.case_ref}: record the Rapid Review's outcome first")
     return ReviewRoute(outcome.details["recommendation"])
 
 
 def record_report_sent(state: CaseState, form: ReportSentForm, ctx: Context, item: ItemState) -> list[Effect]:
-    if not state.done(StepId.RR_OUTCOME):
+    if not state.done(OUTCOME.step):
         raise Refused(f"{state.case_ref}: record the Rapid Review's outcome first: the report carries it")
-    effects: list[Effect] = [SetAnchor(Anchor.RR_REPORT_SENT, form.completed_on),
-                             *complete_item(item, form.completed_on,
-                                            details=structured_details(form, "completed_on"))]
-    return effects + open_item(state.after(effects), PANEL_RESPONSE, RAPID_REVIEW, ctx)
+    return [SetAnchor(Anchor.RR_REPORT_SENT, form.completed_on),
+            *complete_item(item, form.completed_on, details=structured_details(form, "completed_on"))]
 
 
 def record_panel_response(state: CaseState, form: PanelResponseForm, ctx: Context,
@@ -194,15 +193,17 @@ def record_panel_response(state: CaseState, form: PanelResponseForm, ctx: Contex
     if route is ReviewRoute.LOCAL_CSPR and not cspr_started:
         effects += commission(state, on=form.completed_on, by_panel=True, ctx=ctx)
     if route is ReviewRoute.NATIONAL_REVIEW and cspr_started:
-        for open_cspr in (i for i in state.open_steps() if i.step in CSPR_STEPS):
-            effects += cancel_item(open_cspr)
+        for still_open in state.open_steps():
+            spec = ctx.registry.item(still_open.step)
+            if spec is not None and spec.national_review_cancels:
+                effects += cancel_item(still_open)
     return effects
 
 
 # -- the dashboard --------------------------------------------------------------------------------------
 
 def describe_meeting(state: CaseState, wait: Wait) -> list[str]:
-    responses = state.items_of(StepId.RR_AGENCY_RESPONSES)
+    responses = state.items_of(AGENCY_RESPONSES.step)
     received = [i.subject for i in responses if not i.is_open]
     outstanding = [i.subject for i in responses if i.is_open]
     lines = ["Record each involved agency's information as it comes in, and the Rapid Review meeting "
@@ -223,7 +224,7 @@ def describe_meeting(state: CaseState, wait: Wait) -> list[str]:
 
 
 def describe_outcome(state: CaseState, wait: Wait) -> list[str]:
-    item = state.item(StepId.RR_OUTCOME)
+    item = state.item(OUTCOME.step)
     return [
         "The Rapid Review's outcome: the immediate safeguarding actions, the learning identified, "
         "and the recommendation with its rationale, signed off by the three DSP roles.",
@@ -241,7 +242,7 @@ def information_awaited(state: CaseState) -> list[str]:
     """The agencies whose information is still awaited after the meeting: the form still takes it."""
     lines = [f"- **{item.title}** ({item.subject}): "
              + due_line(item, AGENCY_RESPONSES.rule).removeprefix("**Due:** ")
-             for item in state.items_of(StepId.RR_AGENCY_RESPONSES) if item.is_open]
+             for item in state.items_of(AGENCY_RESPONSES.step) if item.is_open]
     if not lines:
         return []
     return ["", "Still awaited, and still taken on this form (choose it at the top):", "", *lines]
@@ -260,16 +261,47 @@ def describe_panel_and_plan(state: CaseState, wait: Wait) -> list[str]:
     ]
 
 
-# Each agency gets its own information request instead of a "step opened" email.
-AGENCY_RESPONSES = ItemSpec.of(StepId.RR_AGENCY_RESPONSES, subject_field="agency", notify_owner=False,
-                               label="Agency info")
-MEETING = ItemSpec.of(StepId.RR_MEETING, record=record_meeting, on_retime=meeting_retimed,
-                      label="Meeting held")
-OUTCOME = ItemSpec.of(StepId.RR_OUTCOME, record=record_outcome, on_repeat=refuse_a_conflicting_outcome,
-                      date_field="decided_on", label="Outcome")
-REPORT_TO_PANEL = ItemSpec.of(StepId.RR_REPORT_TO_PANEL, record=record_report_sent, label="To Panel")
-PANEL_RESPONSE = ItemSpec.of(StepId.RR_PANEL_RESPONSE, record=record_panel_response, label="Panel reply")
-ACTION_PLAN = ItemSpec.of(StepId.RR_ACTION_PLAN, label="Plan agreed")
+AGENCY_RESPONSES = Step(
+    "rr-agency-responses", "Agency information for the Rapid Review",
+    owner=Role.AGENCY, anchor=Anchor.NOTIFICATION, source="local procedure, step 4",
+    clock=WorkingDaysAfter(ClockSetting("rr_agency_responses_days", 5, at_most=60),
+                           ClockSetting("near_miss_rr_agency_responses_days", 10, at_most=120)),
+    form=AgencyResponseForm, recorded_by=(Role.SBU, AGENCY_LEAD), subject_field="agency",
+    # Taken on every form of the Rapid Review, late or not, without holding any of them open.
+    also_on=("rr-meeting", "rr-outcome", "rr-panel-and-plan"),
+    # Each agency gets its own information request (`start`) instead of a "step opened" email.
+    notify_owner=False, label="Agency info")
+MEETING = Step(
+    "rr-meeting", "Rapid Review meeting is held",
+    owner=Role.SBU, anchor=Anchor.NOTIFICATION, source="local procedure, step 4",
+    clock=WorkingDaysAfter(ClockSetting("rr_meeting_day", 8, at_most=60),
+                           ClockSetting("near_miss_rr_meeting_day", 15, at_most=120), held_on=True),
+    form=MeetingHeldForm, waits=("rr-meeting",), record=record_meeting, on_retime=meeting_retimed,
+    label="Meeting held")
+OUTCOME = Step(
+    "rr-outcome", "Rapid Review outcome signed off by the DSPs",
+    owner=Role.SBU, anchor=Anchor.MEETING, source="local procedure, step 4",
+    clock=WorkingDaysAfter(ClockSetting("rr_outcome_days", 1, at_most=60)),
+    form=RapidReviewOutcomeForm, recorded_by=(Role.SBU, *DSP_ROLES), waits=("rr-outcome",),
+    opens=OpenedBy(MEETING.step), record=record_outcome, on_repeat=refuse_a_conflicting_outcome,
+    date_field="decided_on", label="Outcome")
+REPORT_TO_PANEL = Step(
+    "rr-report-to-panel", "Rapid Review sent to the National Panel",
+    owner=Role.SBU, anchor=Anchor.SIN_SUBMITTED, source="National Panel expectation",
+    clock=WorkingDaysAfter(ClockSetting("rr_report_to_panel_days", 15, at_most=120)),
+    # Opens on start for a notified case only: a near miss has no SIN to count it from.
+    form=ReportSentForm, waits=("rr-panel-and-plan",), record=record_report_sent, label="To Panel")
+PANEL_RESPONSE = Step(
+    "rr-panel-response", "National Panel's response recorded",
+    owner=Role.SBU, anchor=Anchor.RR_REPORT_SENT, source="National Panel practice (expected)",
+    clock=WorkingDaysAfter(ClockSetting("rr_panel_response_days", 15, at_most=120)),
+    form=PanelResponseForm, waits=("rr-panel-and-plan",), opens=OpenedBy(REPORT_TO_PANEL.step),
+    record=record_panel_response, label="Panel reply")
+ACTION_PLAN = Step(
+    "rr-action-plan", "Rapid Review action plan agreed",
+    owner=Role.SBU, anchor=Anchor.RR_OUTCOME, source="local procedure; Working Together (action plans)",
+    clock=WorkingDaysAfter(ClockSetting("rr_action_plan_days", 20, at_most=120)),
+    form=StepCompletionForm, waits=("rr-panel-and-plan",), opens=OpenedBy(OUTCOME.step), label="Plan agreed")
 MOVE_MEETING = Act("rr-meeting-moved", "Meeting moved", MeetingMoveForm, move_meeting, label="Meeting moved")
 
 RAPID_REVIEW = Process(
@@ -277,18 +309,22 @@ RAPID_REVIEW = Process(
     title="Rapid Review",
     flow="flows.rapid_review:rapid_review_flow",
     run_name="{case_ref} rapid review",
-    items=(AGENCY_RESPONSES, MEETING, OUTCOME, REPORT_TO_PANEL, PANEL_RESPONSE, ACTION_PLAN),
+    steps=(AGENCY_RESPONSES, MEETING, OUTCOME, REPORT_TO_PANEL, PANEL_RESPONSE, ACTION_PLAN),
     waits=(
-        Wait("rr-meeting", "Rapid Review: agency information and the meeting", (AGENCY_RESPONSES, MEETING),
-             acts=(MOVE_MEETING,), primary=(StepId.RR_MEETING,), describe=describe_meeting),
-        Wait("rr-outcome", "Rapid Review outcome", (OUTCOME, AGENCY_RESPONSES),
-             primary=(StepId.RR_OUTCOME,), describe=describe_outcome),
-        Wait("rr-panel-and-plan", "Rapid Review: the National Panel and the action plan",
-             (REPORT_TO_PANEL, PANEL_RESPONSE, ACTION_PLAN, AGENCY_RESPONSES), acts=(ADD_ACTION,),
-             primary=(StepId.RR_REPORT_TO_PANEL, StepId.RR_PANEL_RESPONSE, StepId.RR_ACTION_PLAN),
+        Wait("rr-meeting", "Rapid Review: agency information and the meeting", acts=(MOVE_MEETING,),
+             describe=describe_meeting),
+        Wait("rr-outcome", "Rapid Review outcome", describe=describe_outcome),
+        Wait("rr-panel-and-plan", "Rapid Review: the National Panel and the action plan", acts=(ADD_ACTION,),
              describe=describe_panel_and_plan),
     ),
     starts=starts,
     on_start=start,
     acts=(MOVE_MEETING,),
+    stage=Stage.RAPID_REVIEW,
+    # Set by the meeting held, the outcome signed off and the review sent to the Panel.
+    anchors=(
+        AnchorSpec(Anchor.MEETING, "Rapid Review meeting held"),
+        AnchorSpec(Anchor.RR_OUTCOME, "Rapid Review outcome signed off"),
+        AnchorSpec(Anchor.RR_REPORT_SENT, "Rapid Review sent to the National Panel"),
+    ),
 )

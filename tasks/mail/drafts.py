@@ -1,87 +1,76 @@
-"""The email for each email effect the procedure chose (`models.effects.Mail`): the procedure
-decides who is told what, by kind; the builders in `tasks.mail.messages` write it."""
+"""The email for each email the procedure asked for (a `models.effects.MailRequest`): the procedure
+decides who is told what, by type; the one builder of that type writes it.
+
+A builder is registered for its request type with `@builds(TheMail)` and is found by the request's
+type alone, so adding an email is one typed request, one builder and its templates, and nothing
+here changes. The procedure's own builders live in `tasks.mail.messages`; a process's own live in
+its package, registered when the registry imports it (`SBU_PROCESS_MODULES`), with their
+templates beside them (`tasks.mail.rendering.draft(..., templates=...)`). A builder is given its
+request and the `MailContext` (the case, the directory, the dashboard link, the case clock's now).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from uuid import UUID
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
 
-from models.effects import (
-    ActionAssignedMail,
-    CaseClosedMail,
-    CsprCommissionedMail,
-    DecisionRecordedMail,
-    EscalationMail,
-    ImrIncompleteMail,
-    ImrRequestMail,
-    InformationRequestMail,
-    Mail,
-    MeetingInvitationMail,
-    OverdueMail,
-    ReferralReceivedMail,
-    ReminderMail,
-    RunRepairedMail,
-    StepOpenedMail,
-)
-from tasks.mail import messages
+from models.effects import MailRequest
 from tasks.mail.directory import Directory
-from tasks.mail.messages import EmailDraft, MeetingPlace, ProcessName, SectionName, Subject
+from tasks.mail.rendering import EmailDraft
+
+M = TypeVar("M", bound=MailRequest)
 
 
-def draft_for(mail: Mail, *, case_ref: str, directory: Directory, dashboard_url: str,
+@dataclass(frozen=True, slots=True)
+class MailContext:
+    """What a builder is given besides its request: the case the email is about (its reference),
+    the partnership's directory of addresses, the dashboard's link, and the case clock's now (which
+    stamps an invitation)."""
+
+    case_ref: str
+    directory: Directory
+    dashboard_url: str
+    now: datetime
+
+
+_BUILDERS: dict[type[MailRequest], Callable[[Any, MailContext], EmailDraft]] = {}
+
+
+def builds(request: type[M]) -> Callable[[Callable[[M, MailContext], EmailDraft]],
+                                         Callable[[M, MailContext], EmailDraft]]:
+    """Register the decorated function as the builder of `request`'s emails: one per type, so a
+    second is refused (it would be a second email for one request)."""
+
+    def register(builder: Callable[[M, MailContext], EmailDraft]) -> Callable[[M, MailContext], EmailDraft]:
+        if request in _BUILDERS:
+            raise ValueError(f"{request.__name__} already has a builder")
+        _BUILDERS[request] = builder
+        return builder
+
+    return register
+
+
+def builder_for(request: type[MailRequest]) -> Callable[[Any, MailContext], EmailDraft] | None:
+    """The builder registered for `request` (the procedure's own are registered first), or None."""
+    import tasks.mail.messages  # noqa: F401  (registers the procedure's own builders)
+
+    return _BUILDERS.get(request)
+
+
+def mail_requests() -> tuple[type[MailRequest], ...]:
+    """Every concrete mail request type defined so far: the procedure's, and those of the processes
+    imported (the registry imports them)."""
+    return MailRequest.defined()
+
+
+def draft_for(mail: MailRequest, *, case_ref: str, directory: Directory, dashboard_url: str,
               now: datetime) -> EmailDraft:
     """The email `mail` asks for, about `case_ref`; `now` (case time) stamps an invitation."""
-    ref, to, url = case_ref, directory, dashboard_url
-    subject: str = getattr(mail, "subject", "")
-    about = Subject(subject) if subject else None
-    match mail:
-        case ReferralReceivedMail():
-            return messages.referral_received_email(case_ref=ref, due_at=mail.due_at, directory=to,
-                                                    dashboard_url=url)
-        case DecisionRecordedMail():
-            return messages.decision_recorded_email(case_ref=ref, path=mail.path, directory=to,
-                                                    dashboard_url=url)
-        case StepOpenedMail():
-            return messages.step_opened_email(case_ref=ref, step=mail.rule, subject=about, due=mail.due,
-                                              owner=mail.owner, directory=to, dashboard_url=url)
-        case ReminderMail():
-            return messages.reminder_email(case_ref=ref, step=mail.rule, subject=about, due=mail.due,
-                                           owner=mail.owner, directory=to, dashboard_url=url)
-        case OverdueMail():
-            return messages.overdue_email(case_ref=ref, step=mail.rule, subject=about, due=mail.due,
-                                          owner=mail.owner, directory=to, dashboard_url=url)
-        case EscalationMail():
-            return messages.escalation_email(case_ref=ref, step=mail.rule, subject=about, due=mail.due,
-                                             on=mail.on, directory=to, dashboard_url=url)
-        case InformationRequestMail():
-            return messages.rr_information_request_email(case_ref=ref, agency=mail.agency, due=mail.due,
-                                                          directory=to, dashboard_url=url)
-        case MeetingInvitationMail():
-            return messages.rr_meeting_invitation_email(
-                case_ref=ref, starts_at=mail.starts_at, duration=timedelta(minutes=mail.minutes),
-                place=MeetingPlace(mail.place), agencies=mail.agencies, directory=to, dashboard_url=url,
-                issued_at=now, sequence=mail.sequence)
-        case CsprCommissionedMail():
-            return messages.cspr_commissioned_email(case_ref=ref, commissioned_on=mail.commissioned_on,
-                                                    publication_target=mail.publication_target,
-                                                    by_panel=mail.by_panel, directory=to, dashboard_url=url)
-        case ImrRequestMail():
-            return messages.imr_request_email(case_ref=ref, agency=mail.agency, due=mail.due,
-                                              sections=[SectionName(s) for s in mail.sections],
-                                              directory=to, dashboard_url=url)
-        case ImrIncompleteMail():
-            return messages.imr_incomplete_email(case_ref=ref, agency=mail.agency, due=mail.due,
-                                                 missing=[SectionName(s) for s in mail.missing],
-                                                 directory=to, dashboard_url=url)
-        case ActionAssignedMail():
-            return messages.action_assigned_email(case_ref=ref, action=Subject(mail.action),
-                                                  agency=mail.agency, due=mail.due, directory=to,
-                                                  dashboard_url=url)
-        case CaseClosedMail():
-            return messages.case_closed_email(case_ref=ref, closed_on=mail.closed_on, directory=to,
-                                              dashboard_url=url)
-        case RunRepairedMail():
-            return messages.run_repaired_alert_email(case_ref=ref, process=ProcessName(mail.process),
-                                                     loss=mail.loss, replaced=UUID(mail.replaced),
-                                                     directory=to, dashboard_url=url)
-    raise AssertionError(f"unhandled email {mail!r}")
+    builder = builder_for(type(mail))
+    if builder is None:
+        raise LookupError(f"no builder for {type(mail).__name__}: register one with "
+                          "@tasks.mail.drafts.builds, in the package of the process that sends it")
+    return builder(mail, MailContext(case_ref=case_ref, directory=directory, dashboard_url=dashboard_url,
+                                     now=now))

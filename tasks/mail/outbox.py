@@ -26,7 +26,7 @@ from models.enums import Interface
 from models.errors import NotFound, Refused, SbuError
 from models.tables import OutboxMessage, OutboxStatus
 from tasks.mail.directory import is_valid_domain
-from tasks.mail.messages import Attachment, EmailDraft
+from tasks.mail.rendering import Attachment, EmailDraft
 from tasks.mail.sender import OutgoingEmail
 from tasks.store.repositories import add_audit_event
 

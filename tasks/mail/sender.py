@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from models.errors import SbuError
 from tasks.mail.directory import is_valid_address
-from tasks.mail.messages import Attachment
+from tasks.mail.rendering import Attachment
 
 if TYPE_CHECKING:
     from models.settings import Settings

@@ -5,21 +5,14 @@ rule's title; the builders in `tasks.mail.messages` write the email."""
 
 from __future__ import annotations
 
+from models.processes import STEP_RULES
 from models.reporting import DigestFigures, ProgressEntry, ProgressSummary, ReportFigures, Timing
 from models.schedules import Period
-from models.timetable import STEP_RULES
 from tasks.mail import messages
+from tasks.mail.checked import StepName, StepTitle, Subject
 from tasks.mail.directory import Directory
-from tasks.mail.messages import (
-    DigestRow,
-    EmailDraft,
-    ProgressItem,
-    ProgressRow,
-    ReportHeadline,
-    StepName,
-    StepTitle,
-    Subject,
-)
+from tasks.mail.messages import DigestRow, ProgressItem, ProgressRow, ReportHeadline
+from tasks.mail.rendering import EmailDraft
 
 
 def _title(step: str, title: str) -> StepTitle | None:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 from models.errors import SbuError, StoreUnavailable
 
 # The newest migration; compared on every start so the common case costs one query, not Alembic.
-HEAD_REVISION = "0004_audit_chain"
+HEAD_REVISION = "0005_anchor_rows"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import exists, func, select
 
 from models import schema
-from models.enums import Agency, StepState, known_step
+from models.enums import Agency, Anchor, StepState, known_step
 from models.errors import NotFound
 from models.rules import CaseFacts
 from models.state import CaseState, DecisionSummary, ItemState, MeetingState
@@ -81,7 +81,7 @@ def _states(connection: Connection, rows: Sequence[Row[Any]], today: date) -> li
         return []
     ids = [row.id for row in rows]
     items, agencies, runs = schema.items, schema.case_agencies, schema.case_runs
-    records, meetings = schema.records, schema.meetings
+    records, meetings, case_anchors = schema.records, schema.meetings, schema.case_anchors
     items_by_case: dict[int, list[ItemState]] = {case_id: [] for case_id in ids}
     for i in connection.execute(select(items).where(items.c.case_id.in_(ids)).order_by(items.c.id)):
         items_by_case[i.case_id].append(ItemState(
@@ -89,7 +89,7 @@ def _states(connection: Connection, rows: Sequence[Row[Any]], today: date) -> li
             anchor=i.anchor, anchor_on=i.anchor_on, due=i.due_on, rule=i.rule,
             completed_on=i.completed_on, completed_by=i.completed_by, completed_via=i.completed_via,
             overdue=i.state is StepState.OPEN and i.due_on < today, agency=i.agency,
-            details=i.details or {}))
+            details=i.details or {}, due_set_by_person=i.due_set_by_person))
     agencies_by_case: dict[int, list[Agency]] = {case_id: [] for case_id in ids}
     for a in connection.execute(select(agencies).where(agencies.c.case_id.in_(ids))
                                 .order_by(agencies.c.case_id, agencies.c.agency)):
@@ -104,6 +104,11 @@ def _states(connection: Connection, rows: Sequence[Row[Any]], today: date) -> li
         counts_by_case[case_id][kind] = count
     meeting_by_case = {m.case_id: MeetingState(m.starts_at, m.minutes, m.place, m.sequence)
                        for m in connection.execute(select(meetings).where(meetings.c.case_id.in_(ids)))}
+    # Every anchor of every case listed, in one round trip; in date order, as a person reads them.
+    anchors_by_case: dict[int, dict[Anchor, date]] = {case_id: {} for case_id in ids}
+    for a in connection.execute(select(case_anchors).where(case_anchors.c.case_id.in_(ids))
+                                .order_by(case_anchors.c.anchor_on, case_anchors.c.anchor)):
+        anchors_by_case[a.case_id][a.anchor] = a.anchor_on
     states = []
     for row in rows:
         decision = (DecisionSummary(row.decision_sin, row.decision_rapid_review, row.decision_recorded_by,
@@ -115,8 +120,7 @@ def _states(connection: Connection, rows: Sequence[Row[Any]], today: date) -> li
                             looked_after_child=bool(row.any_looked_after),
                             care_leaver=bool(row.any_care_leaver)),
             referred_at=row.referred_at,
-            anchors={anchor: getattr(row, column) for anchor, column in schema.ANCHOR_COLUMNS.items()
-                     if getattr(row, column) is not None},
+            anchors=anchors_by_case[row.id],
             steps=tuple(items_by_case[row.id]), agencies=tuple(agencies_by_case[row.id]),
             runs=runs_by_case[row.id], decision=decision, record_counts=counts_by_case[row.id],
             meeting=meeting_by_case.get(row.id), review=row.review))

@@ -23,7 +23,7 @@ from deployments.cli.app import main
 from deployments.cli.forms import option_name
 from models.enums import Interface
 from models.forms import DspDecisionForm, DspSignature, Referral, RetimeForm, parse_referral
-from models.registry import build_registry
+from models.processes import build_registry
 from models.settings import load_settings
 from tasks.service import Actor, CaseService
 from tasks.store.db import Store

@@ -10,7 +10,7 @@ import pytest
 
 from deployments.cli import main
 from deployments.cli.app import COMMANDS, Command
-from models.registry import build_registry
+from models.processes import build_registry
 
 
 def every_command() -> list[list[str]]:

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import update
 
 from deployments.cli import main
-from models.enums import Role, StepId
+from models.enums import Role
+from models.processes import StepId
 from models.tables import OutboxMessage, OutboxStatus
 from tasks.mail import messages
 from tasks.mail.directory import load_directory

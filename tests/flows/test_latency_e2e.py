@@ -20,8 +20,9 @@ import pytest
 from prefect.client.schemas.objects import StateType
 
 from deployments.local import STALL_ALLOWANCE, wait_until
-from models.enums import Interface, StepId
+from models.enums import Interface
 from models.forms import DspDecisionForm
+from models.processes import StepId
 from models.settings import load_settings
 from tasks.prefect_bridge import wake_case
 from tasks.service import Actor, CaseService

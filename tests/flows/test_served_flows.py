@@ -14,7 +14,7 @@ from prefect import flow
 
 from deployments import warm_start
 from deployments.serve import served_flows
-from models.registry import build_registry
+from models.processes import build_registry
 
 pytestmark = [pytest.mark.prefect]
 

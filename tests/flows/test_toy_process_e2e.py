@@ -1,7 +1,9 @@
-"""The proof that the next process is an addition (issue 7): a toy two-step process, registered from
-the tests (`tests.flows.toy_process`) through `SBU_PROCESS_MODULES`, runs end to end under the real
-`sbu serve` on a real Prefect server, with its dashboard forms, its `sbu record` command, its durable
-timers and emails, and the reconciliation sweep, none of whose code knows it exists.
+"""The proof that the next process is an addition: a toy two-step process, registered from the
+tests (`tests.flows.toy_process`, a package) through `SBU_PROCESS_MODULES`, runs end to end under the
+real `sbu serve` on a real Prefect server, with its dashboard forms, its `sbu record` command, its
+durable timers and emails, its own anchor date (set by its check, its visits counted from it, moved
+by `sbu retime`) and its own email (with its templates in its package), and the reconciliation
+sweep, none of whose code knows it exists.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Monday 11 January 2027, 08:00, with a case hour passing every wall second: the toy check, due one
 # working day after Monday's decision (Tuesday), is overdue from Wednesday 00:01, about 40 s in;
-# each agency's visit is due Monday 1 February, its reminder fourteen case days (over 300 s) away.
+# made on Monday, it books each agency's visit for fifteen working days on, Monday 1 February, its
+# reminder fourteen case days (over 300 s) away.
 CASE_START = datetime(2027, 1, 11, 8, 0, tzinfo=UTC)
 DAY = "2027-01-11"
 DSPS = DSP_OPTIONS
@@ -59,8 +62,10 @@ def test_a_process_registered_from_the_tests_runs_end_to_end(
                               "--rationale", "Abuse suspected; criteria met.", *DSPS)
     assert "toy" in decided["started"]
     items = items_of(system, case_ref)
+    # Its visits wait for the check that books them.
     assert {key: row["due"] for key, row in items.items() if key.startswith("toy")} == {
-        "toy-check": "2027-01-12", "toy-visit:police": "2027-02-01", "toy-visit:health": "2027-02-01"}
+        "toy-check": "2027-01-12"}
+    assert "toy-visit-booked" not in system.sbu_json("status", case_ref)["anchors"]
     system.start()
 
     # Its run, named by its own rule, waits on its first form, derived from the domain form.
@@ -90,6 +95,16 @@ def test_a_process_registered_from_the_tests_runs_end_to_end(
                what="the toy visits' wait")
     check = items_of(system, case_ref)["toy-check"]
     assert (check["state"], check["completed_by"]) == ("done", "Toy Tester")
+    # The check set the toy's own anchor, and each agency's visit is counted from it.
+    status = system.sbu_json("status", case_ref)
+    assert status["anchors"]["toy-visit-booked"] == DAY
+    visits = {row["subject"]: row for row in status["steps"] if row["step"] == "toy-visit"}
+    assert {subject: (row["due"], row["rule"]) for subject, row in visits.items()} == {
+        agency: ("2027-02-01", "15 working days after toy-visit-booked") for agency in ("police", "health")}
+    # And its own email reached the SBU, by reference only, from the templates in its package.
+    booked = f"[{case_ref}] Toy visits booked on Monday 11 January 2027: 2 due by Monday 1 February 2027"
+    wait_until(lambda: booked in system.mail_subjects(), timeout=60 + STALL_ALLOWANCE,
+               what="the toy's own email")
 
     # One agency's visit, recorded with `sbu record`: the run wakes to the next count.
     recorded = system.sbu_json("record", case_ref, "toy-visit", "--agency", "police", "--on", DAY)
@@ -130,3 +145,13 @@ def test_a_process_registered_from_the_tests_runs_end_to_end(
     time.sleep(12)  # half a case day
     assert len(toy_alerts()) <= len(seen) + 1, toy_alerts()
     assert not [s for s in system.mail_subjects() if "toy-visit:police" in s]
+
+    # The toy's anchor moved by a person, with a reason: the visit still open follows it; the one
+    # done keeps its date.
+    moved = system.sbu_json("retime", case_ref, "toy-visit-booked", "--to", "2027-01-12",
+                            "--reason", "The visits were booked a day later")
+    assert moved["retimed"] == ["toy-visit:health"]
+    status = system.sbu_json("status", case_ref)
+    assert status["anchors"]["toy-visit-booked"] == "2027-01-12"
+    visits = {row["subject"]: row for row in status["steps"] if row["step"] == "toy-visit"}
+    assert (visits["health"]["due"], visits["police"]["due"]) == ("2027-02-02", "2027-02-01")

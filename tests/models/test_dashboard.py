@@ -12,13 +12,14 @@ from models.calendar import WorkingDayCalendar
 from models.dashboard import case_tags, retagged, timeline_description, timeline_key, timeline_rows
 from models.descriptions import form_markdown
 from models.enums import AbuseOrNeglect, Agency, Anchor, CasePath, CaseStatus, Category, StepState
-from models.processes import BUILTIN_PROCESSES
+from models.processes import BUILTIN_PROCESSES, build_registry
 from models.registry import Process, Wait
 from models.reporting import Timing
 from models.rules import CaseFacts
 from models.state import CaseState, DecisionSummary, ItemState
 
 CALENDAR = WorkingDayCalendar()
+REGISTRY = build_registry()
 
 
 def item(step: str, *, due: date, state: StepState = StepState.OPEN, done: date | None = None,
@@ -43,24 +44,26 @@ def case(*steps: ItemState, path: CasePath | None = None) -> CaseState:
 
 def test_a_case_is_tagged_with_its_path_and_stage_as_they_change() -> None:
     referred = case(item("dsp-decision", due=date(2026, 12, 24)))
-    assert case_tags(referred) == ("path:awaiting-decision", "stage:awaiting-decision")
+    assert case_tags(referred, REGISTRY) == ("path:awaiting-decision", "stage:awaiting-decision")
     decision = item("dsp-decision", due=date(2026, 12, 24), state=StepState.DONE, done=date(2026, 12, 24))
     decided = case(decision, item("sin-submission", due=date(2026, 12, 31)),
                    path=CasePath.SIN_AND_RAPID_REVIEW)
-    assert case_tags(decided) == ("path:sin-and-rapid-review", "stage:notification")
+    assert case_tags(decided, REGISTRY) == ("path:sin-and-rapid-review", "stage:notification")
     reviewing = replace(decided, steps=(*decided.steps,
                                         item("rr-meeting", due=date(2027, 1, 7), process="rapid-review")))
-    assert case_tags(reviewing) == ("path:sin-and-rapid-review", "stage:rapid-review")
+    assert case_tags(reviewing, REGISTRY) == ("path:sin-and-rapid-review", "stage:rapid-review")
     closed = replace(reviewing, status=CaseStatus.CLOSED)
-    assert case_tags(closed)[1] == "stage:closed"
+    assert case_tags(closed, REGISTRY)[1] == "stage:closed"
 
 
 def test_retagging_replaces_the_path_and_stage_and_keeps_every_other_tag() -> None:
     decided = case(item("sin-submission", due=date(2026, 12, 31)), path=CasePath.SIN_ONLY)
     before = ["case", "path:awaiting-decision", "stage:awaiting-decision", "operator-note"]
-    assert retagged(before, decided) == ["case", "operator-note", "path:sin-only", "stage:notification"]
+    assert retagged(before, decided, REGISTRY) == ["case", "operator-note", "path:sin-only",
+                                                   "stage:notification"]
     # Already up to date: the same list, so nothing is written.
-    assert retagged(retagged(before, decided), decided) == retagged(before, decided)
+    once = retagged(before, decided, REGISTRY)
+    assert retagged(once, decided, REGISTRY) == once
 
 
 # -- the timeline ---------------------------------------------------------------------------------------
@@ -101,7 +104,7 @@ def test_a_step_due_on_friday_and_done_on_saturday_is_late_by_no_working_day() -
 def test_the_timelines_key_and_description_carry_the_case_reference_path_and_stage_only() -> None:
     state = case(item("sin-submission", due=date(2026, 12, 31)), path=CasePath.SIN_ONLY)
     assert timeline_key(state.case_ref) == "timeline-sr-2026-0001"
-    description = timeline_description(state, as_of=date(2026, 12, 29))
+    description = timeline_description(state, as_of=date(2026, 12, 29), registry=REGISTRY)
     assert description.startswith("**Timeline of case SR-2026-0001** as of Tuesday 29 December 2026: "
                                   "path sin-only, stage notification.")
 

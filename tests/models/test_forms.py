@@ -13,10 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from models.enums import AbuseOrNeglect, Agency, Category, Role, StepId
+from models.enums import AbuseOrNeglect, Agency, Category, Role
 from models.forms import (
     SIGNATURE_FIELDS,
-    STEP_FORMS,
     ActionForm,
     ActionProgressForm,
     AgencyResponseForm,
@@ -34,6 +33,8 @@ from models.forms import (
     parse_referral,
     store_only_fields,
 )
+from models.processes import StepId
+from tests.conftest import STEP_FORMS
 
 NOW = datetime(2026, 12, 23, 12, 0, tzinfo=UTC)
 CANARY = "CANARY-XYZ-123"

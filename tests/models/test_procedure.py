@@ -47,7 +47,6 @@ from models.enums import (
     CasePath,
     CaseStatus,
     Category,
-    StepId,
     StepState,
     TimerKind,
 )
@@ -60,7 +59,7 @@ from models.forms import (
     StepCompletionForm,
 )
 from models.procedure import Context, Outcome, handle
-from models.registry import build_registry
+from models.processes import StepId, build_registry
 from models.review_policy import ReviewPolicy
 from models.rules import CaseFacts, case_path, dsp_decision_refusals
 from models.state import CaseState, DecisionSummary
@@ -355,3 +354,51 @@ def test_every_allowed_decision_sets_the_rules_path_and_every_open_item_is_timed
             assert (item.step, item.subject) in timed
             assert item.due > DAY
             assert CALENDAR.is_working_day(item.due)
+
+
+def test_a_person_set_due_date_is_read_from_the_item_not_from_its_words() -> None:
+    state = notified()
+    responses = {item.subject: item for item in state.items_of(StepId.RR_AGENCY_RESPONSES)}
+    # The police's date was set by a person, though its words read as a count; health's words read
+    # as set, though its date was counted: the flag decides, not the words.
+    state = replace(state, steps=tuple(
+        replace(item, due_set_by_person=True) if item is responses["police"]
+        else replace(item, rule="set by someone once") if item is responses["health"] else item
+        for item in state.steps))
+    outcome = handle(state, AnchorMoved(Anchor.NOTIFICATION, date(2026, 12, 29), "Corrected date"), context())
+    moved = {(e.step, e.subject) for e in of_type(outcome.effects, RetimeItem)}
+    assert (StepId.RR_AGENCY_RESPONSES, "health") in moved
+    assert (StepId.RR_AGENCY_RESPONSES, "police") not in moved
+
+
+def test_an_item_opened_on_a_date_a_person_gave_is_marked_so() -> None:
+    from models.procedure import open_item
+    from models.processes.action_plan import ACTION, ACTION_PLAN
+
+    [opened] = of_type(tuple(open_item(notified(), ACTION, ACTION_PLAN, context(), subject="a1",
+                                       agency=Agency.POLICE, anchor_on=DAY, due=date(2027, 2, 1),
+                                       words="set by the action plan")), OpenItem)
+    assert (opened.due_set_by_person, opened.rule) == (True, "set by the action plan")
+    counted = of_type(handle(new_case(), Referred(), context()).effects, OpenItem)
+    assert counted
+    assert not any(e.due_set_by_person for e in counted)
+
+
+@pytest.mark.parametrize(("anchor", "message"), [
+    (Anchor.REFERRAL_RECEIVED, "the referral's date is fixed"),
+    (Anchor.ACTION_ADDED, "each item's own date"),
+    (Anchor("no-such-anchor"), "there is no anchor date no-such-anchor"),
+])
+def test_only_a_declared_movable_date_of_the_case_can_be_moved(anchor: Anchor, message: str) -> None:
+    with pytest.raises(Refused, match=message):
+        handle(notified(), AnchorMoved(anchor, date(2026, 12, 29), "A reason given"), context())
+
+
+def test_a_rule_may_set_only_a_declared_date_of_the_case() -> None:
+    from models.effects import SetAnchor
+    from models.procedure import _settled
+
+    with pytest.raises(AssertionError, match="not a declared date of the case"):
+        _settled(notified(), [SetAnchor(Anchor("no-such-anchor"), DAY)], context())
+    with pytest.raises(AssertionError, match="not a declared date of the case"):
+        _settled(notified(), [SetAnchor(Anchor.ACTION_ADDED, DAY)], context())

@@ -42,18 +42,16 @@ from models.enums import (
     Category,
     ReviewRoute,
     Stage,
-    StepId,
     StepState,
 )
 from models.errors import Refused
-from models.forms import STEP_FORMS
 from models.procedure import Context, Outcome, handle
-from models.registry import build_registry
+from models.processes import StepId, build_registry
 from models.review_policy import ReviewPolicy
 from models.rules import CaseFacts
 from models.state import CaseState, DecisionSummary
 from models.timetable import Clocks
-from tests.conftest import SIGNATURES
+from tests.conftest import SIGNATURES, STEP_FORMS
 
 CALENDAR = WorkingDayCalendar()
 REGISTRY = build_registry()
@@ -164,7 +162,7 @@ def test_the_rapid_review_of_a_notified_case_counts_from_the_sin() -> None:
         datetime(2027, 1, 11, 10, 0, tzinfo=UTC), 120, 0, AGENCIES)
     assert case.state.meeting is not None
     assert case.state.meeting.sequence == 0
-    assert case.state.stage is Stage.RAPID_REVIEW
+    assert REGISTRY.stage_of(case.state) is Stage.RAPID_REVIEW
 
 
 def test_the_meeting_moved_sends_an_update_and_its_timers_follow() -> None:
@@ -229,7 +227,7 @@ def test_a_local_cspr_recommended_is_commissioned_with_its_clocks() -> None:
     assert case.due(StepId.CSPR_REPORT_TO_PANEL) == date(2027, 7, 1)
     # The Rapid Review's own action plan: 20 working days after the outcome, Tue 9 Feb.
     assert case.due(StepId.RR_ACTION_PLAN) == date(2027, 2, 9)
-    assert case.state.stage is Stage.CSPR
+    assert REGISTRY.stage_of(case.state) is Stage.CSPR
 
 
 def test_the_report_to_the_panel_waits_for_the_outcome_and_opens_the_panels_response() -> None:
@@ -382,13 +380,14 @@ def test_a_case_closes_only_when_its_last_action_closes() -> None:
     case.record(StepId.RR_ACTION_PLAN, completed_on=date(2027, 2, 3))
     case.on(date(2027, 2, 20)).record(StepId.ACTION, action="a2", evidence_ref="BRIEF-9",
                                       completed_on=date(2027, 2, 20))
-    assert (case.state.status, case.state.stage) == (CaseStatus.IN_PROGRESS, Stage.ACTION_PLAN)
+    assert (case.state.status, REGISTRY.stage_of(case.state)) == (CaseStatus.IN_PROGRESS,
+                                                                   Stage.ACTION_PLAN)
     closing = case.on(date(2027, 3, 30)).record(StepId.ACTION, action="a1", evidence_ref="AUD-1-FINAL",
                                                 completed_on=date(2027, 3, 30))
     assert [e for e in closing.effects if isinstance(e, CloseCase)] == [
         CloseCase("the reviews are done and every action of their plans is closed")]
     assert case.mails(CaseClosedMail)
-    assert (case.state.status, case.state.stage) == (CaseStatus.CLOSED, Stage.CLOSED)
+    assert (case.state.status, REGISTRY.stage_of(case.state)) == (CaseStatus.CLOSED, Stage.CLOSED)
     with pytest.raises(Refused, match="is closed"):
         case.act("action-added", source="rapid-review", agency="health", owner_role="Named Nurse",
                  summary="Too late.", due=date(2027, 4, 30))

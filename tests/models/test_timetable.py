@@ -10,22 +10,42 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from models.calendar import WorkingDayCalendar
-from models.enums import StepId
-from models.timetable import (
-    STEP_RULES,
-    Anchor,
-    Clocks,
-    DateSet,
-    Deadline,
-    deadline,
-    due_date,
-    rapid_review_timetable,
-    statutory_timetable,
-)
+from models.processes import STEP_RULES, StepId, build_registry
+from models.timetable import Anchor, Clocks, DateSet, Deadline, known_anchors
 
 CALENDAR = WorkingDayCalendar()
 DEFAULTS = Clocks()
 PROPERTY_SETTINGS = settings(max_examples=100, deadline=None)
+REGISTRY = build_registry()
+
+
+# The timetable as `sbu timetable` derives it from the step declarations, for the dates it is given.
+
+def statutory_timetable(*, referred_at: datetime, la_aware: date | None, notified: date | None,
+                        clocks: Clocks, calendar: WorkingDayCalendar, sin_submitted: date | None = None,
+                        near_miss: bool = False) -> list[Deadline]:
+    anchors = known_anchors(referred_at=referred_at, la_aware=la_aware, notified=notified,
+                            sin_submitted=sin_submitted, near_miss=near_miss)
+    return REGISTRY.timetable(anchors, clocks=REGISTRY.check_clocks(clocks), calendar=calendar,
+                              near_miss=near_miss)
+
+
+def rapid_review_timetable(*, notified: date, sin_submitted: date | None, clocks: Clocks,
+                           calendar: WorkingDayCalendar, near_miss: bool) -> list[Deadline]:
+    anchors = {Anchor.NOTIFICATION: notified}
+    if sin_submitted is not None:
+        anchors[Anchor.SIN_SUBMITTED] = sin_submitted
+    return REGISTRY.timetable(anchors, clocks=REGISTRY.check_clocks(clocks), calendar=calendar,
+                              near_miss=near_miss)
+
+
+def due_date(step: str, *, anchor_date: date, clocks: Clocks, calendar: WorkingDayCalendar,
+             near_miss: bool = False) -> tuple[date, str]:
+    return STEP_RULES[step].due(anchor_date, clocks=clocks, calendar=calendar, near_miss=near_miss)
+
+
+def deadline(step: str, *, anchor_date: date, clocks: Clocks, calendar: WorkingDayCalendar) -> Deadline:
+    return STEP_RULES[step].deadline(anchor_date=anchor_date, clocks=clocks, calendar=calendar)
 
 # The example referral.
 REFERRED_AT = datetime(2026, 12, 23, 10, 15, tzinfo=UTC)
@@ -241,22 +261,25 @@ def test_closure_days_change_the_dates() -> None:
     ids=lambda value: next(iter(value)),
 )
 def test_impossible_clocks_are_refused(settings_: dict[str, int]) -> None:
-    with pytest.raises(ValidationError):
-        Clocks.model_validate(settings_)
+    # A pydantic ValidationError is a ValueError: the shape is refused by Clocks, a name or bound
+    # the steps do not declare by the registry.
+    with pytest.raises(ValueError, match=r"greater than or equal to 1|not a clock setting|must be from 1 to"):
+        REGISTRY.check_clocks(Clocks.model_validate(settings_))
 
 
 def test_clocks_are_frozen() -> None:
     with pytest.raises(ValidationError):
-        DEFAULTS.dsp_decision_days = 2  # type: ignore[misc]
+        DEFAULTS.dsp_decision_days = 2  # type: ignore[attr-defined]
 
 
 def test_the_defaults_are_the_procedures() -> None:
-    assert (DEFAULTS.dsp_decision_days, DEFAULTS.sin_submission_days, DEFAULTS.partners_informed_days,
-            DEFAULTS.rr_agency_responses_days, DEFAULTS.rr_meeting_day,
-            DEFAULTS.rr_report_to_panel_days, DEFAULTS.cspr_report_to_panel_days_before,
-            DEFAULTS.cspr_publication_months) == (1, 5, 5, 5, 8, 15, 7, 6)
-    assert DEFAULTS.near_miss_rr_agency_responses_days > DEFAULTS.rr_agency_responses_days
-    assert DEFAULTS.near_miss_rr_meeting_day > DEFAULTS.rr_meeting_day
+    lengths = {name: DEFAULTS.length(setting) for name, setting in REGISTRY.clock_settings.items()}
+    assert (lengths["dsp_decision_days"], lengths["sin_submission_days"], lengths["partners_informed_days"],
+            lengths["rr_agency_responses_days"], lengths["rr_meeting_day"],
+            lengths["rr_report_to_panel_days"], lengths["cspr_report_to_panel_days_before"],
+            lengths["cspr_publication_months"]) == (1, 5, 5, 5, 8, 15, 7, 6)
+    assert lengths["near_miss_rr_agency_responses_days"] > lengths["rr_agency_responses_days"]
+    assert lengths["near_miss_rr_meeting_day"] > lengths["rr_meeting_day"]
 
 
 # -- the CSPR ---------------------------------------------------------------------------------
@@ -354,7 +377,7 @@ def test_every_step_has_a_rule_and_a_clock() -> None:
         if isinstance(STEP_RULES[step].clock, DateSet):
             continue
         row = deadline(step, anchor_date=date(2027, 6, 30), clocks=DEFAULTS, calendar=CALENDAR)
-        assert row.step is step
+        assert row.step == step
         assert row.source
         assert row.rule
 

@@ -29,11 +29,12 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from models.clock import FixedClock
-from models.enums import Interface, StepId
-from models.forms import STEP_FORMS, parse_referral
+from models.enums import Interface
+from models.forms import parse_referral
+from models.processes import StepId
 from models.schedules import Period
 from tasks.service import Actor, CaseService
-from tests.conftest import EXAMPLE_REFERRAL, SIGNATURES
+from tests.conftest import EXAMPLE_REFERRAL, SIGNATURES, STEP_FORMS
 
 AS_OF = date(2027, 1, 21)
 YEAR = Period(date(2026, 4, 1), date(2027, 3, 31))

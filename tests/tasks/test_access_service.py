@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from models.access import NOT_IN_DIRECTORY
-from models.enums import Interface, StepId
+from models.enums import Interface
 from models.errors import Refused
 from models.forms import DspDecisionForm, SinSubmissionForm
+from models.processes import StepId, build_registry
 from models.settings import Settings
 from models.tables import AuditEvent
 from tasks.people import load_people
@@ -93,3 +94,12 @@ def test_the_people_file_refuses_an_unknown_role_without_echoing(tmp_path: Path)
     with pytest.raises(Exception, match=r"people\.dlee\.roles: each entry must be a known role") as refused:
         load_people(path)
     assert "dsp-everything" not in str(refused.value)
+
+
+def test_the_people_file_takes_a_role_a_registered_process_declares(tmp_path: Path) -> None:
+    path = tmp_path / "people.toml"
+    path.write_text('[people.tking]\nname = "Tam King"\nroles = ["toy-inspector"]\n')
+    with pytest.raises(Exception, match=r"people\.tking\.roles: each entry must be a known role"):
+        load_people(path)
+    people = load_people(path, roles=build_registry(["tests.flows.toy_process"]).roles)
+    assert people.by_handle["tking"].roles == {"toy-inspector"}

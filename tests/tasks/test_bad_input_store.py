@@ -17,10 +17,9 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine, MetaData, select
 
 from models.clock import FixedClock
-from models.enums import Anchor, Interface, StepId
+from models.enums import Anchor, Interface
 from models.errors import SbuError
 from models.forms import (
-    STEP_FORMS,
     DspDecisionForm,
     MeetingMoveForm,
     PartnersInformedForm,
@@ -31,7 +30,7 @@ from models.forms import (
     parse_referral,
 )
 from models.procedure import YEARS_AHEAD
-from models.processes import BUILTIN_PROCESSES
+from models.processes import BUILTIN_PROCESSES, StepId
 from models.tables import Decision
 from tasks.service import Actor, CaseService
 from tests.bad_inputs import (
@@ -48,7 +47,7 @@ from tests.bad_inputs import (
     put,
     valid_answer,
 )
-from tests.conftest import EXAMPLE_NOW, EXAMPLE_REFERRAL, SIGNATURES
+from tests.conftest import EXAMPLE_NOW, EXAMPLE_REFERRAL, SIGNATURES, STEP_FORMS
 
 OFFICER = Actor("sbu-officer", Interface.CLI)
 CANARY = "Q7zK9-canary"

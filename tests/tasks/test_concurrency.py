@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 
 from models import schema
 from models.clock import FixedClock
-from models.enums import Interface, ReviewRoute, StepId
+from models.enums import Interface, ReviewRoute
 from models.errors import Refused
 from models.forms import (
     AgencyResponseForm,
@@ -36,6 +36,7 @@ from models.forms import (
     SinSubmissionForm,
     parse_referral,
 )
+from models.processes import StepId
 from tasks.service import Actor, CaseService
 from tasks.store.audit import verify_audit_chain
 from tests.conftest import EXAMPLE_NOW, EXAMPLE_REFERRAL, SIGNATURES

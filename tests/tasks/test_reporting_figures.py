@@ -49,7 +49,7 @@ def driven(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 def figures_of(service: CaseService, period: Period = YEAR) -> ReportFigures:
     return report_figures(service.list_cases(), period=period, as_of=AS_OF, calendar=service.calendar,
-                          partnership="default")
+                          partnership="default", registry=service.registry)
 
 
 def test_the_report_counts_the_cases_referred_in_the_period(driven: CaseService) -> None:
@@ -159,7 +159,8 @@ def test_the_digest_lists_the_open_items_of_the_open_cases(driven: CaseService) 
 
 
 def test_the_progress_summary_of_the_open_reviews(driven: CaseService) -> None:
-    summary = progress_summary(driven.list_cases(), day=AS_OF, calendar=driven.calendar)
+    summary = progress_summary(driven.list_cases(), day=AS_OF, calendar=driven.calendar,
+                               registry=driven.registry)
     assert [review.case_ref for review in summary.reviews] == [NOTIFIED, NEAR_MISS]
     notified, near_miss = summary.reviews
     assert (notified.stage, notified.review, near_miss.stage) == (

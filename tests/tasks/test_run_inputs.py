@@ -11,18 +11,18 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from models.enums import Agency, Anchor, Role, StepId
+from models.enums import Agency, Anchor, Role
 from models.forms import (
     AgencyResponseForm,
     DspDecisionForm,
     MeetingMoveForm,
     describe_validation_error,
 )
-from models.processes import BUILTIN_PROCESSES
+from models.processes import BUILTIN_PROCESSES, StepId
 from models.processes.case import CASE
 from models.processes.rapid_review import RAPID_REVIEW
-from models.registry import TAB_BUDGET, Act, ItemSpec, Wait, choice_label
-from models.timetable import StepRule, WorkingDaysAfter
+from models.registry import TAB_BUDGET, Act, Step, Wait, choice_label
+from models.timetable import WorkingDaysAfter
 from tasks.run_inputs import RECORDED_IN_STORE, domain_form, run_input_for
 from tests.conftest import SIGNATURES
 
@@ -98,8 +98,8 @@ def test_a_field_added_to_a_domain_form_appears_on_the_dashboard() -> None:
         completed_on: date = Field(title="Visited on", description="When the visit was made.")
         visitor_role: str = Field(title="Visitor's role", description="Who visited, by role.")
 
-    spec = ItemSpec(StepRule("toy-visit", "Visit", Role.SBU, Anchor.DECISION, "a test", WorkingDaysAfter(1)),
-                    VisitForm)
+    spec = Step("toy-visit", "Visit", owner=Role.SBU, anchor=Anchor.DECISION, source="a test",
+                clock=WorkingDaysAfter(1), form=VisitForm)
     properties = schema_of(Wait("toy-visit", "Visit", (spec,)))["properties"]
     assert properties["visitor_role"]["title"] == "Visitor's role"
 
@@ -126,7 +126,7 @@ def test_an_answer_is_validated_into_its_domain_form() -> None:
                                               "rr_agency_responses__completed_on": "2026-12-23"},
                                    "recorded_by": "Robin"})
     spec, form = domain_form(MEETING, answer)
-    assert isinstance(spec, ItemSpec)
+    assert isinstance(spec, Step)
     assert spec.step == StepId.RR_AGENCY_RESPONSES
     assert form == AgencyResponseForm(agency=Agency.POLICE, completed_on=date(2026, 12, 23))
     moved = model.model_validate({"record": {"rr_meeting_moved__meeting_on": "2027-01-12",

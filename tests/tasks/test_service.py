@@ -12,9 +12,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from models.clock import FixedClock
-from models.enums import Agency, CasePath, CaseStatus, Interface, StepId, StepState, TimerKind, TimerState
+from models.enums import Agency, CasePath, CaseStatus, Interface, StepState, TimerKind, TimerState
 from models.errors import NotFound, Refused
 from models.forms import DspDecisionForm, MeetingHeldForm, MeetingMoveForm, SinSubmissionForm, parse_referral
+from models.processes import StepId
 from models.tables import AuditEvent, Case, Decision, Meeting, OutboxMessage, Record, Timer
 from tasks.service import Actor, CaseService
 from tests.conftest import EXAMPLE_NOW, EXAMPLE_REFERRAL, SIGNATURES
@@ -157,11 +158,11 @@ def test_no_further_action_closes_the_case_and_cancels_timers(service: CaseServi
 def test_completing_a_step_cancels_its_timers(service: CaseService) -> None:
     ref = service.refer(referral(), actor=OFFICER).case_ref
     service.decide(ref, decision(sin=True, rapid_review=True), actor=OFFICER)
-    sin_timers = [t for t in service.timers(case_ref=ref) if t.step is StepId.SIN_SUBMISSION]
+    sin_timers = [t for t in service.timers(case_ref=ref) if t.step == StepId.SIN_SUBMISSION]
     assert {t.kind for t in sin_timers} == {TimerKind.REMINDER, TimerKind.OVERDUE, TimerKind.ESCALATION}
     service.record(ref, StepId.SIN_SUBMISSION,
                    SinSubmissionForm(national_ref="CSIN-1", completed_on=date(2026, 12, 23)), actor=OFFICER)
-    left = [t for t in service.timers(case_ref=ref) if t.step is StepId.SIN_SUBMISSION]
+    left = [t for t in service.timers(case_ref=ref) if t.step == StepId.SIN_SUBMISSION]
     assert left == []
     # A timer firing after its step was done exits quietly and sends nothing.
     outbox_before = count(service, OutboxMessage)
@@ -189,7 +190,7 @@ def test_timers_that_come_due_together_fire_in_order(service: CaseService, clock
     # the escalation's may be the first to reach the store.
     ref = service.refer(referral(), actor=OFFICER).case_ref
     service.decide(ref, decision(sin=True, rapid_review=True), actor=OFFICER)
-    planned = sorted((t for t in service.timers(case_ref=ref) if t.step is StepId.SIN_SUBMISSION),
+    planned = sorted((t for t in service.timers(case_ref=ref) if t.step == StepId.SIN_SUBMISSION),
                      key=lambda t: t.fire_at)
     assert [t.kind for t in planned] == [TimerKind.REMINDER, TimerKind.OVERDUE, TimerKind.ESCALATION]
     reminder, overdue, escalation = planned
@@ -213,7 +214,7 @@ def test_a_timer_run_early_fires_no_earlier_timer_not_yet_due(service: CaseServi
     ref = service.refer(referral(), actor=OFFICER).case_ref
     service.decide(ref, decision(sin=True, rapid_review=True), actor=OFFICER)
     reminder, overdue, escalation = sorted((t for t in service.timers(case_ref=ref)
-                                            if t.step is StepId.SIN_SUBMISSION), key=lambda t: t.fire_at)
+                                            if t.step == StepId.SIN_SUBMISSION), key=lambda t: t.fire_at)
     service.fire_timer(escalation.key)  # before its time, as an operator's manual run would
     left = {t.key for t in service.timers(case_ref=ref)}
     assert {reminder.key, overdue.key} <= left

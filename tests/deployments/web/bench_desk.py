@@ -42,7 +42,7 @@ from typing import Any
 import httpx
 
 from deployments.local import SBU, free_port, wait_until
-from models.enums import Agency, Interface, StepId
+from models.enums import Agency, Interface
 from models.forms import (
     ActionForm,
     DspDecisionForm,
@@ -52,6 +52,7 @@ from models.forms import (
     SinSubmissionForm,
     parse_referral,
 )
+from models.processes import StepId
 from models.settings import load_settings
 from tasks.service import Actor, CaseService
 from tasks.store.db import Store

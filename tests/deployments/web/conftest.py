@@ -37,13 +37,16 @@ def people_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def desk_settings(settings: Settings, people_file: Path) -> Callable[..., Settings]:
-    """The test's settings, with the people directory and the gateway's key when asked."""
-    def make(*, people: bool = False, gateway: bool = False) -> Settings:
+    """The test's settings, with the people directory, the gateway's key and process modules of
+    the test's own (`SBU_PROCESS_MODULES`) when asked."""
+    def make(*, people: bool = False, gateway: bool = False, modules: tuple[str, ...] = ()) -> Settings:
         update: dict[str, object] = {}
         if people:
             update["people_file"] = people_file
         if gateway:
             update["gateway_key"] = SecretStr(GATEWAY_KEY)
+        if modules:
+            update["process_modules"] = modules
         return settings.model_copy(update=update)
 
     return make
@@ -52,15 +55,14 @@ def desk_settings(settings: Settings, people_file: Path) -> Callable[..., Settin
 @pytest.fixture
 def open_desk(store: Store, desk_settings: Callable[..., Settings], walk_clock: FixedClock) -> DeskFactory:
     """A person's browser at a desk on the test's store: `open_desk("Sam Officer")` without the
-    gateway (signed in by name), `open_desk("kshaw", gateway=True, people=True)` behind it."""
-    apps: dict[tuple[bool, bool], TestClient] = {}
-
-    def make(user: str, *, people: bool = False, gateway: bool = False) -> DeskClient:
-        settings = desk_settings(people=people, gateway=gateway)
+    gateway (signed in by name), `open_desk("kshaw", gateway=True, people=True)` behind it, and
+    `modules=("tests.models.practitioner_event",)` with a step of the test's own registered."""
+    def make(user: str, *, people: bool = False, gateway: bool = False,
+             modules: tuple[str, ...] = ()) -> DeskClient:
+        settings = desk_settings(people=people, gateway=gateway, modules=modules)
         service = CaseService(store=store, settings=settings, clock=walk_clock)
         app = desk_app(settings, service=service, tell_prefect=False)
         client = TestClient(app, follow_redirects=False)
-        apps[(people, gateway)] = client
         desk = DeskClient(client, user, GATEWAY_KEY.encode() if gateway else None)
         return desk if gateway else desk.sign_in()
 

@@ -10,6 +10,7 @@ header, body and attachment of every message received.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import inspect
 import typing
@@ -22,25 +23,18 @@ from uuid import UUID
 
 from models.calendar import end_of_london_day
 from models.clock import FixedClock
-from models.enums import Agency, CasePath, ReviewRoute, Role, RunLoss, Stage, StepId, StepState
+from models.enums import Agency, CasePath, ReviewRoute, Role, RunLoss, Stage, StepState
 from models.forms import DspDecisionForm, parse_referral
+from models.processes import StepId
+from models.timetable import StepRule
 from tasks.mail import messages
+from tasks.mail.checked import MeetingPlace, ProcessName, SectionName, StepName, StepTitle, Subject
 from tasks.mail.delivery import deliver_pending
 from tasks.mail.directory import Directory
-from tasks.mail.messages import (
-    DigestRow,
-    EmailDraft,
-    MeetingPlace,
-    ProcessName,
-    ProgressItem,
-    ProgressRow,
-    ReportHeadline,
-    SectionName,
-    StepName,
-    StepTitle,
-    Subject,
-)
+from tasks.mail.drafts import mail_requests
+from tasks.mail.messages import DigestRow, ProgressItem, ProgressRow, ReportHeadline
 from tasks.mail.outbox import queue_email
+from tasks.mail.rendering import EmailDraft
 from tasks.mail.sender import SmtpSender
 from tasks.store.db import Store
 from tests.tasks.mail.conftest import FAST, SmtpServer
@@ -111,6 +105,35 @@ def test_no_builder_takes_free_text() -> None:
         "step": {StepName}, "subject": {Subject}, "title": {StepTitle}}
     # A yearly report's notice carries counts only.
     assert all(info.annotation is int for info in ReportHeadline.model_fields.values())
+
+
+# The text a mail request (`models.effects.MailRequest`) may hold, each field with the checked type
+# its builder makes of it before it reaches an email; every other field is a date, a number, an
+# enum or a step's rule (written in code).
+REQUEST_TEXT_FIELDS = {
+    ("StepOpenedMail", "subject"): Subject, ("ReminderMail", "subject"): Subject,
+    ("OverdueMail", "subject"): Subject, ("EscalationMail", "subject"): Subject,
+    ("ActionAssignedMail", "action"): Subject, ("ImrRequestMail", "sections"): SectionName,
+    ("ImrIncompleteMail", "missing"): SectionName, ("MeetingInvitationMail", "place"): MeetingPlace,
+    ("RunRepairedMail", "process"): ProcessName, ("RunRepairedMail", "replaced"): UUID,
+}
+
+
+def test_no_mail_request_carries_free_text() -> None:
+    # The toy process's own request too, as the registry would import it.
+    import tests.flows.toy_process  # noqa: F401
+
+    requests = [kind for kind in mail_requests() if kind.__module__.startswith(("models.", "tests.flows."))]
+    assert len(requests) >= 15
+    text_fields = {}
+    for kind in requests:
+        # `models.effects` imports the rule's type for type checking only.
+        hints = typing.get_type_hints(kind, localns={"StepRule": StepRule})
+        for field in dataclasses.fields(kind):  # type: ignore[arg-type]
+            name = field.name
+            if _text_types(hints[name]):
+                text_fields[(kind.__name__, name)] = REQUEST_TEXT_FIELDS.get((kind.__name__, name))
+    assert text_fields == REQUEST_TEXT_FIELDS
 
 
 def _text_types(hint: Any) -> set[type]:

@@ -11,14 +11,16 @@ import pytest
 from sqlalchemy import select
 
 from models.clock import FixedClock, ScaledClock
-from models.enums import Interface, Role, StepId
+from models.enums import Interface, Role
 from models.forms import parse_referral
+from models.processes import StepId
 from models.settings import Settings
 from models.tables import Case, OutboxMessage, OutboxStatus
 from tasks.mail.delivery import DeliveryReport, backoff, deliver_pending
 from tasks.mail.directory import Directory
-from tasks.mail.messages import EmailDraft, reminder_email
+from tasks.mail.messages import reminder_email
 from tasks.mail.outbox import queue_email
+from tasks.mail.rendering import EmailDraft
 from tasks.mail.sender import SmtpSender
 from tasks.service import Actor, CaseService
 from tasks.store.db import Store

@@ -13,19 +13,13 @@ from icalendar import Calendar
 from pydantic import ValidationError
 
 from models.calendar import LONDON, end_of_london_day
-from models.enums import Agency, CasePath, Role, RunLoss, StepId, StepState
-from models.timetable import STEP_RULES
+from models.enums import Agency, CasePath, Role, RunLoss, StepState
+from models.processes import STEP_RULES, StepId
 from tasks.mail import messages
+from tasks.mail.checked import MeetingPlace, ProcessName, SectionName, StepTitle, Subject
 from tasks.mail.directory import Directory
-from tasks.mail.messages import (
-    DigestRow,
-    EmailDraft,
-    MeetingPlace,
-    ProcessName,
-    SectionName,
-    StepTitle,
-    Subject,
-)
+from tasks.mail.messages import DigestRow
+from tasks.mail.rendering import EmailDraft
 
 DASHBOARD = "http://127.0.0.1:4200/runs"
 REF = "SR-2026-0007"
@@ -181,7 +175,7 @@ def test_a_trailing_newline_is_refused(directory: Directory) -> None:
         messages.reminder_email(case_ref=REF, step=StepId.RR_MEETING, due=date(2026, 3, 6),
                                 owner=Role.SBU, directory=directory, dashboard_url=DASHBOARD + "\n")
     with pytest.raises(ValueError, match="subject"):
-        messages.Subject("police\n")
+        Subject("police\n")
     good = messages.reminder_email(case_ref=REF, step=StepId.RR_MEETING, due=date(2026, 3, 6),
                                    owner=Role.SBU, directory=directory, dashboard_url=DASHBOARD)
     for field in ("dedup_key", "event"):

@@ -11,12 +11,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models.clock import FixedClock
-from models.enums import Agency, Interface, Role, StepId
+from models.enums import Agency, Interface, Role
 from models.errors import NotFound, Refused, SbuError
+from models.processes import StepId
 from models.tables import AuditEvent, OutboxMessage, OutboxStatus
 from tasks.mail import messages
+from tasks.mail.checked import MeetingPlace
 from tasks.mail.directory import Directory
-from tasks.mail.messages import EmailDraft, MeetingPlace
 from tasks.mail.outbox import (
     attachments_from_json,
     list_outbox,
@@ -26,6 +27,7 @@ from tasks.mail.outbox import (
     queue_email,
     requeue_dead_letter,
 )
+from tasks.mail.rendering import EmailDraft
 from tasks.store.db import Store
 from tasks.store.repositories import add_audit_event
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from models.clock import ScaledClock
-from models.enums import Role, StepId
+from models.enums import Role
+from models.processes import StepId
 from tasks.mail import messages
 from tasks.mail.directory import Directory
 from tasks.mail.outbox import queue_email

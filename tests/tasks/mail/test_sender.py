@@ -12,8 +12,8 @@ from models.enums import Agency
 from models.errors import SbuError
 from models.settings import Settings
 from tasks.mail import messages
+from tasks.mail.checked import MeetingPlace
 from tasks.mail.directory import Directory
-from tasks.mail.messages import MeetingPlace
 from tasks.mail.sender import (
     OutgoingEmail,
     PermanentDeliveryError,

@@ -14,9 +14,10 @@ import pytest
 from models.clock import FixedClock
 from models.enums import Role, Stage
 from tasks import periodic
+from tasks.mail.checked import StepName
 from tasks.mail.delivery import deliver_pending
 from tasks.mail.directory import Directory
-from tasks.mail.messages import ProgressItem, ProgressRow, StepName, progress_summary_email
+from tasks.mail.messages import ProgressItem, ProgressRow, progress_summary_email
 from tasks.mail.sender import SmtpSender
 from tasks.reports.documents import render_progress_markdown
 from tasks.service import CaseService

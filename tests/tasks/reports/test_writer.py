@@ -15,6 +15,7 @@ import pytest
 
 from models.calendar import WorkingDayCalendar
 from models.clock import FixedClock
+from models.processes import build_registry
 from models.reporting import ReportFigures, report_figures
 from models.schedules import Period
 from models.settings import Settings
@@ -37,7 +38,7 @@ def figures(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReportFigures]
     service = CaseService(store=store, settings=settings, clock=clock)
     drive_cases(service, clock)
     yield report_figures(service.list_cases(), period=YEAR, as_of=AS_OF, calendar=service.calendar,
-                         partnership="default")
+                         partnership="default", registry=service.registry)
     store.dispose()
 
 
@@ -140,7 +141,7 @@ def test_the_csv_has_one_row_per_case_for_the_national_returns(figures: ReportFi
 
 def test_a_period_with_no_cases_still_makes_a_report(figures: ReportFigures, tmp_path: Path) -> None:
     empty = report_figures([], period=Period(date(2025, 4, 1), date(2026, 3, 30)), as_of=AS_OF,
-                           calendar=WorkingDayCalendar(), partnership="default")
+                           calendar=WorkingDayCalendar(), partnership="default", registry=build_registry())
     files = write_report(empty, folder=default_folder(tmp_path, empty), with_csv=True)
     assert files.folder == tmp_path / "reports" / "2025-04-01_2026-03-30"
     assert [png_size(path)[0] for path in files.charts] == [1000, 700]

@@ -20,9 +20,10 @@ from sqlalchemy.exc import DBAPIError
 from models import schema
 from models.audit import GENESIS, AuditRow, Problem, row_hash
 from models.clock import FixedClock
-from models.enums import Anchor, Interface, StepId
+from models.enums import Anchor, Interface
 from models.errors import SbuError
 from models.forms import DspDecisionForm, RetimeForm, SinSubmissionForm, parse_referral
+from models.processes import StepId
 from models.settings import Settings
 from tasks.service import Actor, CaseService
 from tasks.store import repositories as repo
