@@ -14,8 +14,9 @@ checks are a courtesy: the domain form and the procedure check everything again 
 and their refusals are put back at the field (`deployments.web.refusals`).
 
 Which forms a case offers: each step with an item open (a step already done is not offered), each
-act a waiting form of its processes offers now (as the dashboard would), and a new due date for an
-open item, each only to a person whose roles may record it (`models.access.roles_to_record`).
+act a waiting form of its processes offers now (as the dashboard would), a new due date for an open
+item, and a new date for an anchor date of the case (one a person may move: `models.anchors`),
+each only to a person whose roles may record it (`models.access.roles_to_record`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pydantic.fields import FieldInfo
 
 from deployments.web.titles import agency_title, title_of, words
 from models.access import NEW_DUE_DATE, People, roles_to_record
+from models.anchors import AnchorSpec
 from models.calendar import LONDON
 from models.enums import DSP_ROLES, ActionSource, Agency, Anchor, CaseStatus, Role
 from models.fields import Paragraphs
@@ -44,8 +46,13 @@ from models.registry import Act, Registry, Step
 from models.state import CaseState, ItemState
 
 REFERRAL = "referral"
-# The field of the new-due-date form naming the item to re-time (it is no field of `RetimeForm`).
+# The new-anchor-date form's key: moving an anchor is checked as a new due date is (no step or act
+# has either name).
+NEW_ANCHOR_DATE = "new-anchor-date"
+# The field of the new-due-date form naming the item to re-time, and of the new-anchor-date form
+# naming the anchor (neither is a field of `RetimeForm`).
 ITEM_FIELD = "item"
+ANCHOR_FIELD = "anchor"
 # How many children a referral can name (the domain form's own limit) and reviewers a CSPR has.
 MAX_CHILDREN = 4
 
@@ -71,6 +78,7 @@ class Kind(StrEnum):
     STEP = "step"
     ACT = "act"
     RETIME = "retime"
+    ANCHOR = "anchor"
     REFERRAL = "referral"
 
 
@@ -107,8 +115,9 @@ class Input:
 
 @dataclass(frozen=True, slots=True)
 class DeskForm:
-    """A form the desk offers: what it records (`key`: a step id, an act's name, `new-due-date` or
-    `referral`), its title, what it asks, the domain form it is checked by, and its inputs."""
+    """A form the desk offers: what it records (`key`: a step id, an act's name, `new-due-date`,
+    `new-anchor-date` or `referral`), its title, what it asks, the domain form it is checked by,
+    and its inputs."""
 
     key: str
     kind: Kind
@@ -446,6 +455,9 @@ def case_forms(context: CaseContext, *, may: MayRecord) -> list[DeskForm]:
                         forms.append(built_act)
     if state.open_steps() and may(NEW_DUE_DATE):
         forms.append(_retime_form(context))
+    anchors = movable_anchors(context)
+    if anchors and may(NEW_DUE_DATE):
+        forms.append(_anchor_form(context, anchors))
     return forms
 
 
@@ -499,6 +511,30 @@ def _retime_form(context: CaseContext) -> DeskForm:
     return DeskForm(key=NEW_DUE_DATE, kind=Kind.RETIME, title="New due date for a step",
                     about="Give an open step a new due date, with the reason; its reminders, overdue "
                           "alert and escalations move with it.",
+                    model=RetimeForm, inputs=tuple(inputs))
+
+
+def movable_anchors(context: CaseContext) -> list[AnchorSpec]:
+    """The case's anchor dates a person may move: each declared as the case's own and movable,
+    and already set on the case (a date not yet reached is set by the procedure's own rule)."""
+    return [spec for spec in context.registry.anchors
+            if spec.movable and spec.of_case and context.state.anchors.get(spec.anchor) is not None]
+
+
+def _anchor_form(context: CaseContext, anchors: Sequence[AnchorSpec]) -> DeskForm:
+    known = context.state.anchors
+    choices = tuple(Option(spec.anchor.value, f"{spec.title}: now {known[spec.anchor]:%a %d %b %Y}")
+                    for spec in anchors)
+    which = Input(name=ANCHOR_FIELD, title="Which date", hint="The date of the case to correct.",
+                  widget=Widget.SELECT, required=True, options=choices)
+    inputs = [which, *build_inputs(RetimeForm, Narrowing(today=context.today))]
+    # The date it moves to may be past or to come (a planned publication): no bound in the browser.
+    inputs = [replace(each, hint="The date it should be.", low=None, high=None) if each.name == "due"
+              else each for each in inputs]
+    return DeskForm(key=NEW_ANCHOR_DATE, kind=Kind.ANCHOR, title="New anchor date",
+                    about="Correct a date of the case that due dates are counted from, with the reason; "
+                          "every open step counted from it follows, with its reminders, overdue alert and "
+                          "escalations (a due date a person set stays).",
                     model=RetimeForm, inputs=tuple(inputs))
 
 
@@ -630,7 +666,7 @@ def domain_values(form: DeskForm, posted: Posted) -> dict[str, Any]:
     rows: dict[str, dict[int, dict[str, Any]]] = {}
     typed: dict[str, dict[int, bool]] = {}
     for each in form.inputs:
-        if each.name == ITEM_FIELD and form.kind is Kind.RETIME:
+        if (each.name, form.kind) in ((ITEM_FIELD, Kind.RETIME), (ANCHOR_FIELD, Kind.ANCHOR)):
             continue
         found = _value_of(each, posted)
         parts = each.name.split(".")
@@ -735,6 +771,11 @@ def item_of(state: CaseState, label: str) -> ItemState | None:
     step, _, subject = label.partition(":")
     found = state.item(step, subject)
     return found if found is not None and found.is_open else None
+
+
+def anchor_of(context: CaseContext, value: str) -> Anchor | None:
+    """An anchor the case's new-anchor-date form offers, by its id as posted."""
+    return next((spec.anchor for spec in movable_anchors(context) if spec.anchor.value == value), None)
 
 
 def signature_roles() -> dict[str, Role]:

@@ -27,12 +27,14 @@ from starlette.responses import RedirectResponse, Response
 
 from deployments.web import pages, views
 from deployments.web.forms import (
+    ANCHOR_FIELD,
     ITEM_FIELD,
     ActionSummary,
     CaseContext,
     DeskForm,
     Kind,
     Posted,
+    anchor_of,
     case_form,
     case_forms,
     domain_values,
@@ -292,8 +294,9 @@ def _known_process(desk: Desk, process: str) -> bool:
 
 
 def _form_order(form: DeskForm) -> tuple[int, date, str]:
-    """Steps by their earliest open due date first, then acts, then a new due date."""
-    rank = {Kind.STEP: 0, Kind.ACT: 1, Kind.RETIME: 2, Kind.REFERRAL: 3}[form.kind]
+    """Steps by their earliest open due date first, then acts, then a new due date, then a new
+    anchor date."""
+    rank = {Kind.STEP: 0, Kind.ACT: 1, Kind.RETIME: 2, Kind.ANCHOR: 3, Kind.REFERRAL: 4}[form.kind]
     due = min((item.due for item in form.items), default=date.max)
     return rank, due, form.title
 
@@ -373,11 +376,15 @@ def _record(request: Request, officer: Officer, case_ref: str, key: str, posted:
         return _not_open(request, case_ref)
     values = domain_values(form, posted)
     problems = Problems()
-    item = None
+    item = anchor = None
     if form.kind is Kind.RETIME:
         item = item_of(context.state, first(posted, ITEM_FIELD))
         if item is None:
             problems.add(ITEM_FIELD, "Choose “Which step” from the open steps")
+    elif form.kind is Kind.ANCHOR:
+        anchor = anchor_of(context, first(posted, ANCHOR_FIELD))
+        if anchor is None:
+            problems.add(ANCHOR_FIELD, "Choose “Which date” from the dates given")
     try:
         validated = form.model.model_validate(values)
     except ValidationError as error:
@@ -397,6 +404,10 @@ def _record(request: Request, officer: Officer, case_ref: str, key: str, posted:
                 assert isinstance(validated, RetimeForm)
                 outcome = service.retime(case_ref, item.step, validated, subject=item.subject,
                                          actor=officer.actor)
+            case Kind.ANCHOR:
+                assert anchor is not None
+                assert isinstance(validated, RetimeForm)
+                outcome = service.move_anchor(case_ref, anchor, validated, actor=officer.actor)
             case _:
                 raise AssertionError(f"unhandled form kind {form.kind}")
     except (Refused, NotFound) as refusal:
@@ -406,7 +417,7 @@ def _record(request: Request, officer: Officer, case_ref: str, key: str, posted:
         problems.add(None, "The case store could not be reached; nothing was recorded. Submit the form "
                            "again.")
         return _form(request, form, context, values=_kept(form, posted), problems=problems, status=503)
-    step = None if form.kind is Kind.RETIME else form.key
+    step = form.key if form.kind in (Kind.STEP, Kind.ACT) else None
 
     def wake() -> str | None:
         from tasks.prefect_bridge import wake_case

@@ -4,9 +4,10 @@
   partnership would, with `SBU_PROCESS_MODULES`): on a commissioned case's page under its declared
   title and due date, its form the one its declaration names, refused once (nothing written,
   everything typed kept) and recorded once, offered only to the roles its declaration names.
-- A process of a partnership's own (`tests.flows.toy_process`), with a role of its own and a step
-  for each agency: its role's holder sees its check and nothing else, an agency's lead its own
-  agency's visit.
+- A process of a partnership's own (`tests.flows.toy_process`), with a role of its own, a step
+  for each agency and an anchor date of its own: its role's holder sees its check and nothing
+  else, an agency's lead its own agency's visit, and the SBU may give its anchor a new date, which
+  the visits follow.
 
 On SQLite only: each walks part of a case first (the forms' walk covers PostgreSQL).
 """
@@ -27,10 +28,10 @@ from models.settings import Settings
 from tasks.service import CaseService
 from tasks.store.db import Store
 from tests.deployments.web.conftest import GATEWAY_KEY, DeskFactory
-from tests.deployments.web.desk_client import DeskClient, form_state
-from tests.deployments.web.test_desk_forms import refused_then_recorded
+from tests.deployments.web.desk_client import DeskClient, form_state, problem_at, token_of
+from tests.deployments.web.test_desk_forms import refused_then_recorded, snapshot
 from tests.deployments.web.test_desk_pages import SQLITE_ONLY, Walker, offered, options_of, refer
-from tests.deployments.web.walk import CASE_REF, DSP, LA, PEOPLE_TOML, SBU, WALK, CaseDay
+from tests.deployments.web.walk import CASE_REF, DSP, LA, PADDED, PEOPLE_TOML, SBU, WALK, CaseDay
 
 PRACTITIONER_EVENT = "tests.models.practitioner_event"
 EVENT = "cspr-practitioner-event"
@@ -94,8 +95,9 @@ roles = ["toy-inspector"]
 
 
 @SQLITE_ONLY
-def test_a_process_of_its_own_brings_its_role_and_its_steps(store: Store, settings: Settings,
-                                                            tmp_path: Path, walk_clock: FixedClock) -> None:
+def test_a_process_of_its_own_brings_its_role_its_steps_and_its_anchor(store: Store, settings: Settings,
+                                                                         tmp_path: Path,
+                                                                         walk_clock: FixedClock) -> None:
     people = tmp_path / "toy-people.toml"
     people.write_text(TOY_PEOPLE)
     toy = settings.model_copy(update={"people_file": people, "gateway_key": SecretStr(GATEWAY_KEY),
@@ -121,3 +123,27 @@ def test_a_process_of_its_own_brings_its_role_and_its_steps(store: Store, settin
     visit = health.get(f"/desk/cases/{CASE_REF}/record/toy-visit").text
     assert options_of(visit, "agency") == ["health"]
     assert "Toy visit by each agency (Health (ICB))</strong>: due by the end of Tue 02 Feb 2027" in visit
+
+    # The toy's anchor, by its declared title, among the case's dates known so far that the SBU may
+    # move; not the referral's (fixed), nor one not reached yet (the SIN is not in).
+    path = f"/desk/cases/{CASE_REF}/record/new-anchor-date"
+    assert inspector.get(path).status_code == 409
+    form = officer.get(path).text
+    assert options_of(form, "anchor") == ["la-aware", "decision", "toy-visit-booked"]
+    assert "Toy visits booked: now Tue 12 Jan 2027" in form
+    # A date it does not offer (the referral's is fixed) is refused at the choice, nothing written.
+    before = snapshot(store.engine)
+    refused = officer.post(path, {"anchor": "referral-received", "due": "2027-01-13",
+                                  "reason": "The referral came a day later.", "csrf_token": token_of(form)})
+    assert refused.status_code == 422
+    assert problem_at(refused.text, "f-anchor") == "Error: Choose “Which date” from the dates given"
+    assert snapshot(store.engine) == before
+    refused_then_recorded(officer, store.engine, path,
+                          {"anchor": "toy-visit-booked", "due": "2027-01-13",
+                           "reason": "The visits were booked a day later."},
+                          {"reason": PADDED}, wrong_at="reason", says="at least 10 characters")
+    shown = officer.get(f"/desk/cases/{CASE_REF}").text
+    assert "New due date: Toy visit by each agency (" in shown
+    visits = service.case_view(CASE_REF).items_of("toy-visit")
+    assert {(item.anchor_on.isoformat(), item.due.isoformat()) for item in visits} == {
+        ("2027-01-13", "2027-02-03")}

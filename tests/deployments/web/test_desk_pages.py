@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date
 
 import httpx
 import pytest
@@ -146,7 +147,7 @@ def test_roles_decide_which_forms_a_person_sees_and_may_submit(open_desk: DeskFa
     la = open_desk(LA, gateway=True, people=True)
     health = open_desk("hlead", gateway=True, people=True)
     refer(officer)
-    assert offered(officer) == {"dsp-decision", "new-due-date"}
+    assert offered(officer) == {"dsp-decision", "new-due-date", "new-anchor-date"}
     assert offered(dsp) == {"dsp-decision"}
     assert offered(la) == set()
     # The local authority may not record the DSPs' decision: not offered, and refused if posted.
@@ -162,7 +163,8 @@ def test_roles_decide_which_forms_a_person_sees_and_may_submit(open_desk: DeskFa
     # An agency's lead records its own agency's information only.
     form = health.get(f"/desk/cases/{CASE_REF}/record/rr-agency-responses").text
     assert options_of(form, "agency") == ["health"]
-    assert {"rr-agency-responses", "rr-meeting", "rr-meeting-moved", "new-due-date"} <= offered(officer)
+    assert {"rr-agency-responses", "rr-meeting", "rr-meeting-moved", "new-due-date",
+            "new-anchor-date"} <= offered(officer)
     # The recorder is the signed-in user, never a typed name: the form has no such box.
     assert "recorded_by" not in form
     assert "Signed in as <strong>Hal Lead</strong>" in form
@@ -330,7 +332,7 @@ def test_the_cases_list_filters_sorts_and_finds_a_closed_case(open_desk: DeskFac
     assert "DSPs decide on a SIN and a Rapid Review" in listed
     assert link not in desk.get("/desk/?stage=cspr").text
     assert link in desk.get("/desk/?stage=awaiting-decision&sort=most-late").text
-    CaseDay(walk_clock).to(WALK[4].on)  # 14 January: the decision, due on the 12th, is late
+    CaseDay(walk_clock).to(date(2027, 1, 14))  # the decision, due on the 12th, is late
     assert "1 late" in desk.get("/desk/?late=yes").text
     # A reference typed that is no case: said at the box, what was typed kept.
     token = token_of(listed)

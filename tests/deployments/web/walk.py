@@ -104,6 +104,10 @@ WALK: tuple[Submission, ...] = (
     Submission(_d("2027-01-11"), LA, "sin-submission",
                {"national_ref": "CSIN-2027-0011", "completed_on": "2027-01-11"},
                {"completed_on": "2027-01-08"}, "completed_on", says="before the step's clock started"),
+    # The local authority's call log shows it heard on the 11th: telling the partners follows.
+    Submission(_d("2027-01-12"), SBU, "new-anchor-date",
+               {"anchor": "la-aware", "due": "2027-01-11", "reason": "The call log shows the 11th."},
+               {"reason": PADDED}, "reason", says="at least 10 characters"),
     Submission(_d("2027-01-12"), LA, "partners-informed",
                {"completed_on": "2027-01-12", "reference": "LA-NOTE-7"},
                {"completed_on": "2027-01-09"}, "completed_on", says="before the step's clock started"),
