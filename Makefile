@@ -11,7 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-serve test lint typecheck unit bench figures bytecode clean
+.PHONY: demo demo-serve test lint typecheck unit bench bench-desk figures bytecode clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: no Python 3.11 or later with venv found; run make PYTHON=/path/to/python3.11" >&2; exit 2; }
@@ -56,6 +56,12 @@ test: lint typecheck unit
 # `sbu timetable` and `sbu status` over 15 runs each, and a decision moving its case, over 15 cases.
 bench: $(STAMP) bytecode
 	SBU_BENCH=1 $(BIN)/pytest -p no:cacheprovider -s -q tests/deployments/test_cli.py::test_queries_answer_quickly tests/flows/test_latency_e2e.py
+
+# The officers' desk under load (not part of `make test`): 20 officers submitting forms at once, and
+# a case page of 50 items timed, on SQLite and on PostgreSQL (SBU_TEST_POSTGRES_URL).
+bench-desk: $(STAMP) bytecode
+	$(BIN)/python -m tests.deployments.web.bench_desk --database sqlite
+	$(BIN)/python -m tests.deployments.web.bench_desk --database postgres
 
 # The reliability figures (issue 10): every test that records one (tests/figures.py) runs with
 # SBU_FIGURES_FILE set, and docs/RELIABILITY.md is written from what they recorded. The document is

@@ -12,7 +12,7 @@ The history of each case before the demo's "today" (Monday 1 March 2027) is reco
 real dates before serve starts, as records made while nothing is serving would be; the rest is
 recorded live while the runs move on the dashboard. Progress is printed as it goes; at the end it
 writes `sbu report` for the quarter into a folder it prints, stops everything and says how to keep
-the dashboard up with the demo's data (`sbu demo --serve`, `make demo-serve`).
+the dashboard and the officers' desk up with the demo's data (`sbu demo --serve`, `make demo-serve`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from deployments.cli import main
-from deployments.local import LocalSystem, free_port
+from deployments.local import SBU, LocalSystem, free_port, wait_until
 from deployments.serve import port_is_free
 from models.calendar import london_date
 from models.errors import SbuError
@@ -377,7 +378,8 @@ def run_demo(*, scale: float = SCALE, root: Path = DEMO_ROOT, port: int | None =
             prefect_rereads_environment()
     seconds = progress.elapsed()
     print(f"sbu demo: done in {seconds:.0f} s; everything it started has stopped.")
-    print("To look around the dashboard with the demo's data: `make demo-serve` (or `sbu demo --serve`).",
+    print("To look around the dashboard and the officers' desk with the demo's data: `make demo-serve` "
+          "(or `sbu demo --serve`).",
           flush=True)
     return DemoResult(cases=dict(demo.refs), report_folder=folder, figures=figures, seconds=seconds)
 
@@ -402,7 +404,42 @@ def _summary(demo: Demo, figures: dict[str, Any], folder: Path, dashboard: str, 
     print("=== end ===\n", flush=True)
 
 
-# -- keeping the dashboard up afterwards ------------------------------------------------------------
+# -- keeping the dashboard and the desk up afterwards ----------------------------------------------
+
+DESK_PORT = 4400
+
+
+def _start_desk(system: LocalSystem) -> tuple[subprocess.Popen[bytes], str]:
+    """`sbu web` on the demo's data and clock, on port 4400 if it is free; waits until it answers."""
+    import httpx
+
+    port = DESK_PORT if port_is_free(DESK_PORT) else free_port()
+    log = (system.data_dir / "desk.log").open("ab")
+    desk = subprocess.Popen([SBU, "web", "--port", str(port)], env=system.env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        if desk.poll() is not None:
+            raise SbuError(f"`sbu web` exited with {desk.returncode}; see {system.data_dir / 'desk.log'}")
+        try:
+            return httpx.get(f"{url}/desk/who", timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(answers, timeout=60.0, what="the officers' desk to start")
+    return desk, url
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
 
 STATE_FILE = "demo.json"
 
@@ -414,8 +451,9 @@ def _save_state(root: Path, system: LocalSystem, port: int) -> None:
 
 
 def serve_demo(*, root: Path = DEMO_ROOT, port: int | None = None) -> None:
-    """Keep the dashboard up with the last demo's data (running the demo first if there is none),
-    case time going on from where the demo left it at real speed, until Ctrl-C."""
+    """Keep the dashboard and the officers' desk (`sbu web`) up with the last demo's data (running
+    the demo first if there is none), case time going on from where the demo left it at real speed,
+    until Ctrl-C."""
     if not (root / STATE_FILE).is_file():
         print("sbu demo --serve: no demo data yet; running the demo first.", flush=True)
         run_demo(root=root, port=port)
@@ -430,14 +468,20 @@ def serve_demo(*, root: Path = DEMO_ROOT, port: int | None = None) -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(f"sbu demo --serve: starting `sbu serve` on the demo's data (case time {london_date(case_now)})...",
           flush=True)
+    desk: subprocess.Popen[bytes] | None = None
     try:
         system.start()
+        desk, desk_url = _start_desk(system)
         print(f"dashboard: {(system.api_url or '').removesuffix('/api')}   mail: {system.data_dir / 'mail'}")
+        print(f"officers' desk: {desk_url}/desk/ (it asks your name: everything you record there is "
+              "recorded as yours)")
         print("Ctrl-C stops it.", flush=True)
-        while system.serve_running():
+        while system.serve_running() and desk.poll() is None:
             time.sleep(1.0)
     except KeyboardInterrupt:
         pass
     finally:
+        if desk is not None:
+            _stop(desk)
         system.stop()
     print("sbu demo --serve: stopped.", flush=True)

@@ -1,4 +1,5 @@
-"""`sbu gateway`: per-user sign-in for the Prefect dashboard, between the reverse proxy and Prefect.
+"""`sbu gateway`: per-user sign-in for the Prefect dashboard and the officers' desk, between the
+reverse proxy and them.
 
 Open-source Prefect has no users: one shared basic-auth credential at most, and a form's
 "Recorded by" is whatever was typed. The supported set-up puts a TLS-terminating reverse proxy
@@ -21,6 +22,14 @@ form's schema forbids extra fields); a seal bound to the run and key cannot be r
 form. Everything else passes through untouched, so Prefect's own UI, CSRF tokens included, works as
 it does without the gateway. It holds no state and no sessions: the proxy owns sign-in.
 
+The officers' desk (`sbu web`, deployments/web) is fronted too when the gateway knows where it is
+(`SBU_GATEWAY_DESK_URL`, or `sbu gateway --desk URL`): every request under `/desk` goes there,
+everything else to Prefect, so one sign-in and one origin serve both. The desk's forms are its own,
+so there is no answer to seal; instead each request carries the signed-in user in a header with a
+seal over it and the time (`desk_seal`), which the desk checks with the same key and believes
+nothing else, and the user is who records. Headers of those names sent by a browser are dropped
+first. Prefect's credential is never sent to the desk.
+
 Limits: it proxies plain HTTP requests and answers whole (not streamed); websockets are not
 proxied, so a dashboard view that streams over one does not update live through the gateway.
 """
@@ -28,9 +37,12 @@ proxied, so a dashboard view that streams over one does not update live through 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -47,6 +59,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sbu.gateway")
 
+# The officers' desk (`sbu web`) is fronted under this path: every request under it goes to the
+# desk's upstream (`SBU_GATEWAY_DESK_URL`), the rest to Prefect.
+DESK_PREFIX = "/desk"
+# The headers the gateway tells the desk who is signed in with: the user's handle, and a seal over
+# it and the time (`desk_seal`), so the desk can tell the gateway's word from a header a browser
+# sent the desk directly. Any such header a request arrives with is dropped first.
+DESK_USER_HEADER = "X-Sbu-Desk-User"
+DESK_SEAL_HEADER = "X-Sbu-Desk-Seal"
+# How old a seal the desk still believes: the gateway seals each request as it forwards it.
+DESK_SEAL_SECONDS = 120
+
 RESUME_PATH = re.compile(r"^/api/flow_runs/([0-9a-fA-F-]{36})/resume$")
 # Headers that describe one hop, not the message, and those the gateway sets itself.
 _HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
@@ -57,9 +80,12 @@ _ANSWER_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "conte
 NOT_SIGNED_IN = "Sign in through the partnership's sign-in page first."
 
 
-def gateway_app(settings: Settings, *, upstream: str, transport: httpx.AsyncBaseTransport | None = None,
-                ) -> Starlette:
-    """The gateway in front of the Prefect server at `upstream` (its root, without /api)."""
+def gateway_app(settings: Settings, *, upstream: str | None,
+                transport: httpx.AsyncBaseTransport | None = None,
+                desk_upstream: str | None = None) -> Starlette:
+    """The gateway in front of the Prefect server at `upstream` (its root, without /api; None when
+    there is none, then only the desk is fronted) and, under `/desk`, the officers' desk at
+    `desk_upstream` (default `SBU_GATEWAY_DESK_URL`)."""
     import httpx
     from starlette.applications import Starlette
     from starlette.responses import PlainTextResponse, Response
@@ -76,8 +102,13 @@ def gateway_app(settings: Settings, *, upstream: str, transport: httpx.AsyncBase
     if settings.prefect_auth_string is not None:
         token = base64.b64encode(settings.prefect_auth_string.get_secret_value().encode()).decode()
         credential = {"Authorization": f"Basic {token}"}
-    client = httpx.AsyncClient(base_url=upstream.rstrip("/"), transport=transport, timeout=30.0)
+    client = httpx.AsyncClient(base_url=(upstream or "http://prefect.invalid").rstrip("/"),
+                               transport=transport, timeout=30.0)
+    desk_url = desk_upstream or settings.gateway_desk_url
+    desk = httpx.AsyncClient(base_url=desk_url.rstrip("/"), transport=transport, timeout=30.0) \
+        if desk_url else None
     public_api = f"{settings.dashboard_url.rstrip('/')}/api"
+    dropped = {header.lower(), DESK_USER_HEADER.lower(), DESK_SEAL_HEADER.lower()}
 
     async def forward(request: Request) -> Response:
         user = signed_in_user(request, trusted=trusted, header=header)
@@ -85,10 +116,14 @@ def gateway_app(settings: Settings, *, upstream: str, transport: httpx.AsyncBase
             return PlainTextResponse(NOT_SIGNED_IN, status_code=401)
         body = await request.body()
         path = request.url.path
+        headers = {name: value for name, value in request.headers.items()
+                   if name.lower() not in _HOP and name.lower() not in dropped}
+        if path == DESK_PREFIX or path.startswith(f"{DESK_PREFIX}/"):
+            return await _to_desk(request, body, headers, user=user)
+        if upstream is None:
+            return PlainTextResponse("The dashboard is not running behind this gateway.", status_code=503)
         if request.method == "POST" and (found := RESUME_PATH.match(path)):
             body = await _seal_answer(client, credential, body, run_id=found.group(1), user=user, key=key)
-        headers = {name: value for name, value in request.headers.items()
-                   if name.lower() not in _HOP and name.lower() != header.lower()}
         answer = await client.request(request.method, path, params=request.url.query, content=body,
                                       headers={**headers, **credential})
         content = answer.content
@@ -97,13 +132,49 @@ def gateway_app(settings: Settings, *, upstream: str, transport: httpx.AsyncBase
         kept = {name: value for name, value in answer.headers.items() if name.lower() not in _ANSWER_HOP}
         return Response(content, status_code=answer.status_code, headers=kept)
 
+    async def _to_desk(request: Request, body: bytes, headers: dict[str, str], *, user: str) -> Response:
+        """The request to the desk with the signed-in user sealed in; never Prefect's credential."""
+        if desk is None:
+            return PlainTextResponse("The officers' desk is not set up behind this gateway "
+                                     "(SBU_GATEWAY_DESK_URL).", status_code=404)
+        sealed_user = {DESK_USER_HEADER: user,
+                       DESK_SEAL_HEADER: desk_seal(key, user=user, at=int(time.time()))}
+        answer = await desk.request(request.method, request.url.path, params=request.url.query, content=body,
+                                    headers={**headers, **sealed_user})
+        response = Response(answer.content, status_code=answer.status_code)
+        # Kept as a list: a page may set more than one cookie.
+        response.raw_headers = [*(item for item in response.raw_headers if item[0] == b"content-length"),
+                                *((name.encode("latin-1"), value.encode("latin-1"))
+                                  for name, value in answer.headers.multi_items()
+                                  if name.lower() not in _ANSWER_HOP)]
+        return response
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         async with client:
-            yield
+            if desk is not None:
+                async with desk:
+                    yield
+            else:
+                yield
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
     return Starlette(routes=[Route("/{path:path}", forward, methods=methods)], lifespan=lifespan)
+
+
+def desk_seal(key: bytes, *, user: str, at: int) -> str:
+    """The seal the gateway sends the desk with `user`, made at `at` (seconds since 1970)."""
+    message = f"desk\n{user}\n{at}".encode()
+    return f"{at}.{hmac.new(key, message, hashlib.sha256).hexdigest()}"
+
+
+def desk_user(key: bytes, *, user: str, seal: str, now: int) -> str | None:
+    """`user` if `seal` is the gateway's seal over it, made within `DESK_SEAL_SECONDS` of `now`."""
+    made, _, _mac = seal.partition(".")
+    if not made.isdigit() or abs(now - int(made)) > DESK_SEAL_SECONDS:
+        return None
+    expected = desk_seal(key, user=user, at=int(made))
+    return user if hmac.compare_digest(seal, expected) else None
 
 
 def signed_in_user(request: Request, *, trusted: frozenset[str], header: str) -> str | None:
@@ -151,8 +222,10 @@ def _ui_settings(content: bytes, *, api_url: str) -> bytes:
     return json.dumps(found).encode()
 
 
-def run_gateway(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
-    """Serve the gateway in front of the Prefect server `sbu serve` runs (or PREFECT_API_URL)."""
+def run_gateway(settings: Settings, *, host: str | None = None, port: int | None = None,
+                desk: str | None = None) -> None:
+    """Serve the gateway in front of the Prefect server `sbu serve` runs (or PREFECT_API_URL) and,
+    with `desk` (or SBU_GATEWAY_DESK_URL), the officers' desk under /desk."""
     import uvicorn
 
     from models.errors import SbuError
@@ -161,10 +234,15 @@ def run_gateway(settings: Settings, *, host: str | None = None, port: int | None
 
     refuse_secrets_in_files(settings)
     api_url = discover_api_url(settings)
-    if api_url is None:
-        raise SbuError("no Prefect server to stand in front of: start `sbu serve` or set PREFECT_API_URL")
-    app = gateway_app(settings, upstream=api_url.rstrip("/").removesuffix("/api"))
+    desk_url = desk or settings.gateway_desk_url
+    if api_url is None and desk_url is None:
+        raise SbuError("no Prefect server to stand in front of: start `sbu serve` or set PREFECT_API_URL "
+                       "(or give the desk's address with --desk)")
+    app = gateway_app(settings, upstream=api_url.rstrip("/").removesuffix("/api") if api_url else None,
+                      desk_upstream=desk_url)
     bind_host, bind_port = host or settings.gateway_host, port or settings.gateway_port
-    print(f"sbu gateway: http://{bind_host}:{bind_port} in front of {api_url}; trusting "
+    fronted = " and ".join(part for part in (api_url, f"the desk at {desk_url} (under {DESK_PREFIX}/)"
+                                             if desk_url else None) if part)
+    print(f"sbu gateway: http://{bind_host}:{bind_port} in front of {fronted}; trusting "
           f"{settings.gateway_user_header} from {', '.join(settings.gateway_trusted_proxies)}", flush=True)
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning")
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", access_log=False)

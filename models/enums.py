@@ -229,12 +229,15 @@ class Interface(StrEnum):
 
     CLI = "cli"
     PREFECT_UI = "prefect-ui"
+    # The officers' desk (`sbu web`).
+    WEB = "web"
     SYSTEM = "system"
 
 
 # How a message to a person names each interface.
 INTERFACE_NAMES: dict[Interface, str] = {Interface.CLI: "the `sbu` command",
                                          Interface.PREFECT_UI: "the dashboard",
+                                         Interface.WEB: "the desk",
                                          Interface.SYSTEM: "the system"}
 
 

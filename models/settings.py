@@ -116,6 +116,12 @@ class Settings(BaseModel):
     gateway_trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(4300, ge=1, le=65535)
+    # Where the gateway finds the officers' desk (`sbu web`), e.g. http://127.0.0.1:4400: the
+    # gateway then sends every request under /desk there, with the signed-in user sealed into it.
+    gateway_desk_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(:[0-9]+)?/?$")
+    # The officers' desk (`sbu web`, deployments/web): where it listens.
+    desk_host: str = "127.0.0.1"
+    desk_port: int = Field(4400, ge=1, le=65535)
     # The IMR template's sections, the Rapid Review meeting's usual time and place.
     reviews: ReviewPolicy = ReviewPolicy()
 

@@ -151,9 +151,14 @@ def _top_help() -> str:
     return "\n".join(lines) + "\n"
 
 
+# The exit status of a command whose reader went away (`sbu cases | head -1`): as a command killed
+# by SIGPIPE reports it in a shell (128 + 13), so `set -o pipefail` treats it as other tools.
+EXIT_BROKEN_PIPE = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: run one command; turn every known failure into one line on stderr
-    and exit code 2."""
+    and exit code 2. A reader that stops reading (`sbu cases | head -1`) ends it quietly."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if not arguments:
@@ -165,6 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if handler is None:
             raise SbuError("choose a command; see `sbu --help`")
         handler(namespace)
+        # Written out here, inside the guard: a pipe closed early fails this flush, not the
+        # interpreter's own at exit (which would print "Exception ignored ...").
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _reader_gone()
     except SbuError as error:
         return _error_line(str(error))
     except SystemExit as done:  # --help, and argparse's own exits
@@ -176,6 +186,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return _error_line(f"internal error ({error.__class__.__name__}); rerun with SBU_DEBUG=1 for details")
     return 0
+
+
+def _reader_gone() -> int:
+    """The reader of our output has gone: say nothing more, and point stdout at nothing so that the
+    interpreter's own flush at exit finds nothing left to write."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass  # stdout without a file descriptor (a test's buffer): nothing is flushed at exit
+    return EXIT_BROKEN_PIPE
 
 
 def _error_line(message: str) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -481,19 +482,54 @@ def _gateway_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", metavar="ADDRESS", help="Address to listen on (default $SBU_GATEWAY_HOST).")
     parser.add_argument("--port", type=int, metavar="N", help="Port to listen on "
                         "(default $SBU_GATEWAY_PORT).")
+    parser.add_argument("--desk", metavar="URL",
+                        help="Also front the officers' desk (`sbu web`) at this address, under /desk "
+                             "(default $SBU_GATEWAY_DESK_URL; e.g. http://127.0.0.1:4400).")
 
 
 @command("gateway", _gateway_arguments)
 def gateway(args: argparse.Namespace) -> None:
     """Per-user sign-in for the dashboard: stand between the signing-in reverse proxy and Prefect,
     believe the proxy's user header only from the proxy, and record that user as the author of
-    every form answered on the dashboard (see the README, "Access").
+    every form answered on the dashboard (see the README, "Access"). With --desk, it fronts the
+    officers' desk too: everything under /desk goes to `sbu web`, which records the signed-in user.
 
     Example: sbu gateway --port 4300   (with SBU_GATEWAY_KEY set in the environment)
+    Example: sbu gateway --port 4300 --desk http://127.0.0.1:4400
     """
     from deployments.gateway import run_gateway
 
-    run_gateway(_settings(), host=args.host, port=args.port)
+    desk = args.desk
+    if desk is not None and not re.fullmatch(r"https?://[^\s/]+(:[0-9]+)?/?", desk):
+        fail("--desk must be the desk's address, e.g. http://127.0.0.1:4400")
+    run_gateway(_settings(), host=args.host, port=args.port, desk=desk)
+
+
+def _web_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", metavar="ADDRESS",
+                        help="Address to listen on (default $SBU_DESK_HOST, 127.0.0.1).")
+    parser.add_argument("--port", type=int, metavar="N",
+                        help="Port to listen on (default $SBU_DESK_PORT, 4400).")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="Processes answering pages (default 1; more use more cores).")
+
+
+@command("web", _web_arguments)
+def web(args: argparse.Namespace) -> None:
+    """Run the officers' desk in the foreground: a web page for each case (its timeline, meeting,
+    action plan, audit trail and runs), a form for each step and act that keeps what was typed when
+    it is refused, the referral, what is due, and the reports. Behind `sbu gateway --desk` the
+    signed-in user records; without it the desk asks each person's name. Ctrl-C stops it.
+
+    Example: sbu web --port 4400   (then open http://127.0.0.1:4400/desk/)
+    """
+    from deployments.web.app import run_desk
+
+    if args.port is not None and not 1 <= args.port <= 65535:
+        fail("--port must be between 1 and 65535")
+    if not 1 <= args.workers <= 32:
+        fail("--workers must be between 1 and 32")
+    run_desk(_settings(), host=args.host, port=args.port, workers=args.workers)
 
 
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
