@@ -1,0 +1,212 @@
+"""What differs between builds of the engine, in one place: how its durable timers run.
+
+Which build this is is read from the registry's system flows, not from a version number:
+- a system flow named `deadline-check` (tagged "timer") means one flow run per timer, each
+  scheduled in Prefect at the timer's time (`PerTimerRuns`);
+- any other system flow tagged "timer" is a timer pass: one flow run fires every timer due, from
+  the store, and the next pass is scheduled (`TimerPass`).
+Everything else the benchmark needs is the same on every build: the case service, the `sbu`
+commands, the registry's processes and waits, and Prefect's API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+from uuid import UUID
+
+from models.clock import Clock
+from models.registry import Registry, SystemFlow
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
+
+    from tasks.service import CaseService
+
+CHUNK = 200  # runs read from Prefect per request (its default page)
+
+
+@dataclass(frozen=True, slots=True)
+class TimerCheck:
+    """How the timers stand: `in_place` of `total` are as they should be; `problems` says why the
+    rest are not, by kind."""
+
+    in_place: int
+    total: int
+    problems: dict[str, int]
+
+    @property
+    def ok(self) -> bool:
+        return self.in_place == self.total and not self.problems
+
+
+class TimerMode(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def flow(self) -> SystemFlow: ...
+
+    def check(self, client: SyncPrefectClient, service: CaseService, *, now: datetime) -> TimerCheck:
+        """Whether every timer is in place at case time `now` (see each mode)."""
+        ...
+
+    def bring_due(self, client: SyncPrefectClient, service: CaseService, *, clock: Clock,
+                  until: datetime) -> list[UUID]:
+        """After a restart on a new case clock: make the timers due by case time `until` come
+        due at their wall time on `clock`; the runs created for it, if any."""
+        ...
+
+
+def read_runs(client: SyncPrefectClient, ids: Iterable[UUID]) -> dict[UUID, object]:
+    """The flow runs with `ids`, read in pages; a run Prefect does not have is left out."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    wanted = list(dict.fromkeys(ids))
+    found: dict[UUID, object] = {}
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start:start + CHUNK]
+        for run in client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk)),
+                                         limit=len(chunk)):
+            found[run.id] = run
+    return found
+
+
+def _due_unfired(service: CaseService, *, now: datetime) -> int:
+    return sum(1 for timer in service.timers() if timer.fire_at <= now)
+
+
+# A timer fires when its time comes; one due this recently may still be on its way.
+FIRING_GRACE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class PerTimerRuns:
+    """One `deadline-check` flow run per timer, scheduled in Prefect at the timer's wall time.
+
+    In place: every timer the store has scheduled has its run, and that run is Scheduled in
+    Prefect; and no timer due more than `FIRING_GRACE` ago is still waiting to fire."""
+
+    flow: SystemFlow
+    name: str = "a deadline-check flow run per timer"
+
+    def check(self, client: SyncPrefectClient, service: CaseService, *, now: datetime) -> TimerCheck:
+        from prefect.client.schemas.objects import FlowRun, StateType
+
+        timers = service.timers()
+        problems: dict[str, int] = {}
+        runs = read_runs(client, [UUID(t.flow_run_id) for t in timers if t.flow_run_id is not None])
+        in_place = 0
+        for timer in timers:
+            if timer.fire_at <= now - FIRING_GRACE:
+                kind = "due but not fired"
+            elif timer.flow_run_id is None:
+                kind = "no run scheduled"
+            else:
+                run = runs.get(UUID(timer.flow_run_id))
+                state = run.state.type if isinstance(run, FlowRun) and run.state is not None else None
+                if state is StateType.SCHEDULED or (state is not None and timer.fire_at <= now):
+                    in_place += 1
+                    continue
+                kind = "run missing in Prefect" if run is None else \
+                    f"run {state.value.lower() if state else 'without a state'}"
+            problems[kind] = problems.get(kind, 0) + 1
+        return TimerCheck(in_place, len(timers), problems)
+
+    def bring_due(self, client: SyncPrefectClient, service: CaseService, *, clock: Clock,
+                  until: datetime) -> list[UUID]:
+        """Each timer due by `until` already has its run, scheduled at the wall time the old case
+        clock gave it: move each to the wall time `clock` gives it, as the run would have been
+        scheduled under this clock."""
+        from prefect.states import Scheduled
+
+        for timer in service.timers():
+            if timer.fire_at <= until and timer.flow_run_id is not None:
+                client.set_flow_run_state(UUID(timer.flow_run_id),
+                                          Scheduled(scheduled_time=clock.wall_time_for(timer.fire_at)),
+                                          force=True)
+        return []
+
+
+@dataclass(frozen=True)
+class TimerPass:
+    """A timer pass: one flow run fires every timer due, from the store.
+
+    In place: the pass's deployment has a run scheduled (or a schedule of its own), and no timer
+    due more than `FIRING_GRACE` ago is still waiting to fire."""
+
+    flow: SystemFlow
+    name: str = "a timer pass (one flow run fires every timer due)"
+
+    def check(self, client: SyncPrefectClient, service: CaseService, *, now: datetime) -> TimerCheck:
+        late = _due_unfired(service, now=now - FIRING_GRACE)
+        scheduled = self.flow.every_seconds is not None or self.flow.cron is not None \
+            or _scheduled_runs(client, self.flow) > 0
+        problems: dict[str, int] = {}
+        if late:
+            problems["due but not fired"] = late
+        if not scheduled:
+            problems["no pass scheduled"] = 1
+        total = len(service.timers())
+        return TimerCheck(total - late if scheduled else 0, total, problems)
+
+    def bring_due(self, client: SyncPrefectClient, service: CaseService, *, clock: Clock,
+                  until: datetime) -> list[UUID]:
+        """A pass run at the wall time of `until` on `clock`: a pass scheduled under the old case
+        clock would come hours late, and one its own sweep schedules may come later still."""
+        from prefect.states import Scheduled
+
+        deployment = client.read_deployment_by_name(self.flow.deployment)
+        run = client.create_flow_run_from_deployment(
+            deployment.id, name=f"{self.flow.name} (bench, {until:%H:%M})",
+            state=Scheduled(scheduled_time=clock.wall_time_for(until)))
+        return [run.id]
+
+
+def _scheduled_runs(client: SyncPrefectClient, flow: SystemFlow) -> int:
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    return client.count_flow_runs(
+        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[flow.name])),
+        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+            type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))))
+
+
+@dataclass(frozen=True)
+class Build:
+    """What the benchmark needs to know of the build under test."""
+
+    timers: TimerMode
+    sweep: SystemFlow
+    digest: SystemFlow
+    process_ids: tuple[str, ...]
+
+    @property
+    def describe(self) -> str:
+        return f"timers: {self.timers.name}; sweep: {self.sweep.name}; digest: {self.digest.name}"
+
+
+def detect(registry: Registry) -> Build:
+    """The build, from its registry's system flows (see the module docstring)."""
+    flows = registry.system_flows
+    timer_flows = [flow for flow in flows if "timer" in flow.tags]
+    if not timer_flows:
+        raise ValueError("this build has no system flow tagged 'timer': the benchmark cannot tell "
+                         "how its timers run")
+    per_timer = next((flow for flow in timer_flows if flow.name == "deadline-check"), None)
+    timers: TimerMode = PerTimerRuns(per_timer) if per_timer is not None else TimerPass(timer_flows[0])
+    sweep = next((flow for flow in flows if "sweep" in flow.tags), None)
+    digest = next((flow for flow in flows if flow.name == "daily-digest"), None)
+    if sweep is None or digest is None:
+        raise ValueError("this build has no system flow tagged 'sweep' or none named 'daily-digest'")
+    return Build(timers=timers, sweep=sweep, digest=digest,
+                 process_ids=tuple(process.id for process in registry.processes))
