@@ -46,7 +46,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, metavar="DIR",
                         help="Where the stores and data go (default var/bench/<time>; removed after "
                              "a run without failures unless --keep).")
-    parser.add_argument("--keep", action="store_true", help="Keep the work directory.")
+    parser.add_argument("--keep", action="store_true",
+                        help="Keep the work directory (and, for PostgreSQL, its databases).")
     parser.add_argument("--reseed", action="store_true",
                         help="Seed every store afresh, rather than reuse one an earlier run seeded "
                              "with the same code (kept under var/bench-cache/).")
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             began = time.monotonic()
             say.for_config(label)(f"{config.n:,} open cases on {config.db}")
             run = ConfigRun(config, Caps.for_cases(config.n, **overrides), workdir / label, seeders,
-                            say.for_config(label), probes=args.probes)
+                            say.for_config(label), probes=args.probes, keep=args.keep)
             report.configs.append(run.run())
             path = report.write(args.out)
             minutes = (time.monotonic() - began) / 60

@@ -21,9 +21,14 @@ from bench.procstat import cpu_count
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-# The figures the chart draws, in this order.
-CHARTED = ("settle_fresh", "settle_restart", "cpu_per_flow_run_fresh", "idle_cpu", "idle_rss", "sweep",
-           "digest", "decision_p95", "pass_all_fired", "cli_status", "cli_cases", "seeding")
+# The figures the chart draws, in this order, with their titles.
+CHARTED = {
+    "settle_fresh": "fresh Prefect database → settled", "settle_restart": "restart → settled",
+    "cpu_per_flow_run_fresh": "CPU-s per flow run (fresh start)", "idle_cpu": "idle CPU",
+    "idle_rss": "resident memory", "sweep": "a sweep, nothing to repair", "digest": "the daily digest",
+    "decision_p95": "decision → case run Running, p95", "pass_all_fired": "09:00 alert pass, all fired",
+    "cli_status": "`sbu status`", "cli_cases": "`sbu cases`", "seeding": "seeding the cases",
+}
 
 
 def commit() -> tuple[str, bool]:
@@ -168,7 +173,7 @@ def chart_growth(report: RunReport, folder: Path) -> Path | None:
     rows = (len(keys) + columns - 1) // columns
     figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows), squeeze=False)
     for axis, key in zip(axes.flat, keys, strict=False):
-        what, unit, series = points[key]
+        _what, unit, series = points[key]
         for db, values in sorted(series.items()):
             values.sort()
             ns = [n for n, _, _ in values]
@@ -178,7 +183,8 @@ def chart_growth(report: RunReport, folder: Path) -> Path | None:
                 axis.scatter([n for n, _ in capped], [v for _, v in capped], marker="^", s=80,
                              facecolors="none", edgecolors="red", label=f"{db}: cap reached")
         axis.set_xscale("log")
-        axis.set_title(what if len(what) < 48 else what[:45] + "...", fontsize=8)
+        axis.set_ylim(bottom=0)
+        axis.set_title(CHARTED[key], fontsize=8)
         axis.set_xlabel("open cases", fontsize=8)
         axis.set_ylabel(unit, fontsize=8)
         axis.tick_params(labelsize=7)

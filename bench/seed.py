@@ -204,11 +204,16 @@ class Seeder:
     def __post_init__(self) -> None:
         self.service, self.clock = open_service(self.settings)
 
-    def grow_to(self, n: int, *, deadline: float) -> None:
+    def grow_to(self, n: int, *, deadline: float, processes: int = 1) -> None:
         """Seed cases until the store holds `n` (from the cache's largest store of at most `n`
-        cases, if it has one beyond this one); stops (the caller sees fewer) past `deadline`."""
+        cases, if it has one beyond this one); stops (the caller sees fewer) past `deadline`.
+        With `processes` > 1 (PostgreSQL, whose writers do not wait for each other), that many
+        processes seed a share each."""
         if self.cache is not None:
             self._restore(n)
+        if processes > 1 and self.figures.cases < n:
+            self._grow_in_parallel(n, deadline=deadline, processes=processes)
+            return
         began = time.monotonic()
         shown = began
         start = self.figures.cases
@@ -238,6 +243,31 @@ class Seeder:
         self.figures.seconds += time.monotonic() - began
         if self.cache is not None and self.figures.cases == n and start < n:
             self._save(n)
+
+    def _grow_in_parallel(self, n: int, *, deadline: float, processes: int) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        began = time.monotonic()
+        start = self.figures.cases
+        self.say(f"seeding cases {start:,} to {n - 1:,} in {processes} processes")
+        shares = [list(range(start + share, n, processes)) for share in range(processes)]
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = list(pool.map(_seed_share, [self.settings] * processes, shares, [deadline] * processes,
+                                    range(1, processes + 1)))
+        refs = {index: ref for share, _changes in results for index, ref in share.items()}
+        for index in range(start, n):
+            if index not in refs:
+                break  # a share stopped at the cap: the store holds the cases before this one
+            self._add(index, refs[index], plan_case(index, calendar=self.service.calendar))
+            self.figures.cases_seeded += 1
+        changes = sum(changes for _share, changes in results)
+        self.figures.changes += changes
+        self.figures.changes_seeded += changes
+        self.figures.delivered += deliver_history(self.service)
+        self.figures.seconds += time.monotonic() - began
+        self.say(f"seeded {self.figures.cases:,}/{n:,} cases ({self.figures.cases_per_second:.1f} cases/s "
+                 f"in {processes} processes)")
 
     def _add(self, index: int, ref: str, plan: CasePlan) -> None:
         self.case_refs[index] = ref
@@ -286,6 +316,32 @@ class Seeder:
 
     def dispose(self) -> None:
         self.service.store.dispose()
+
+
+def _seed_share(settings: Settings, indices: list[int], deadline: float,
+                number: int) -> tuple[dict[int, str], int]:
+    """One process's share of a parallel seeding: the cases `indices`, in order, until `deadline`.
+    Its case references, by case number, and the changes it made."""
+    service, clock = open_service(settings)
+    refs: dict[int, str] = {}
+    changes = 0
+    shown = time.monotonic()
+    try:
+        for count, index in enumerate(indices, 1):
+            ref: str | None = None
+            for move in plan_case(index, calendar=service.calendar).moves:
+                ref = apply_move(service, clock, move, case_ref=ref)
+                changes += 1
+            assert ref is not None
+            refs[index] = ref
+            if time.monotonic() - shown >= 15.0:
+                shown = time.monotonic()
+                print(f"[seed {number}] {count:,}/{len(indices):,} cases", flush=True)
+            if time.monotonic() > deadline:
+                break
+    finally:
+        service.store.dispose()
+    return refs, changes
 
 
 def catch_up(settings: Settings, say: Say, *, as_of: datetime = SEEDED_AS_OF,

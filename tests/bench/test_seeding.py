@@ -21,6 +21,8 @@ from models.settings import Settings
 from tasks.mail.outbox import outbox_counts
 from tasks.service import CaseService
 
+pytestmark = pytest.mark.slow
+
 # The wait each stage's case stands at: its process, and the wait's name.
 WAITING_ON = {
     Stage.AWAITING_DECISION: ("case", "dsp-decision"),
