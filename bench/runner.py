@@ -317,7 +317,7 @@ class ConfigRun:
         measuring = self.figure("catch_up", f"bringing the store to {SEEDED_AS_OF:%a %d %b %H:%M} "
                                 "(firing the timers due by then, in order)", "s", cap=self.caps.seed)
         fired, delivered, seconds = catch_up(target, self.say, deadline=time.monotonic() + self.caps.seed)
-        measuring.done(seconds, note=f"{fired:,} timers fired, {delivered:,} emails")
+        measuring.done(seconds, note=f"{fired:,} alerts sent, {delivered:,} emails")
         from tasks.service import CaseService
         from tasks.store.db import Store
 

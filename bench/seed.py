@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import event
 
+from bench.build import detect
 from bench.mix import SEEDED_AS_OF, CasePlan, Kind, Move, plan_case
 from models.clock import FixedClock
 from models.enums import Interface
@@ -347,10 +348,12 @@ def _seed_share(settings: Settings, indices: list[int], deadline: float,
 def catch_up(settings: Settings, say: Say, *, as_of: datetime = SEEDED_AS_OF,
              deadline: float) -> tuple[int, int, float]:
     """Fire, in order and each at its own time, every timer of the store at `settings` due by
-    `as_of` (an escalation schedules the next, which may be due too), then deliver what they
-    queued. Returns the timers fired, the emails delivered and the seconds it took."""
+    `as_of` (an escalation schedules the next, which may be due too), as the build fires them
+    (`bench.build`), then mark what they queued sent. Returns the alerts sent, the emails marked
+    and the seconds it took."""
     began = time.monotonic()
     service, clock = open_service(settings)
+    timers = detect(service.registry).timers
     fired = 0
     try:
         while time.monotonic() < deadline:
@@ -358,10 +361,7 @@ def catch_up(settings: Settings, say: Say, *, as_of: datetime = SEEDED_AS_OF,
             if not due:
                 break
             say(f"bringing the store to {as_of:%a %d %b %H:%M}: {len(due):,} timers due")
-            for timer in due:
-                _set(clock, timer.fire_at)
-                if service.fire_timer(timer.key).fired:
-                    fired += 1
+            fired += timers.fire_in_store(service, clock, due=due)
         _set(clock, as_of)
         delivered = deliver_history(service)
     finally:

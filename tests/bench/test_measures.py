@@ -14,8 +14,7 @@ from bench.figures import ConfigResult, Figure
 from bench.procstat import read_trees
 from bench.report import RunReport
 from bench.settle import key_matches
-from models.processes import DEADLINE_CHECK, SYSTEM_FLOWS
-from models.registry import SystemFlow, build_registry
+from models.registry import Registry, SystemFlow, build_registry
 
 
 def test_a_tree_counts_its_childrens_cpu_after_they_exit() -> None:
@@ -48,12 +47,19 @@ def test_a_run_waits_on_its_wait_under_any_attempt() -> None:
 
 def test_the_build_is_told_by_its_system_flows() -> None:
     registry = build_registry()
-    assert isinstance(detect(registry).timers, PerTimerRuns)
-    passing = SystemFlow("timer-pass", "flows.reconcile:reconcile", ("timer",), every_seconds=60)
-    flows = tuple(passing if flow is DEADLINE_CHECK else flow for flow in SYSTEM_FLOWS)
-    build = detect(replace(registry, system_flows=flows))
-    assert isinstance(build.timers, TimerPass)
-    assert build.timers.flow.name == "timer-pass"
+    others = tuple(flow for flow in registry.system_flows if "timer" not in flow.tags)
+
+    def with_timers(name: str) -> Registry:
+        return replace(registry, system_flows=(SystemFlow(name, "flows.any:flow", ("timer",)), *others))
+
+    per_timer = detect(with_timers("deadline-check"))
+    assert isinstance(per_timer.timers, PerTimerRuns)
+    passing = detect(with_timers("timer-pass"))
+    assert isinstance(passing.timers, TimerPass)
+    assert passing.timers.flow.name == "timer-pass"
+    assert (passing.sweep.name, passing.digest.name) == ("reconcile", "daily-digest")
+    # This build is one or the other.
+    assert isinstance(detect(registry).timers, PerTimerRuns | TimerPass)
 
 
 def test_a_capped_or_missing_figure_says_so(tmp_path: Path) -> None:
