@@ -14,13 +14,14 @@ from pathlib import Path
 
 from bench.progress import Progress
 from bench.report import REPO, RESULTS, RunReport
-from bench.runner import PROBES, Caps, Config, ConfigRun, Seeders
+from bench.runner import PROBES, Caps, Config, ConfigRun, Database, Seeders
 from bench.seed import SeedCache
 
 # Every configuration `make bench` runs, in order: SQLite by size (one store grows through the
 # three), then PostgreSQL with two workers.
-DEFAULT_CONFIGS = (Config(100, "sqlite"), Config(1_000, "sqlite"), Config(10_000, "sqlite"),
-                   Config(1_000, "postgres"), Config(10_000, "postgres"))
+DEFAULT_CONFIGS = (Config(100, Database.SQLITE), Config(1_000, Database.SQLITE),
+                   Config(10_000, Database.SQLITE), Config(1_000, Database.POSTGRES),
+                   Config(10_000, Database.POSTGRES))
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -34,7 +35,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--n", type=int, action="append", metavar="N",
                         help="Open cases; give it once for each size (default: 100, 1000 and 10000 on "
                              "SQLite, 1000 and 10000 on PostgreSQL).")
-    parser.add_argument("--db", action="append", choices=("sqlite", "postgres"),
+    parser.add_argument("--db", action="append", type=Database, choices=list(Database),
                         help="The database(s) (default: both).")
     parser.add_argument("--settle-cap", type=float, metavar="S", help="Cap on settling after a fresh start.")
     parser.add_argument("--restart-cap", type=float, metavar="S", help="Cap on settling after a restart.")
@@ -56,9 +57,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def configurations(args: argparse.Namespace) -> list[Config]:
-    dbs = args.db or ["sqlite", "postgres"]
+    dbs = args.db or list(Database)
     if args.n:
-        chosen = [Config(n, db) for db in ("sqlite", "postgres") if db in dbs for n in sorted(set(args.n))]
+        chosen = [Config(n, db) for db in Database if db in dbs for n in sorted(set(args.n))]
     else:
         chosen = [config for config in DEFAULT_CONFIGS if config.db in dbs]
     return chosen

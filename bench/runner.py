@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -90,10 +91,17 @@ class Caps:
         return cls(**{**defaults, **overrides})
 
 
+class Database(StrEnum):
+    """Where the case store and Prefect keep their data, and so how the system runs."""
+
+    SQLITE = "sqlite"  # `sbu serve`
+    POSTGRES = "postgres"  # `sbu deploy` and two `sbu worker`s
+
+
 @dataclass(frozen=True)
 class Config:
     n: int
-    db: str  # "sqlite" or "postgres"
+    db: Database
 
     @property
     def name(self) -> str:
@@ -102,7 +110,8 @@ class Config:
 
 @dataclass
 class Seeders:
-    """One growing store per database: each configuration takes a copy at its size."""
+    """The SQLite store that grows through the sizes, each configuration taking a copy at its
+    own (a PostgreSQL configuration seeds its own database)."""
 
     workdir: Path
     say: Progress
@@ -141,7 +150,7 @@ class ConfigRun:
     _service: CaseService | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        label = ServeOnSqlite.label if self.config.db == "sqlite" else PostgresWorkers.label
+        label = ServeOnSqlite.label if self.config.db is Database.SQLITE else PostgresWorkers.label
         self.result = ConfigResult(name=self.config.name, n=self.config.n, db=self.config.db,
                                    system=label, started=datetime.now(UTC).isoformat(timespec="seconds"))
 
@@ -149,16 +158,19 @@ class ConfigRun:
 
     def run(self) -> ConfigResult:
         began = time.monotonic()
-        if self.config.db == "sqlite":
-            self.system = ServeOnSqlite(self.root)
-        else:
-            unavailable = PostgresWorkers.unavailable()
-            if unavailable is not None:
-                self.result.available = False
-                self.result.reason = unavailable
-                self.say(f"skipped: {unavailable}")
-                return self.result
-            self.system = PostgresWorkers(self.root)
+        match self.config.db:
+            case Database.SQLITE:
+                self.system = ServeOnSqlite(self.root)
+            case Database.POSTGRES:
+                unavailable = PostgresWorkers.unavailable()
+                if unavailable is not None:
+                    self.result.available = False
+                    self.result.reason = unavailable
+                    self.say(f"skipped: {unavailable}")
+                    return self.result
+                self.system = PostgresWorkers(self.root)
+            case _:
+                raise AssertionError(f"unhandled database {self.config.db}")
         steps: list[tuple[str, Callable[[], None]]] = [
             ("seeding", self.seed), ("fresh start", self.fresh_start), ("idle", self.idle),
             ("sweep", self.sweep), ("digest", self.digest), ("commands", self.commands),
@@ -279,14 +291,15 @@ class ConfigRun:
         n = self.config.n
         # SQLite: one store grows through the sizes and each configuration takes a copy.
         # PostgreSQL: each configuration's store is seeded in its own database.
-        seeder = self.seeders.sqlite() if self.config.db == "sqlite" else \
+        sqlite = self.config.db is Database.SQLITE
+        seeder = self.seeders.sqlite() if sqlite else \
             Seeder(self.system.settings, self.seeders.say)
         self.say(f"seeding {n:,} open cases through the case service (store already holds "
                  f"{seeder.figures.cases:,})")
         measuring = self.figure("seeding", f"seeding {n:,} cases through the case service", "s",
                                 cap=self.caps.seed)
         # PostgreSQL's writers do not wait for one another: a process a core.
-        processes = 1 if self.config.db == "sqlite" else max(1, min(4, os.cpu_count() or 1))
+        processes = 1 if sqlite else max(1, min(4, os.cpu_count() or 1))
         seeder.grow_to(n, deadline=time.monotonic() + self.caps.seed, processes=processes)
         figures = seeder.figures
         if figures.cases < n:
@@ -308,7 +321,7 @@ class ConfigRun:
         self.result.details["mix"] = {"stages": _count(plan.stage.value for plan in self.plans.values()),
                                       "behind": sum(plan.behind for plan in self.plans.values())}
         target = self.system.settings
-        if self.config.db == "sqlite":
+        if sqlite:
             if self.root.exists():
                 shutil.rmtree(self.root)
             seeder.copy_to(target)
