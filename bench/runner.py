@@ -402,7 +402,7 @@ class ConfigRun:
         used = after.cpu_seconds - before.cpu_seconds
         ran = self._runs_started_since(since)
         measuring.done(round(100 * used / window, 2),
-                       note=f"{used:.1f} CPU-s; {ran} flow runs started in the window")
+                       note=f"{used:.1f} CPU-s; flow runs started in the window: {ran}")
         self.figure("idle_rss", "resident memory of the system's processes", "MB").done(
             round(after.rss_bytes / 2**20), note=f"{after.processes} processes")
 
