@@ -22,6 +22,7 @@ from models.registry import Registry, SystemFlow
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.objects import FlowRun
 
     from tasks.service import CaseService, TimerView
 
@@ -53,10 +54,15 @@ class TimerMode(Protocol):
         """Whether every timer is in place at case time `now` (see each mode)."""
         ...
 
+    @property
+    def one_run_a_pass(self) -> bool:
+        """Whether the timers due at one moment are fired by one flow run."""
+        ...
+
     def bring_due(self, client: SyncPrefectClient, service: CaseService, *, clock: Clock,
-                  until: datetime) -> list[UUID]:
-        """After a restart on a new case clock: make the timers due by case time `until` come
-        due at their wall time on `clock`; the runs created for it, if any."""
+                  at: datetime) -> None:
+        """After a restart on a new case clock: make the timers due at case time `at` come due
+        at its wall time on `clock`, as they would had the system run on this clock all along."""
         ...
 
     def fire_in_store(self, service: CaseService, clock: FixedClock, *, due: list[TimerView]) -> int:
@@ -85,6 +91,8 @@ def _due_unfired(service: CaseService, *, now: datetime) -> int:
 
 # A timer fires when its time comes; one due this recently may still be on its way.
 FIRING_GRACE = timedelta(minutes=2)
+# Timers this soon after the moment brought due are brought with it.
+BRING_DUE_MARGIN = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -120,19 +128,21 @@ class PerTimerRuns:
             problems[kind] = problems.get(kind, 0) + 1
         return TimerCheck(in_place, len(timers), problems)
 
+    @property
+    def one_run_a_pass(self) -> bool:
+        return False
+
     def bring_due(self, client: SyncPrefectClient, service: CaseService, *, clock: Clock,
-                  until: datetime) -> list[UUID]:
-        """Each timer due by `until` already has its run, scheduled at the wall time the old case
-        clock gave it: move each to the wall time `clock` gives it, as the run would have been
-        scheduled under this clock."""
+                  at: datetime) -> None:
+        """Each timer due by `at` (and a little after) already has its run, scheduled at the wall
+        time the old case clock gave it: move each to the wall time `clock` gives it."""
         from prefect.states import Scheduled
 
         for timer in service.timers():
-            if timer.fire_at <= until and timer.flow_run_id is not None:
+            if timer.fire_at <= at + BRING_DUE_MARGIN and timer.flow_run_id is not None:
                 client.set_flow_run_state(UUID(timer.flow_run_id),
                                           Scheduled(scheduled_time=clock.wall_time_for(timer.fire_at)),
                                           force=True)
-        return []
 
     def fire_in_store(self, service: CaseService, clock: FixedClock, *, due: list[TimerView]) -> int:
         # Looked up by name: a build with a timer pass has no `fire_timer`.
@@ -166,17 +176,21 @@ class TimerPass:
         total = len(service.timers())
         return TimerCheck(total - late if scheduled else 0, total, problems)
 
+    @property
+    def one_run_a_pass(self) -> bool:
+        return True
+
     def bring_due(self, client: SyncPrefectClient, service: CaseService, *, clock: Clock,
-                  until: datetime) -> list[UUID]:
-        """A pass run at the wall time of `until` on `clock`: a pass scheduled under the old case
-        clock would come hours late, and one its own sweep schedules may come later still."""
+                  at: datetime) -> None:
+        """A pass run at the wall time of `at` on `clock`, beside the one the build plans itself:
+        one planned under the old case clock would come hours late. A pass finding nothing due
+        fires nothing, so two are harmless."""
         from prefect.states import Scheduled
 
         deployment = client.read_deployment_by_name(self.flow.deployment)
-        run = client.create_flow_run_from_deployment(
-            deployment.id, name=f"{self.flow.name} (bench, {until:%H:%M})",
-            state=Scheduled(scheduled_time=clock.wall_time_for(until)))
-        return [run.id]
+        client.create_flow_run_from_deployment(
+            deployment.id, name=f"{self.flow.name} (bench, {at:%H:%M})",
+            state=Scheduled(scheduled_time=clock.wall_time_for(at)))
 
     def fire_in_store(self, service: CaseService, clock: FixedClock, *, due: list[TimerView]) -> int:
         # One pass at each moment a timer came due, as the pass planned for it would have run.
@@ -186,6 +200,28 @@ class TimerPass:
             clock.advance(moment - clock.now())
             fired += int(getattr(fire_due(), "sent", 0))
         return fired
+
+
+def runs_started(client: SyncPrefectClient, flow: SystemFlow, *, since: datetime,
+                 limit: int = 5_000) -> list[FlowRun]:
+    """The runs of `flow`'s deployment that started at or after `since` (wall time)."""
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
+        FlowRunFilter,
+        FlowRunFilterStartTime,
+    )
+
+    found: list[FlowRun] = []
+    while len(found) < limit:
+        page = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[flow.name])),
+            flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since, is_null_=False)),
+            limit=CHUNK, offset=len(found))
+        found += page
+        if len(page) < CHUNK:
+            break
+    return found
 
 
 def _scheduled_runs(client: SyncPrefectClient, flow: SystemFlow) -> int:
