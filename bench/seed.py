@@ -4,8 +4,8 @@ Every case is referred and every step recorded with `CaseService.refer`, `record
 same doors `sbu` uses, on a fixed clock set to the day each step was done (`bench.mix` says what and
 when). The cases, their items, timers and audit trail are exactly what the procedure writes. One
 thing is written around the service: the email the history queued is marked sent when it was
-queued (`deliver_history`), since it went out at the time; a system starting on this store has no
-backlog of old mail to send.
+queued (`mark_history_sent`), since it went out at the time; a system starting on this store has
+no backlog of old mail to send.
 
 What makes it quick enough for 10,000 cases, without changing what is written: one service (one
 engine, one calendar, one registry) for the whole run, and SQLite's WAL journal with
@@ -94,10 +94,11 @@ def apply_move(service: CaseService, clock: FixedClock, move: Move, *, case_ref:
     raise AssertionError(f"unhandled move {move.kind}")
 
 
-def deliver_history(service: CaseService) -> int:
+def mark_history_sent(service: CaseService) -> int:
     """Mark every queued email sent when it was queued: the history's email went out at the
-    time. One UPDATE of the outbox's status, where delivering through a sender that accepts
-    everything took two transactions a message, a quarter of the seeding's time."""
+    time. One UPDATE of the outbox's status: delivering each through the outbox's own delivery
+    to a sender that accepts everything takes two transactions a message, a quarter of the
+    seeding's time."""
     from sqlalchemy import update
 
     from models.schema import OutboxStatus, outbox
@@ -229,7 +230,7 @@ class Seeder:
             self._add(index, ref, plan)
             self.figures.cases_seeded += 1
             if (index + 1) % DELIVERY_EVERY == 0 or index + 1 == n:
-                self.figures.delivered += deliver_history(self.service)
+                self.figures.delivered += mark_history_sent(self.service)
             now = time.monotonic()
             if now - shown >= 10.0 or index + 1 == n:
                 shown = now
@@ -265,7 +266,7 @@ class Seeder:
         changes = sum(changes for _share, changes in results)
         self.figures.changes += changes
         self.figures.changes_seeded += changes
-        self.figures.delivered += deliver_history(self.service)
+        self.figures.delivered += mark_history_sent(self.service)
         self.figures.seconds += time.monotonic() - began
         self.say(f"seeded {self.figures.cases:,}/{n:,} cases ({self.figures.cases_per_second:.1f} cases/s "
                  f"in {processes} processes)")
@@ -363,7 +364,7 @@ def catch_up(settings: Settings, say: Say, *, as_of: datetime = SEEDED_AS_OF,
             say(f"bringing the store to {as_of:%a %d %b %H:%M}: {len(due):,} timers due")
             fired += timers.fire_in_store(service, clock, due=due)
         _set(clock, as_of)
-        delivered = deliver_history(service)
+        delivered = mark_history_sent(service)
     finally:
         service.store.dispose()
     return fired, delivered, time.monotonic() - began
