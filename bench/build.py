@@ -85,8 +85,19 @@ def read_runs(client: SyncPrefectClient, ids: Iterable[UUID]) -> dict[UUID, obje
     return found
 
 
-def _due_unfired(service: CaseService, *, now: datetime) -> int:
-    return sum(1 for timer in service.timers() if timer.fire_at <= now)
+def scheduled_timers(service: CaseService, *, due_by: datetime | None = None) -> int:
+    """How many timers the store has waiting to fire (due by `due_by`, if given): one COUNT,
+    where `CaseService.timers` reads every row, seconds at 10,000 cases."""
+    from sqlalchemy import func, select
+
+    from models.enums import TimerState
+    from models.schema import timers
+
+    query = select(func.count()).select_from(timers).where(timers.c.state == TimerState.SCHEDULED)
+    if due_by is not None:
+        query = query.where(timers.c.fire_at <= due_by)
+    with service.store.engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
 
 
 # A timer fires when its time comes; one due this recently may still be on its way.
@@ -165,7 +176,7 @@ class TimerPass:
     name: str = "a timer pass (one flow run fires every timer due)"
 
     def check(self, client: SyncPrefectClient, service: CaseService, *, now: datetime) -> TimerCheck:
-        late = _due_unfired(service, now=now - FIRING_GRACE)
+        late = scheduled_timers(service, due_by=now - FIRING_GRACE)
         scheduled = self.flow.every_seconds is not None or self.flow.cron is not None \
             or _scheduled_runs(client, self.flow) > 0
         problems: dict[str, int] = {}
@@ -173,7 +184,7 @@ class TimerPass:
             problems["due but not fired"] = late
         if not scheduled:
             problems["no pass scheduled"] = 1
-        total = len(service.timers())
+        total = scheduled_timers(service)
         return TimerCheck(total - late if scheduled else 0, total, problems)
 
     @property

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from bench import settle
-from bench.build import Build, detect, runs_started
+from bench.build import Build, detect, runs_started, scheduled_timers
 from bench.figures import ConfigResult, Figure, Measuring
 from bench.mix import SEEDED_AS_OF, CasePlan, Kind, Move, Stage
 from bench.procstat import read_trees
@@ -742,7 +742,7 @@ class PassWatcher(threading.Thread):
         initial: int | None = None
         try:
             while True:
-                left = sum(1 for timer in self.service.timers() if timer.fire_at <= self.pass_at)
+                left = scheduled_timers(self.service, due_by=self.pass_at)
                 initial = left if initial is None else initial
                 now = datetime.now(UTC)
                 elapsed = (now - self.wall).total_seconds()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.build import scheduled_timers
 from bench.mix import PATTERN, SEEDED_AS_OF, Stage, plan_case
 from bench.runner import cli_options
 from bench.seed import Seeder, catch_up, open_service
@@ -81,10 +82,14 @@ def test_the_store_is_brought_to_its_moment(seeded: tuple[Settings, Seeder]) -> 
         timers = service.timers()
         assert timers
         assert all(timer.fire_at > SEEDED_AS_OF for timer in timers)
+        # The benchmark's cheap count agrees with the service's own list.
+        assert scheduled_timers(service) == len(timers)
+        assert scheduled_timers(service, due_by=SEEDED_AS_OF) == 0
         # Overdue items are escalated at 09:00 every working day: the next is tomorrow's.
         tomorrow = london_time(service.calendar.next_working_day(london_date(SEEDED_AS_OF)),
                                SEEDED_AS_OF.replace(hour=9).timetz())
         assert any(timer.fire_at == tomorrow and timer.kind.value == "escalation" for timer in timers)
+        assert scheduled_timers(service, due_by=tomorrow) == sum(1 for t in timers if t.fire_at <= tomorrow)
         with service.store.reading() as session:
             assert outbox_counts(session)[OutboxStatus.PENDING] == 0
     finally:
