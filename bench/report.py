@@ -144,7 +144,9 @@ def _definitions() -> list[str]:
         "the key of the wait the store says is current (or completed when nothing is open), no case "
         "run is scheduled, pending or running, and every timer is in place (per timer: its "
         "deadline-check run scheduled; timer pass: the next pass scheduled), none due unfired "
-        "(`bench/settle.py`, `bench/build.py`). Polled every 5 s or so; the time includes the start.",
+        "(`bench/settle.py`, `bench/build.py`). The time includes the start. Case runs are counted by "
+        "state every 5 s or so, and the store and every case run read in full when the counts allow "
+        "it or once a minute: the system's Prefect server answers those reads, and its CPU counts.",
         "- **CPU**: user and system time of every process of the system (`sbu serve` and its tree: "
         "the Prefect server, the warm start and every flow run's process), from /proc, including "
         "children that have exited (`bench/procstat.py`).",

@@ -66,6 +66,8 @@ PASS_TIME = (9, 0)
 _NINE = datetime(2000, 1, 1, *PASS_TIME).time()
 PROBES = 20
 CLI_RUNS = 5
+# While settling, the store and every case run are read in full at most this often (seconds).
+FULL_CHECK_EVERY = 60.0
 
 
 @dataclass(frozen=True)
@@ -228,19 +230,24 @@ class ConfigRun:
             return settle.check(client, self.service(), self.build, now=self.clock().now())
 
     def wait_settled(self, *, began: float, cap: float, what: str) -> tuple[bool, float, settle.SettleCheck]:
-        """Poll until settled or `cap` seconds after `began`; a full check costs Prefect reads, so
-        it runs only when no case run is on its way, and at least every few polls for progress."""
+        """Poll until settled or `cap` seconds after `began`. A full check reads every case from
+        the store and every case run from Prefect (whose server is part of what is measured), so
+        polls count runs by state (`settle.RunCounts`) and check in full only when the counts
+        allow it, or once a minute to show how far it has got."""
         deadline = began + cap
         last: list[settle.SettleCheck] = []
-        polls = [0]
+        expected = settle.expected_waits(self.service())
+        checked_at = [0.0]
 
         def poll() -> tuple[bool, str]:
-            polls[0] += 1
             with self.system.client() as client:
-                active = settle.active_case_runs(client, self.build.process_ids)
-            if active and polls[0] % 6 != 1 and time.monotonic() < deadline:
-                return False, f"case runs on their way: {active:,}" + (
-                    f"; last full check: {last[-1].summary()}" if last else "")
+                counts = settle.run_counts(client, self.build.process_ids)
+            now = time.monotonic()
+            due = now - checked_at[0] >= FULL_CHECK_EVERY or now >= deadline
+            if not counts.may_be_settled(expected) and not due:
+                return False, counts.summary(expected) + (f"; last full check: {last[-1].summary()}"
+                                                          if last else "")
+            checked_at[0] = now
             checked = self.check()
             last.append(checked)
             return checked.settled, checked.summary()

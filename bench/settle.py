@@ -74,7 +74,59 @@ def key_matches(key: str | None, base: str) -> bool:
     return tail != key and tail.isdigit()
 
 
-def active_case_runs(client: SyncPrefectClient, process_ids: tuple[str, ...]) -> int:
+@dataclass(frozen=True)
+class ExpectedWaits:
+    """How many of the open cases' process runs the store says should be suspended on a wait, and
+    how many completed. The store does not change while a system settles (nobody records), so it
+    is read once."""
+
+    suspended: int
+    completed: int
+
+
+def expected_waits(service: CaseService) -> ExpectedWaits:
+    suspended = completed = 0
+    for view in service.list_cases():
+        if view.status is CaseStatus.CLOSED:
+            continue
+        for process_id in view.runs:
+            if service.registry.process(process_id).current_wait(view) is None:
+                completed += 1
+            else:
+                suspended += 1
+    return ExpectedWaits(suspended, completed)
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    """Case process runs in Prefect by state: a cheap look at how settling goes."""
+
+    suspended: int
+    completed: int
+    active: int
+
+    def may_be_settled(self, expected: ExpectedWaits) -> bool:
+        """Necessary for settled (so the full check is worth its reads), not sufficient: these
+        count runs, not which run of which case waits on which key."""
+        return (self.active == 0 and self.suspended >= expected.suspended
+                and self.completed >= expected.completed)
+
+    def summary(self, expected: ExpectedWaits) -> str:
+        return (f"case runs suspended {self.suspended:,}/{expected.suspended:,}, completed "
+                f"{self.completed:,}/{expected.completed:,}, on their way {self.active:,}")
+
+
+def run_counts(client: SyncPrefectClient, process_ids: tuple[str, ...]) -> RunCounts:
+    from prefect.client.schemas.objects import StateType
+
+    def count(*states: StateType) -> int:
+        return _count(client, process_ids, states)
+
+    return RunCounts(suspended=count(StateType.PAUSED), completed=count(StateType.COMPLETED),
+                     active=count(*(StateType(name) for name in ACTIVE)))
+
+
+def _count(client: SyncPrefectClient, process_ids: tuple[str, ...], states: tuple[object, ...]) -> int:
     from prefect.client.schemas.filters import (
         FlowFilter,
         FlowFilterName,
@@ -82,12 +134,17 @@ def active_case_runs(client: SyncPrefectClient, process_ids: tuple[str, ...]) ->
         FlowRunFilterState,
         FlowRunFilterStateType,
     )
-    from prefect.client.schemas.objects import StateType
 
     return client.count_flow_runs(
         flow_filter=FlowFilter(name=FlowFilterName(any_=list(process_ids))),
         flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
-            any_=[StateType(name) for name in ACTIVE]))))
+            any_=list(states)))))
+
+
+def active_case_runs(client: SyncPrefectClient, process_ids: tuple[str, ...]) -> int:
+    from prefect.client.schemas.objects import StateType
+
+    return _count(client, process_ids, tuple(StateType(name) for name in ACTIVE))
 
 
 def check(client: SyncPrefectClient, service: CaseService, build: Build, *, now: datetime) -> SettleCheck:

@@ -13,7 +13,7 @@ from bench.build import PerTimerRuns, TimerPass, detect
 from bench.figures import ConfigResult, Figure
 from bench.procstat import read_trees
 from bench.report import RunReport
-from bench.settle import key_matches
+from bench.settle import ExpectedWaits, RunCounts, key_matches
 from models.registry import Registry, SystemFlow, build_registry
 
 
@@ -60,6 +60,15 @@ def test_the_build_is_told_by_its_system_flows() -> None:
     assert (passing.sweep.name, passing.digest.name) == ("reconcile", "daily-digest")
     # This build is one or the other.
     assert isinstance(detect(registry).timers, PerTimerRuns | TimerPass)
+
+
+def test_counting_runs_only_lets_a_full_check_through_when_it_could_pass() -> None:
+    expected = ExpectedWaits(suspended=3, completed=2)
+    assert RunCounts(suspended=3, completed=2, active=0).may_be_settled(expected)
+    assert RunCounts(suspended=4, completed=5, active=0).may_be_settled(expected)  # older runs too
+    assert not RunCounts(suspended=3, completed=2, active=1).may_be_settled(expected)
+    assert not RunCounts(suspended=2, completed=2, active=0).may_be_settled(expected)
+    assert not RunCounts(suspended=3, completed=1, active=0).may_be_settled(expected)
 
 
 def test_a_capped_or_missing_figure_says_so(tmp_path: Path) -> None:
