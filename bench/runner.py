@@ -577,7 +577,8 @@ class ConfigRun:
         if not timers.one_run_a_pass:
             measuring.done(None)
             measuring.figure.missing = (f"not available on this build (one flow run per timer: "
-                                        f"{len(runs):,} {timers.flow.name} runs started from 09:00)")
+                                        f"{len(runs):,} {timers.flow.name} runs started from 09:00 to "
+                                        "the last decision's end)")
             return
         ended = [run if run.state is not None and run.state.is_final()
                  else self._wait_terminal(run.id, cap=self.caps.alert_pass, what="a timer pass to end")
@@ -587,7 +588,8 @@ class ConfigRun:
             measuring.done(None)
             measuring.figure.missing = f"not measured: no {timers.flow.name} run ended after 09:00"
             return
-        measuring.done(max(seconds), note=f"{len(runs)} {timers.flow.name} runs from 09:00: "
+        measuring.done(max(seconds), note=f"{len(runs)} {timers.flow.name} runs from 09:00 to the last "
+                       "decision's end: "
                        + ", ".join(f"{value:.2f} s" for value in sorted(seconds, reverse=True)[:5]))
 
     def _probes(self, day: Any, watcher: PassWatcher) -> list[Probe]:
