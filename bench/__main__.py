@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = (args.workdir or REPO / "var" / "bench" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     say(f"benchmark: {', '.join(config.name for config in configs)}; working in {workdir}")
-    report = RunReport()
+    report = RunReport(planned=[config.name for config in configs])
     cache = None if args.reseed else SeedCache(REPO / "var" / "bench-cache")
     seeders = Seeders(workdir, say.for_config("seed"), cache)
     overrides = {name: value for name, value in (

@@ -43,7 +43,11 @@ def commit() -> tuple[str, bool]:
 
 @dataclass
 class RunReport:
+    """One run's results. Written again after each configuration, to the same files: named by the
+    configurations the run is to measure (`planned`), not those measured so far."""
+
     configs: list[ConfigResult] = field(default_factory=list)
+    planned: list[str] = field(default_factory=list)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     commit: str = ""
     dirty: bool = False
@@ -54,7 +58,7 @@ class RunReport:
 
     @property
     def stem(self) -> str:
-        names = [config.name for config in self.configs]
+        names = self.planned or [config.name for config in self.configs]
         which = "+".join(names) if len(names) <= 2 else f"{len(names)}-configurations"
         return f"{self.started:%Y-%m-%d-%H%M}_{which}_{self.commit}{'-dirty' if self.dirty else ''}"
 
