@@ -106,7 +106,8 @@ def _config_markdown(config: ConfigResult) -> list[str]:
              f"The configuration took {config.seconds / 60:.1f} min.", ""]
     for failure in config.details.get("failed", []):
         lines += [f"**Step failed:** {failure}. The figures after it were not measured.", ""]
-    lines += ["| figure | value | target | load (1 min), start → end | note |", "|---|---|---|---|---|"]
+    lines += [f"| figure | value | target | load (1 min) on {config.cpus} CPUs, start → end | note |",
+              "|---|---|---|---|---|"]
     for figure in config.figures:
         load = f"{figure.load[0]:.1f} → {figure.load[1]:.1f}" if figure.load else ""
         value = figure.shown()
