@@ -11,7 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-serve test lint typecheck unit bench bench-desk figures bytecode clean
+.PHONY: demo demo-serve test lint typecheck unit bench bench-quick bench-desk figures bytecode clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: no Python 3.11 or later with venv found; run make PYTHON=/path/to/python3.11" >&2; exit 2; }
@@ -52,9 +52,10 @@ unit: $(STAMP) bytecode
 
 test: lint typecheck unit
 
-# The speed targets themselves (the ordinary run asserts a margin over them; see tests/timing.py):
-# `sbu timetable` and `sbu status` over 15 runs each, and a decision moving its case, over 15 cases.
-bench: $(STAMP) bytecode
+# The speed tests held to the targets themselves (the ordinary run asserts a margin over them; see
+# tests/timing.py): `sbu timetable` and `sbu status` over 15 runs each, and a decision moving its
+# case, over 15 cases. A few minutes; `make bench` below is the engine at scale.
+bench-quick: $(STAMP) bytecode
 	SBU_BENCH=1 $(BIN)/pytest -p no:cacheprovider -s -q tests/deployments/test_cli.py::test_queries_answer_quickly tests/flows/test_latency_e2e.py
 
 # The officers' desk under load (not part of `make test`): 20 officers submitting forms at once, and
@@ -62,6 +63,17 @@ bench: $(STAMP) bytecode
 bench-desk: $(STAMP) bytecode
 	$(BIN)/python -m tests.deployments.web.bench_desk --database sqlite
 	$(BIN)/python -m tests.deployments.web.bench_desk --database postgres
+
+# The engine at scale (bench/, not part of `make test`): seeds N open cases through the case
+# service, starts the system and measures settling, idle CPU, a sweep, the digest, the commands
+# and decisions during the 09:00 alert pass; writes bench/results/. Every configuration by
+# default (100, 1,000 and 10,000 cases on SQLite; 1,000 and 10,000 on PostgreSQL with two
+# workers); one with `make bench N=100 DB=sqlite`. BENCH_ARGS passes more (caps, --keep).
+N ?=
+DB ?=
+BENCH_ARGS ?=
+bench: $(STAMP) bytecode
+	$(BIN)/python -m bench $(if $(N),--n $(N)) $(if $(DB),--db $(DB)) $(BENCH_ARGS)
 
 # The reliability figures (issue 10): every test that records one (tests/figures.py) runs with
 # SBU_FIGURES_FILE set, and docs/RELIABILITY.md is written from what they recorded. The document is
