@@ -14,7 +14,8 @@ from bench.figures import ConfigResult, Figure
 from bench.procstat import read_trees
 from bench.report import RunReport
 from bench.settle import ExpectedWaits, RunCounts, key_matches
-from models.registry import Registry, SystemFlow, build_registry
+from models.processes import build_registry
+from models.registry import Registry, SystemFlow
 
 
 def test_a_tree_counts_its_childrens_cpu_after_they_exit() -> None:
