@@ -2,7 +2,7 @@
 
 Why: Prefect 3.9's runner starts every flow run it serves with multiprocessing's "spawn" method,
 so each run, and so each resume of a suspended case, begins by importing Prefect and our flows in
-a new interpreter: 1.5 to 2.5 s of CPU on a two-core machine, which is most of issue 4's 2 s
+a new interpreter: 1.5 to 2.5 s of CPU on a two-core machine, which is most of the 2 s
 budget from a recorded decision to its case moving, and the whole of the budget when anything else
 runs at the same moment. With the "forkserver" method, one helper process imports those modules
 once, when `sbu serve` starts, and each run is forked from it in milliseconds. Each run is still a

@@ -107,7 +107,8 @@ def stored_inputs(flow_run_id: str, wait: str) -> list[tuple[str, dict[str, Any]
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=2)
 def scrub_run_inputs(flow_run_id: str, wait: str) -> int:
     """Delete the stored inputs of the waits whose keys start with `wait`, once the store holds
-    what they said (DESIGN.md §4). Only a wait the flow has moved past: the run replays from the
+    what they said (docs/architecture.md, "Data protection"). Only a wait the flow has moved past: the run
+    replays from the
     top, so an answer to a later wait may already be stored, unread, and must stay until read."""
     from prefect.client.orchestration import get_client
 
