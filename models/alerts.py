@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.calendar import WorkingDayCalendar, end_of_london_day, london_time
-from models.effects import Effect, RepairRun, RunRepairedMail, SendEmail
 from models.enums import RunLoss, TimerKind
+
+if TYPE_CHECKING:
+    from models.effects import Effect
 
 
 class AlertPolicy(BaseModel):
@@ -74,5 +77,9 @@ def run_repair(*, process: str, loss: RunLoss, replaced: str, replacement: str) 
     """What the store writes when a run Prefect lost (`replaced`) has been replaced: the store
     points at `replacement` (an audit event says why) and the SBU is alerted by email. The email
     is keyed by the lost run, so a repair that is retried alerts once."""
+    # Imported here: the settings read this module for `AlertPolicy`, and `sbu status` and
+    # `sbu timetable` (which read the settings) have no use for the effects.
+    from models.effects import RepairRun, RunRepairedMail, SendEmail
+
     return [RepairRun(process=process, loss=loss, replaced=replaced, replacement=replacement),
             SendEmail(RunRepairedMail(process=process, loss=loss, replaced=replaced))]

@@ -14,16 +14,21 @@ Its rules:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from models.anchors import AnchorScope, AnchorSpec
-from models.descriptions import due_line
-from models.effects import ActionAssignedMail, Effect, SendEmail, UpdateItem
 from models.enums import ActionSource, Anchor, Role, Stage
 from models.errors import Refused
 from models.forms import ActionClosedForm, ActionForm, ActionProgressForm
-from models.procedure import Context, open_item
 from models.registry import Act, OpenedBy, Process, Step, Wait
-from models.state import CaseState
 from models.timetable import DateSet
+
+# The effects, the procedure's engine and the dashboard's descriptions are imported by the
+# functions that use them: `sbu status` and `sbu timetable` read only the declarations below.
+if TYPE_CHECKING:
+    from models.effects import Effect
+    from models.procedure import Context
+    from models.state import CaseState
 
 
 def starts(state: CaseState) -> bool:
@@ -31,6 +36,9 @@ def starts(state: CaseState) -> bool:
 
 
 def add_action(state: CaseState, form: ActionForm, ctx: Context) -> list[Effect]:
+    from models.effects import ActionAssignedMail, SendEmail, UpdateItem
+    from models.procedure import open_item
+
     match form.source:
         case ActionSource.RAPID_REVIEW:
             if state.anchors.get(Anchor.RR_OUTCOME) is None:
@@ -51,6 +59,8 @@ def add_action(state: CaseState, form: ActionForm, ctx: Context) -> list[Effect]
 
 
 def note_progress(state: CaseState, form: ActionProgressForm, ctx: Context) -> list[Effect]:
+    from models.effects import UpdateItem
+
     item = state.item(ACTION.step, form.action)
     if item is None or not item.is_open:
         raise Refused(f"{state.case_ref} has no open action {form.action}")
@@ -62,6 +72,8 @@ def note_progress(state: CaseState, form: ActionProgressForm, ctx: Context) -> l
 
 
 def describe_actions(state: CaseState, wait: Wait) -> list[str]:
+    from models.descriptions import due_line
+
     lines = ["Close an action once it is done, with the reference of its evidence; note progress on "
              "an open one; or add a new action, owned by an agency and due on the date the plan sets. "
              "Each open action is chased by email from its due date.", ""]

@@ -19,25 +19,13 @@ Its rules, each with its source:
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 from models.anchors import AnchorSpec
 from models.calendar import end_of_london_day
-from models.descriptions import due_line
-from models.effects import (
-    DecisionRecordedMail,
-    Effect,
-    OpenItem,
-    ReferralReceivedMail,
-    SendEmail,
-    SetAnchor,
-    SetPath,
-    SetStatus,
-    StoreDecision,
-)
 from models.enums import DSP_ROLES, INTERFACE_NAMES, CasePath, CaseStatus, Role, Stage
 from models.errors import Refused
 from models.forms import DspDecisionForm, PartnersInformedForm, SignedByTheDsps, SinSubmissionForm
-from models.procedure import Context, complete_item, open_item
 from models.registry import OpenedBy, Process, Step, Wait
 from models.rules import (
     DECISION_RULES,
@@ -46,8 +34,14 @@ from models.rules import (
     notification_duty,
     rapid_review_starts_at_decision,
 )
-from models.state import CaseState, ItemState
 from models.timetable import Anchor, ClockSetting, WorkingDaysAfter
+
+# The effects, the procedure's engine and the dashboard's descriptions are imported by the
+# functions that use them: `sbu status` and `sbu timetable` read only the declarations below.
+if TYPE_CHECKING:
+    from models.effects import Effect
+    from models.procedure import Context
+    from models.state import CaseState, ItemState
 
 SIN_PATHS = (CasePath.SIN_AND_RAPID_REVIEW, CasePath.SIN_ONLY)
 
@@ -59,6 +53,9 @@ def _yes(flag: bool) -> str:
 # -- the DSP decision ----------------------------------------------------------------------------
 
 def record_decision(state: CaseState, form: DspDecisionForm, ctx: Context, item: ItemState) -> list[Effect]:
+    from models.effects import DecisionRecordedMail, SendEmail, SetAnchor, SetPath, SetStatus, StoreDecision
+    from models.procedure import complete_item
+
     refusals = dsp_decision_refusals(state.facts, sin=form.sin, rapid_review=form.rapid_review)
     if refusals:
         raise Refused(f"{state.case_ref}: the decision was not recorded: {'; '.join(refusals)}")
@@ -105,6 +102,8 @@ def refuse_a_conflicting_decision(state: CaseState, form: DspDecisionForm) -> No
 
 
 def describe_decision(state: CaseState, wait: Wait) -> list[str]:
+    from models.descriptions import due_line
+
     duty = notification_duty(state.facts)
     item = state.item(DSP_DECISION.step)
     return [
@@ -127,12 +126,17 @@ def record_sin_submission(state: CaseState, form: SinSubmissionForm, ctx: Contex
                           item: ItemState) -> list[Effect]:
     # The submission is the case's notification (Working Together): the Rapid Review's clocks and
     # the report to the Panel count from it.
+    from models.effects import SetAnchor
+    from models.procedure import complete_item
+
     return [SetAnchor(Anchor.SIN_SUBMITTED, form.completed_on),
             SetAnchor(Anchor.NOTIFICATION, form.completed_on),
             *complete_item(item, form.completed_on, details={"national_ref": form.national_ref})]
 
 
 def describe_notification(state: CaseState, wait: Wait) -> list[str]:
+    from models.descriptions import due_line
+
     lines = ["Record what the local authority has done: the Serious Incident Notification it "
              "submitted through the Child Safeguarding Incident Notification System (its reference "
              "and date), and telling the safeguarding partners. Choose the step at the top of the form.",
@@ -149,6 +153,9 @@ def describe_notification(state: CaseState, wait: Wait) -> list[str]:
 
 def start_case(state: CaseState, ctx: Context) -> list[Effect]:
     """A referral opens the DSP decision and tells the DSPs when it is due."""
+    from models.effects import OpenItem, ReferralReceivedMail, SendEmail
+    from models.procedure import open_item
+
     effects = open_item(state, DSP_DECISION, CASE, ctx)
     opened = next((e for e in effects if isinstance(e, OpenItem)), None)
     if opened is not None:

@@ -21,19 +21,9 @@ Its rules, each with its source:
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 from models.anchors import AnchorSpec
-from models.descriptions import due_line, wait_items
-from models.effects import (
-    AnchorMoved,
-    CsprCommissionedMail,
-    Effect,
-    ImrIncompleteMail,
-    ImrRequestMail,
-    SendEmail,
-    SetAnchor,
-    UpdateItem,
-)
 from models.enums import Anchor, Role, Stage
 from models.errors import Refused
 from models.forms import (
@@ -46,23 +36,23 @@ from models.forms import (
     ReviewersAppointedForm,
     StepCompletionForm,
 )
-from models.procedure import (
-    Context,
-    complete_item,
-    move_anchor,
-    open_item,
-    retime_item,
-    structured_details,
-)
 from models.processes.action_plan import ADD_ACTION
 from models.registry import AGENCY_LEAD, Act, OpenedBy, Process, Step, Wait
-from models.state import CaseState, ItemState
 from models.timetable import ClockSetting, MonthsAfter, WorkingDaysAfter, WorkingDaysBefore
+
+# The effects, the procedure's engine and the dashboard's descriptions are imported by the
+# functions that use them: `sbu status` and `sbu timetable` read only the declarations below.
+if TYPE_CHECKING:
+    from models.effects import Effect
+    from models.procedure import Context
+    from models.state import CaseState, ItemState
 
 
 def commission(state: CaseState, *, on: date, by_panel: bool, ctx: Context) -> list[Effect]:
     """A local CSPR commissioned on `on`: its planned publication date starts as its target, and
     the DSPs are told. The CSPR's own process starts from the commissioning date."""
+    from models.effects import CsprCommissionedMail, SendEmail, SetAnchor
+
     target, _ = PUBLICATION.rule.due(on, clocks=ctx.clocks, calendar=ctx.calendar)
     return [SetAnchor(Anchor.CSPR_COMMISSIONED, on), SetAnchor(Anchor.PLANNED_PUBLICATION, target),
             SendEmail(CsprCommissionedMail(commissioned_on=on, publication_target=target, by_panel=by_panel))]
@@ -78,6 +68,9 @@ def record_imr_requests(state: CaseState, form: ImrRequestsForm, ctx: Context,
                         item: ItemState) -> list[Effect]:
     """The IMRs requested: one item per agency asked, due on the date the panel set (or by the
     partnership's default clock), each agency told which sections the template requires."""
+    from models.effects import ImrRequestMail, SendEmail, SetAnchor
+    from models.procedure import complete_item, open_item
+
     agencies = tuple(form.agencies) if form.agencies else state.agencies
     effects: list[Effect] = [SetAnchor(Anchor.IMRS_REQUESTED, form.completed_on),
                              *complete_item(item, form.completed_on,
@@ -97,6 +90,9 @@ def record_imr_requests(state: CaseState, form: ImrRequestsForm, ctx: Context,
 def record_imr(state: CaseState, form: ImrReceivedForm, ctx: Context, item: ItemState) -> list[Effect]:
     """An IMR received: complete when no section of the template is missing; otherwise its
     completeness is recorded section by section and the agency is chased for the rest."""
+    from models.effects import ImrIncompleteMail, SendEmail, UpdateItem
+    from models.procedure import complete_item, retime_item
+
     sections = ctx.reviews.imr_sections
     if not set(form.missing_sections) <= set(sections):
         raise Refused(f"missing_sections: not a section of the partnership's IMR template (its sections: "
@@ -120,6 +116,9 @@ def record_imr(state: CaseState, form: ImrReceivedForm, ctx: Context, item: Item
 # -- publication ----------------------------------------------------------------------------------------
 
 def move_publication(state: CaseState, form: PlannedPublicationForm, ctx: Context) -> list[Effect]:
+    from models.effects import AnchorMoved
+    from models.procedure import move_anchor
+
     if form.planned_on < ctx.today:
         raise Refused("planned_on is in the past")
     return move_anchor(state, AnchorMoved(anchor=Anchor.PLANNED_PUBLICATION, on=form.planned_on,
@@ -128,6 +127,9 @@ def move_publication(state: CaseState, form: PlannedPublicationForm, ctx: Contex
 
 def record_publication(state: CaseState, form: PublicationForm, ctx: Context,
                        item: ItemState) -> list[Effect]:
+    from models.effects import SetAnchor
+    from models.procedure import complete_item, structured_details
+
     return [SetAnchor(Anchor.CSPR_PUBLISHED, form.completed_on),
             *complete_item(item, form.completed_on, details=structured_details(form, "completed_on"))]
 
@@ -135,6 +137,8 @@ def record_publication(state: CaseState, form: PublicationForm, ctx: Context,
 # -- the dashboard --------------------------------------------------------------------------------------
 
 def describe(state: CaseState, wait: Wait) -> list[str]:
+    from models.descriptions import due_line, wait_items
+
     planned = state.anchors.get(Anchor.PLANNED_PUBLICATION)
     lines = [wait.asks, ""]
     if planned is not None:

@@ -25,20 +25,10 @@ Its rules, each with its source:
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from typing import TYPE_CHECKING
 
 from models.anchors import AnchorSpec
 from models.calendar import LONDON, london_time
-from models.descriptions import due_line, open_item_lines, wait_items
-from models.effects import (
-    ArrangeMeeting,
-    Effect,
-    InformationRequestMail,
-    MeetingInvitationMail,
-    OpenItem,
-    SendEmail,
-    SetAnchor,
-    SetReview,
-)
 from models.enums import DSP_ROLES, INTERFACE_NAMES, Anchor, CasePath, ReviewRoute, Role, Stage
 from models.errors import Refused
 from models.forms import (
@@ -50,14 +40,19 @@ from models.forms import (
     ReportSentForm,
     StepCompletionForm,
 )
-from models.procedure import Context, cancel_item, complete_item, open_item, retime_item, structured_details
 from models.processes.action_plan import ADD_ACTION
 from models.processes.case import deputies
 from models.processes.cspr import commission
 from models.registry import AGENCY_LEAD, Act, OpenedBy, Process, Step, Wait
 from models.rules import OUTCOME_RULES, outcome_refusals, review_route
-from models.state import CaseState, ItemState
 from models.timetable import ClockSetting, WorkingDaysAfter
+
+# The effects, the procedure's engine and the dashboard's descriptions are imported by the
+# functions that use them: `sbu status` and `sbu timetable` read only the declarations below.
+if TYPE_CHECKING:
+    from models.effects import Effect
+    from models.procedure import Context
+    from models.state import CaseState, ItemState
 
 RAPID_REVIEW_PATHS = (CasePath.SIN_AND_RAPID_REVIEW, CasePath.RAPID_REVIEW_ONLY,
                       CasePath.NEAR_MISS_RAPID_REVIEW)
@@ -70,6 +65,9 @@ def starts(state: CaseState) -> bool:
 def start(state: CaseState, ctx: Context) -> list[Effect]:
     """Ask every involved agency for its information, and set the meeting and invite everyone
     (for a notified case, the report to the Panel opens too, counted from the SIN)."""
+    from models.effects import InformationRequestMail, OpenItem, SendEmail
+    from models.procedure import open_item
+
     effects: list[Effect] = []
     for agency in state.agencies:
         opened = open_item(state, AGENCY_RESPONSES, RAPID_REVIEW, ctx, subject=agency.value, agency=agency)
@@ -90,6 +88,8 @@ def arrange(state: CaseState, *, on: date, at: time, place: str, ctx: Context,
             reason: str = "") -> list[Effect]:
     """Set the meeting (or move it): the invitation, or its update with the same UID and a higher
     SEQUENCE, to the DSPs and every involved agency."""
+    from models.effects import ArrangeMeeting, MeetingInvitationMail, SendEmail
+
     sequence = state.meeting.sequence + 1 if state.meeting is not None else 0
     starts_at: datetime = london_time(on, at)
     minutes = ctx.reviews.rr_meeting_minutes
@@ -100,6 +100,8 @@ def arrange(state: CaseState, *, on: date, at: time, place: str, ctx: Context,
 
 
 def move_meeting(state: CaseState, form: MeetingMoveForm, ctx: Context) -> list[Effect]:
+    from models.procedure import retime_item
+
     item = state.item(MEETING.step)
     if item is None or not item.is_open:
         raise Refused(f"{state.case_ref} has no Rapid Review meeting still to be held")
@@ -126,6 +128,9 @@ def meeting_retimed(state: CaseState, item: ItemState, due: date, reason: str, c
 def record_meeting(state: CaseState, form: MeetingHeldForm, ctx: Context, item: ItemState) -> list[Effect]:
     """The meeting was held: with every agency's information, or without some (recorded, and the
     late information still accepted); its outcome is due next."""
+    from models.effects import SetAnchor
+    from models.procedure import complete_item, structured_details
+
     missing = sorted(i.subject for i in state.items_of(AGENCY_RESPONSES.step) if i.is_open)
     return [
         SetAnchor(Anchor.MEETING, form.completed_on),
@@ -138,6 +143,9 @@ def record_meeting(state: CaseState, form: MeetingHeldForm, ctx: Context, item: 
 
 def record_outcome(state: CaseState, form: RapidReviewOutcomeForm, ctx: Context,
                    item: ItemState) -> list[Effect]:
+    from models.effects import SetAnchor, SetReview
+    from models.procedure import complete_item
+
     notified = state.anchors.get(Anchor.SIN_SUBMITTED) is not None
     refusals = outcome_refusals(notified=notified, recommendation=form.recommendation)
     if refusals:
@@ -173,6 +181,9 @@ def recommendation(state: CaseState) -> ReviewRoute:
 
 
 def record_report_sent(state: CaseState, form: ReportSentForm, ctx: Context, item: ItemState) -> list[Effect]:
+    from models.effects import SetAnchor
+    from models.procedure import complete_item, structured_details
+
     if not state.done(OUTCOME.step):
         raise Refused(f"{state.case_ref}: record the Rapid Review's outcome first: the report carries it")
     return [SetAnchor(Anchor.RR_REPORT_SENT, form.completed_on),
@@ -184,6 +195,9 @@ def record_panel_response(state: CaseState, form: PanelResponseForm, ctx: Contex
     """The Panel's response, and the route it gives the review: a CSPR commissioned where the
     Panel disagrees with none (or declines a national review), none carried on where it holds a
     national review."""
+    from models.effects import SetReview
+    from models.procedure import cancel_item, complete_item, structured_details
+
     route = review_route(recommendation(state), form.response)
     effects: list[Effect] = [*complete_item(item, form.completed_on,
                                             details=structured_details(form, "completed_on"))]
@@ -203,6 +217,8 @@ def record_panel_response(state: CaseState, form: PanelResponseForm, ctx: Contex
 # -- the dashboard --------------------------------------------------------------------------------------
 
 def describe_meeting(state: CaseState, wait: Wait) -> list[str]:
+    from models.descriptions import wait_items
+
     responses = state.items_of(AGENCY_RESPONSES.step)
     received = [i.subject for i in responses if not i.is_open]
     outstanding = [i.subject for i in responses if i.is_open]
@@ -224,6 +240,8 @@ def describe_meeting(state: CaseState, wait: Wait) -> list[str]:
 
 
 def describe_outcome(state: CaseState, wait: Wait) -> list[str]:
+    from models.descriptions import due_line
+
     item = state.item(OUTCOME.step)
     return [
         "The Rapid Review's outcome: the immediate safeguarding actions, the learning identified, "
@@ -240,6 +258,8 @@ def describe_outcome(state: CaseState, wait: Wait) -> list[str]:
 
 def information_awaited(state: CaseState) -> list[str]:
     """The agencies whose information is still awaited after the meeting: the form still takes it."""
+    from models.descriptions import due_line
+
     lines = [f"- **{item.title}** ({item.subject}): "
              + due_line(item, AGENCY_RESPONSES.rule).removeprefix("**Due:** ")
              for item in state.items_of(AGENCY_RESPONSES.step) if item.is_open]
@@ -249,6 +269,8 @@ def information_awaited(state: CaseState) -> list[str]:
 
 
 def describe_panel_and_plan(state: CaseState, wait: Wait) -> list[str]:
+    from models.descriptions import open_item_lines
+
     return [
         "Record what follows the Rapid Review's outcome, as each happens: its report sent to the "
         "National Panel (with the reference it went under), the Panel's response, and the action "

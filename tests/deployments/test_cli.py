@@ -131,6 +131,31 @@ def test_refer_status_and_cases(tmp_path: Path) -> None:
     assert "SR-2026-0001" in run(["cases"], tmp_path).stdout
 
 
+# What `sbu status` and `sbu timetable` must leave unimported: Prefect, the ORM and the case service
+# (the queries read the store's tables directly), and the procedure's engine (they read the
+# registry's declarations, not its handlers).
+NOT_FOR_QUERIES = ("prefect", "sqlalchemy.orm", "tasks.service", "models.effects", "models.procedure",
+                   "models.descriptions")
+
+
+@pytest.mark.parametrize("query", [
+    ["status", "SR-2026-0001", "--json"],
+    ["timetable", "--referred", "2026-12-23T10:15:00+00:00", "--aware", "2026-12-22", "--notified",
+     "2026-12-30", "--commissioned", "2027-01-20", "--json"],
+])
+def test_the_queries_import_neither_prefect_nor_the_engine(tmp_path: Path, query: list[str]) -> None:
+    assert run(["refer", str(write_referral(tmp_path / "r.json"))], tmp_path).returncode == 0
+    probe = ("import sys; from deployments.cli import main; "
+             f"code = main({query!r}); sys.stdout.flush(); "
+             f"print(code, sorted(m for m in {NOT_FOR_QUERIES!r} if m in sys.modules), file=sys.stderr)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SBU_", "PREFECT_"))}
+    env["SBU_DATA_DIR"] = str(tmp_path)
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
+                            timeout=60, check=False)
+    assert result.stderr.strip() == "0 []", result.stderr
+    assert json.loads(result.stdout)
+
+
 @pytest.mark.parametrize("changes", [
     {"external_ref": f"{CANARY} bad"},
     {"incident_date": "2026-12-24", "la_aware_date": "2026-12-22"},

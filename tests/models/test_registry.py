@@ -318,6 +318,23 @@ def test_importing_the_registry_does_not_import_the_processes() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_the_declarations_leave_the_engine_unimported() -> None:
+    """`sbu status` and `sbu timetable` read the registry's declarations only: the effects, the
+    procedure's engine, the case state and the dashboard's descriptions are imported by the
+    handlers that use them, not by the processes that name those handlers."""
+    engine = ("models.effects", "models.procedure", "models.state", "models.descriptions")
+    probe = ("import sys, models.processes, models.settings; models.processes.build_registry(); "
+             f"print(sorted(m for m in {engine!r} if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=REPO_ROOT)
+    assert result.stdout.strip() == "[]"
+    # The probe sees an import: the engine is there once a handler has run.
+    probe = probe.replace("build_registry(); ", "build_registry(); import models.procedure; ")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=REPO_ROOT)
+    assert result.stdout.strip() != "[]"
+
+
 def module_level_imports(path: Path, modules: set[str]) -> set[str]:
     """Which of `modules` the module at `path` imports when it is imported: its module-level
     imports, not those inside functions or under `TYPE_CHECKING`."""
@@ -354,6 +371,6 @@ def test_no_module_of_the_domain_imports_itself_round_a_circle() -> None:
     graph = {name: module_level_imports(path, set(paths)) for name, path in paths.items()}
     assert circle_in(graph) is None
     # The check reads the imports, and would see a circle.
-    assert {"models.registry", "models.procedure"} <= graph["models.processes.cspr"]
+    assert {"models.registry", "models.forms"} <= graph["models.processes.cspr"]
     upward = {*graph["models.registry"], "models.processes"}
     assert circle_in({**graph, "models.registry": upward}) is not None
