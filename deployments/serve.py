@@ -228,8 +228,11 @@ def _serve(settings: Settings, url: str) -> None:
     from prefect.runner import Runner
 
     from deployments import warm_start
+    from tasks.prefect import hooks
 
     started = datetime.now(UTC)
+    # A Prefect upgraded under us refuses here, naming the hook, rather than serving slowly or wrongly.
+    hooks.check_all(hooks.CLIENT_CHECKS)
     _say("loading the flows and starting the warm start")
     registry = build_registry(settings.process_modules)
     if not warm_start.install(warm_start.preload_for(registry)):
