@@ -28,6 +28,7 @@ from models.errors import SbuError
 from models.processes import build_registry
 from models.registry import Registry
 from tasks.prefect.connection import (
+    LARGE_PAGE,
     api_url_marker,
     prefect_environment,
     prefect_rereads_environment,
@@ -76,6 +77,8 @@ def local_prefect_server(settings: Settings, *, port: int,
            # Interval schedules need only the next few runs made ahead, not Prefect's default 100.
            "PREFECT_SERVER_SERVICES_SCHEDULER_MIN_RUNS": "1",
            "PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS": "3",
+           # A sweep reads every waiting case's run in a page or two, not fifty.
+           "PREFECT_SERVER_API_DEFAULT_LIMIT": str(LARGE_PAGE),
            # A request refused because SQLite was busy is answered 503 and by default not logged;
            # it should not happen on this server (deployments/prefect_server.py), so say if it does.
            "PREFECT_SERVER_LOG_RETRYABLE_ERRORS": "true"}
