@@ -161,10 +161,11 @@ def _sweep(client: SyncPrefectClient, service: CaseService, *, serve_started: da
                 paused.append(run)
         elif not mine.closed:
             to_repair.add(mine.case_ref)  # failed, crashed or cancelled: replaced
-    if _count_present(client, list(expected)) < len(expected):
-        present = _present(client, list(expected))
-        to_repair |= {seen.case_ref for run_id, seen in expected.items()
-                      if run_id not in present and not seen.closed}
+    # A closed case's run is history: Prefect may have deleted it, and nothing is done about that.
+    open_runs = [run_id for run_id, seen in expected.items() if not seen.closed]
+    if _count_present(client, open_runs) < len(open_runs):
+        present = _present(client, open_runs)
+        to_repair |= {expected[run_id].case_ref for run_id in open_runs if run_id not in present}
 
     _resume_answered(client, service, paused, expected, to_repair, counts)
     _repair(client, service, sorted(to_repair), counts)
