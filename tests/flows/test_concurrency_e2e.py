@@ -1,4 +1,4 @@
-"""Decisions and records at once, from `sbu` and the dashboard together (issue 10, item 2), on the
+"""Decisions and records at once, from `sbu` and the dashboard together, on the
 whole system: `sbu serve` on a real Prefect server, `sbu decide` and `sbu record` as the user runs
 them (processes of their own), and forms submitted as the Prefect UI submits them
 (`resume_flow_run` with the answer), all started in the same instant on several cases.

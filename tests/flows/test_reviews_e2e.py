@@ -1,4 +1,4 @@
-"""The reviews run to the end (issue 8), end to end: a real Prefect server, `sbu serve`, a real SMTP
+"""The reviews run to the end, end to end: a real Prefect server, `sbu serve`, a real SMTP
 server on loopback, the `sbu` command and the dashboard's forms (answered as the Prefect UI answers
 them), at a fast time scale.
 
