@@ -75,7 +75,7 @@ BENCH_ARGS ?=
 bench: $(STAMP) bytecode
 	$(BIN)/python -m bench $(if $(N),--n $(N)) $(if $(DB),--db $(DB)) $(BENCH_ARGS)
 
-# The reliability figures (issue 10): every test that records one (tests/figures.py) runs with
+# The reliability figures: every test that records one (tests/figures.py) runs with
 # SBU_FIGURES_FILE set, and docs/RELIABILITY.md is written from what they recorded. The document is
 # written even when a test fails, so that a loss shows in it; make still fails then.
 FIGURES := var/figures.jsonl

@@ -24,11 +24,11 @@ from models.descriptions import form_markdown
 from models.registry import Process, Wait
 from models.state import CaseState
 from tasks.case_store import read_case, record_answer
-from tasks.prefect_ops import deliver_mail, scrub_run_inputs, stored_inputs, sync_case
+from tasks.prefect.ops import deliver_mail, scrub_run_inputs, stored_inputs, sync_case
 from tasks.run_inputs import run_input_for
 from tasks.runtime import registry
 
-# A suspension's timeout fails the run when it expires (DESIGN.md §3), so it is never the
+# A suspension's timeout fails the run when it expires (docs/architecture.md), so it is never the
 # statutory deadline: durable timers are. It only has to outlast any real wait.
 WAIT_LIMIT = timedelta(days=730)
 MAX_FORM_ATTEMPTS = 20
@@ -51,7 +51,8 @@ def run_waits(process: Process, case_ref: str, *, before_wait: BeforeWait | None
     refusal: str | None = None
     while True:
         # What people typed on a form the flow has moved past is in the store now: remove it
-        # from Prefect (DESIGN.md §4). A wait still open keeps its answers until they are read.
+        # from Prefect (docs/architecture.md, "Data protection"). A wait still open keeps its answers until
+        # they are read.
         for done in process.waits:
             if done.name not in scrubbed and not done.is_open(state):
                 if stored := stored_inputs(str(run_id), done.name):

@@ -1,4 +1,4 @@
-"""When people are reminded, alerted and escalated to about a step (issue 4's deadline timers).
+"""When people are reminded, alerted and escalated to about a step (its deadline timers).
 
 A reminder goes one working day before the due date, an overdue alert as soon as the due date has
 ended (London time), then an escalation to the DSPs on each following working day until the step is

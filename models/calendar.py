@@ -2,7 +2,7 @@
 
 A working day is Monday to Friday, excluding England and Wales bank holidays (the `holidays`
 package, country GB, subdivision ENG) and the partnership's own closure days. Counting follows
-DESIGN.md §2: the trigger day is day 0 whatever kind of day it is, and "N working days after D" is
+docs/procedure.md: the trigger day is day 0 whatever kind of day it is, and "N working days after D" is
 the Nth working day strictly after D. Timestamps are converted to Europe/London before their date
 is taken, so a referral at 23:30 UTC on a summer evening counts from the next London date.
 """

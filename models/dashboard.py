@@ -4,8 +4,8 @@ with its due date, when it was done and how late.
 
 Pure: computed from the case as the store shows it (`CaseState`), a date and the working-day
 calendar. Built from the case reference, step ids, rule titles, dates and states only, never
-names, narrative or a child's record id (DESIGN.md §4), so whatever publishes it carries nothing
-else.
+names, narrative or a child's record id (docs/architecture.md, "Data protection"), so whatever publishes it
+carries nothing else.
 """
 
 from __future__ import annotations

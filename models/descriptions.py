@@ -1,7 +1,7 @@
 """The Markdown shown above each dashboard form, and the case's artifacts: what is asked, by when,
 and under which rule, derived from the same rule objects the procedure applies (`StepRule`,
 `PathRule`), never retyped. Built from the case reference, step ids, dates and rule text only:
-never personal data (DESIGN.md §4).
+never personal data (docs/architecture.md, "Data protection").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Errors a person can act on. The CLI prints their message as one line and exits with code 2.
 
 Validation errors are put into words by `describe_validation_error`, which names each failing field
-and never echoes what was submitted (DESIGN.md §4).
+and never echoes what was submitted (docs/architecture.md, "Data protection").
 """
 
 from __future__ import annotations

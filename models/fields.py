@@ -159,7 +159,7 @@ LaRecordId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]
 class StoreOnly:
     """Marks a field holding a person's own words or a person's name. Its value is kept in the case
     store's record of the form (`records`) and nowhere else: not in an item's structured details,
-    not in Prefect once read, never in an email or a log (DESIGN.md §4)."""
+    not in Prefect once read, never in an email or a log (docs/architecture.md, "Data protection")."""
 
     def __repr__(self) -> str:
         return "STORE_ONLY"

@@ -1,6 +1,6 @@
 """One typed model per form: the referral and every human step's input.
 
-Validation errors name the field and never echo what was typed (DESIGN.md §4): use
+Validation errors name the field and never echo what was typed (docs/architecture.md, "Data protection"): use
 `describe_validation_error` (from `models.errors`, and here) to turn a pydantic error into words
 for a person.
 """

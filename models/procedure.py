@@ -1,4 +1,4 @@
-"""The procedure engine: given a case and an event, the effects (DESIGN.md §3).
+"""The procedure engine: given a case and an event, the effects (docs/architecture.md).
 
 `handle` is a pure function. It checks what every record must satisfy (the case waits for the
 step, the date is possible), asks the step's own rule what recording it does, opens the steps the

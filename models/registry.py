@@ -78,7 +78,7 @@ if TYPE_CHECKING:
     from models.state import CaseState, ItemState
 
 # Prefect's pause keys, input keys and our idempotency keys allow lowercase letters, digits and
-# dashes only (DESIGN.md §3); every name that reaches a key is held to that.
+# dashes only (docs/architecture.md); every name that reaches a key is held to that.
 _KEY_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 # A flow named as "package.module:function".
 _FLOW_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")

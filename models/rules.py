@@ -1,7 +1,7 @@
 """The rules that change a case's path. Each rule is one function here, with its source named.
 
-Sources: the partnership's procedure (`shared/reference/procedure.txt`), Working Together to
-Safeguard Children, and GOV.UK guidance on serious incident notifications (DESIGN.md §2).
+Sources: the partnership's procedure (see docs/procedure.md, "Sources"), Working Together to
+Safeguard Children, and GOV.UK guidance on serious incident notifications.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def notification_duty(facts: CaseFacts) -> Duty:
         return Duty(NotificationDuty.NOT_NOTIFIABLE,
                     "a near miss is not notified; the DSPs decide whether a Rapid Review is needed "
                     f"({NEAR_MISS.source})", NEAR_MISS)
-    # A care leaver's death has its own rule whatever the cause (DESIGN.md §2): notify, with no
+    # A care leaver's death has its own rule whatever the cause (docs/procedure.md): notify, with no
     # Rapid Review or CSPR required, though the DSPs may choose one.
     if facts.category is Category.DEATH and facts.care_leaver:
         return Duty(NotificationDuty.SHOULD_NOTIFY,

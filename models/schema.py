@@ -3,7 +3,7 @@
 Kept apart from the ORM classes in `models.tables`, which map onto these tables, because the
 queries that only read (`sbu status`, `sbu cases`) are answered from here with SQLAlchemy Core and
 never import the ORM: that import and its mapping are about a fifth of what `sbu status` costs,
-and issue 2 gives it half a second. `tests/tasks/store/test_schema.py` checks these tables against
+and it has half a second in all. `tests/tasks/store/test_schema.py` checks these tables against
 the migrations, column by column.
 
 The store is the single source of truth; Prefect only runs and shows the work. Audit events are
@@ -239,7 +239,7 @@ items = Table(
     UniqueConstraint("case_id", "step", "subject", name="uq_items_case_step_subject"),
 )
 
-# Each process a case runs, and its flow run in Prefect once it has one (DESIGN.md §3).
+# Each process a case runs, and its flow run in Prefect once it has one (docs/architecture.md).
 case_runs = Table(
     "case_runs", metadata,
     Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),

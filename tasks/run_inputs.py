@@ -10,7 +10,8 @@ appears on the dashboard as it is.
 The types are loosened on purpose: a text field is plain text here, with no pattern or length,
 because Prefect's server validates an answer against the form's schema and its error would quote
 what was typed. The flow validates the answer into the domain form instead (`domain_form`), whose
-errors never echo a value (DESIGN.md §4), and asks again with the reason. A required yes-or-no is
+errors never echo a value (docs/architecture.md, "Data protection"), and asks again with the reason. A
+required yes-or-no is
 asked as a choice of "yes" or "no": the UI sends nothing for a switch left alone, and leaving it
 alone must not answer "no".
 """

@@ -1,4 +1,4 @@
-"""Bad input, the same at every layer (issue 10, item 3): the forms a person fills, a valid answer
+"""Bad input, the same at every layer: the forms a person fills, a valid answer
 to each, the classes of bad input as hypothesis strategies, and the checks every refusal passes.
 
 A slot is one value of a form's answer (`("children", 0, "la_record_id")`), of a kind that says

@@ -1,4 +1,4 @@
-"""The reliability figures (issue 10, item 7): tests that inject faults, try inputs or hold a load
+"""The reliability figures: tests that inject faults, try inputs or hold a load
 record what they did and what was lost, one JSON line each, to the file `SBU_FIGURES_FILE` names.
 `make figures` sets it and turns the file into docs/RELIABILITY.md (`tests.figures_table`);
 without it, recording costs nothing."""

@@ -1,4 +1,4 @@
-"""The reliability table (issue 10, item 7) says what the tests recorded, losses above all: a row
+"""The reliability table says what the tests recorded, losses above all: a row
 that lost something shows its number, the totals add it up, and the headline never says "nothing"
 unless every row reported 0."""
 

@@ -1,5 +1,5 @@
 """The owner's layout, enforced: all application code lives in `models/`, `tasks/`, `flows/` and
-`deployments/`, and nothing imports upward (models <- tasks <- flows <- deployments; DESIGN.md §3).
+`deployments/`, and nothing imports upward (models <- tasks <- flows <- deployments).
 Beside them only `tests/` and `bench/` (the benchmark harness, which drives the system from
 outside); no application module imports either.
 

@@ -1,6 +1,6 @@
 """The scaffolding of the `sbu` command: a registry of commands on the standard library's argparse.
 
-Why argparse: `sbu status` and `sbu timetable` must answer in well under a second (issue 2), and a
+Why argparse: `sbu status` and `sbu timetable` must answer in well under a second, and a
 command-line framework that imports a rich-text renderer or builds validators for every option
 costs a fifth of a second on our machines before a command starts; argparse costs milliseconds.
 

@@ -91,12 +91,14 @@ def deputies(form: SignedByTheDsps) -> list[str]:
 
 
 def refuse_a_conflicting_decision(state: CaseState, form: DspDecisionForm) -> None:
-    """The same decision again is already recorded; a different one is refused (DESIGN.md §5)."""
+    """The same decision again is already recorded; a different one is refused (docs/architecture.md,
+    "Reliability")."""
     previous = state.decision
     if previous is None or (previous.sin, previous.rapid_review) == (form.sin, form.rapid_review):
         return
     # Neither the values (the refused ones or the recorded ones) nor who recorded it: on the
-    # dashboard this message is shown in Prefect, which carries no names (DESIGN.md §4).
+    # dashboard this message is shown in Prefect, which carries no names (docs/architecture.md, "Data
+    # protection").
     where = f" through {INTERFACE_NAMES[previous.recorded_via]}" if previous.recorded_via else ""
     raise Refused(f"{state.case_ref} already has a DSP decision, already recorded{where}; a conflicting "
                   f"decision was not recorded (`sbu status {state.case_ref}` shows the one recorded)")

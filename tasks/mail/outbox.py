@@ -1,5 +1,5 @@
 """The transactional outbox: an email becomes a row in the same database transaction as the change
-that caused it, so it exists if and only if the change was committed (DESIGN.md §5).
+that caused it, so it exists if and only if the change was committed (docs/architecture.md, "Reliability").
 
 Each row carries a fixed Message-ID derived from its deduplication key. The key is unique in the
 table, so the same reminder for the same step and due date can be queued only once, however many

@@ -1,4 +1,4 @@
-"""The case store: the single source of truth (DESIGN.md §3).
+"""The case store: the single source of truth (docs/architecture.md).
 
 - `db`: the engine, sessions and migrations (SQLite under the data directory, or PostgreSQL).
 - `queries`: what the store says about cases, read with SQLAlchemy Core (`sbu status`, the flows).

@@ -2,7 +2,7 @@
 and the procedure is given.
 
 `sbu status` and `sbu cases` answer from here without importing the ORM, the case service or the
-procedure, which keeps them inside issue 2's half second; the service, the flows and the bridge
+procedure, which keeps them inside their half second; the service, the flows and the bridge
 read through here too, so a case looks the same wherever it is shown.
 """
 

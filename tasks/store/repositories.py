@@ -1,5 +1,5 @@
 """Reads and writes of the case store through the ORM. Every function takes the caller's session
-(keyword `session`) and never commits: the caller owns the transaction (STYLE.md, after polar)."""
+(keyword `session`) and never commits: the caller owns the transaction."""
 
 from __future__ import annotations
 

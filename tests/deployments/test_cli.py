@@ -198,7 +198,7 @@ STATUS_TARGET = 0.5
 @pytest.mark.slow
 @pytest.mark.timing
 def test_queries_answer_quickly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Targets from issue 2, kept by issue 7: timetable under 0.3 s, status under 0.5 s, median wall
+    """The query targets: timetable under 0.3 s, status under 0.5 s, median wall
     time of the installed console script. The three are timed in turn, so noise hits them alike."""
     case_ref = json.loads(run(["refer", str(write_referral(tmp_path / "r.json")), "--json"],
                               tmp_path).stdout)["case_ref"]

@@ -1,4 +1,4 @@
-"""Bad input typed at `sbu` (issue 10, item 3): `sbu refer FILE`, `sbu decide`, `sbu record` for
+"""Bad input typed at `sbu`: `sbu refer FILE`, `sbu decide`, `sbu record` for
 every step and act, `sbu retime`, and `--by`, run in-process through the console entry point.
 Each is refused with exit code 2 and one line on stderr naming the field, the store is unchanged,
 and the value appears in neither the output nor the logs."""

@@ -1,6 +1,6 @@
 """A person at the Prefect dashboard, in a real browser: headless Chromium from Debian's `chromium`
 package, driven by Playwright, clicking and typing into the forms the dashboard draws from our
-`RunInput`s (issue 9).
+`RunInput`s.
 
 Playwright is told never to fetch a browser of its own (the machines reach no download host), and
 the browser may reach loopback only: the dashboard asks some outside hosts for things (fonts,

@@ -1,5 +1,5 @@
 """The case flow end to end: a real Prefect server, `sbu serve` with its served runner, a real SMTP
-server on loopback, and the `sbu` command, as a user would run them (issue 4)."""
+server on loopback, and the `sbu` command, as a user would run them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What the store commits while Prefect cannot be told reaches Prefect within seconds (issue 7):
+"""What the store commits while Prefect cannot be told reaches Prefect within seconds:
 `sbu serve`'s catch-up tells it, long before the full reconciliation sweep (every 10 minutes) would.
 Seen for real: a referral made while Prefect's SQLite was busy left its case without a run."""
 

@@ -1,4 +1,4 @@
-"""Decisions and records at once, from `sbu` and the dashboard together (issue 10, item 2), on the
+"""Decisions and records at once, from `sbu` and the dashboard together, on the
 whole system: `sbu serve` on a real Prefect server, `sbu decide` and `sbu record` as the user runs
 them (processes of their own), and forms submitted as the Prefect UI submits them
 (`resume_flow_run` with the answer), all started in the same instant on several cases.
@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
-from tasks.prefect_bridge import waiting_key
+from tasks.prefect.resume import waiting_key
 from tasks.store.audit import verify_audit_chain
 from tests.conftest import EXAMPLE_REFERRAL
 from tests.figures import record_figure

@@ -1,4 +1,4 @@
-"""The dashboard in a real browser (issue 9, "what must be shown").
+"""The dashboard in a real browser.
 
 A person at the Prefect UI answers the DSP decision and then the SIN's record for case after case,
 clicking and typing into the forms in headless Chromium, while `sbu serve` runs its timers (the
@@ -54,7 +54,7 @@ CASES = 20
 # the test, so the reminders fire while the forms are being answered, and every open step's later
 # timers are pending meanwhile. (An hour a second fired each case's overdue alert and daily
 # escalations as soon as it was referred, faster than this machine's runner could start them: a
-# resumed case then queued behind dozens of timers; see the report of issue 9.)
+# resumed case then queued behind dozens of timers.)
 CASE_START = datetime(2026, 12, 23, 6, 0, tzinfo=UTC)
 REFERRED_AT = "2026-12-23T05:30:00+00:00"
 TIME_SCALE = 240.0

@@ -1,4 +1,4 @@
-"""The forms on the Prefect dashboard, end to end (issue 4): answered the way the Prefect UI answers
+"""The forms on the Prefect dashboard, end to end: answered the way the Prefect UI answers
 them, with `resume_flow_run(run_id, run_input=...)` against the form's schema, on a real Prefect
 server with `sbu serve`'s runner. The dashboard and `sbu` must enforce the same rules and leave the
 same record in the case store."""
@@ -14,7 +14,7 @@ from uuid import UUID
 import pytest
 
 from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
-from tasks.prefect_bridge import waiting_key
+from tasks.prefect.resume import waiting_key
 from tests.bad_inputs import echoes
 from tests.conftest import DSP_OPTIONS, EXAMPLE_REFERRAL, SIGNATURES
 from tests.flows.conftest import SystemFactory
@@ -92,7 +92,7 @@ def test_a_looked_after_childs_death_cannot_be_left_unnotified_on_the_dashboard(
     assert (view["status"], view["path"]) == ("awaiting-decision", None)
     assert steps_of(system, case_ref)["dsp-decision"]["state"] == "open"
 
-    # Bad input (issue 10, item 3): hidden characters and a header line in a name and a rationale,
+    # Bad input: hidden characters and a header line in a name and a rationale,
     # then a bidi control in "Recorded by". Each is refused, nothing is recorded, and the form is
     # asked again with the reason, which names the fields and never quotes what was typed.
     typed_name = "Dana\u202eeeL\r\nBcc: someone@attacker.test"
@@ -177,7 +177,8 @@ def test_the_rapid_review_takes_records_from_the_dashboard_and_from_sbu(
         left = [item.key for item in client.filter_flow_run_input(
             run.id, key_prefix="", limit=200, exclude_keys=set())]
     assert "1 of 1" in description
-    # The answer (with the name typed into it) was removed once recorded (DESIGN.md §4).
+    # The answer (with the name typed into it) was removed once recorded (docs/architecture.md, "Data
+    # protection").
     assert f"suspended-{first_key}-response" not in left
 
     # (c) `sbu record` while the run waits: the store records it and the run wakes to a new key.

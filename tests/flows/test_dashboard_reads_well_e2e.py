@@ -1,4 +1,4 @@
-"""What an operator reads on the dashboard (issue 9, item 2), end to end on a real Prefect server
+"""What an operator reads on the dashboard, end to end on a real Prefect server
 with `sbu serve`'s runner: each case run named by its case reference and tagged with its path and
 stage, re-tagged as they change; the case's timeline artifact, a new version after each change; and
 its upcoming deadlines as scheduled runs named for a person to read. A decision is answered on the

@@ -1,4 +1,4 @@
-"""Dashboard submissions never fail on the embedded default (issue 9).
+"""Dashboard submissions never fail on the embedded default.
 
 Several cases' DSP decisions are submitted at the same moment exactly as the Prefect UI submits a
 form (one `POST /api/flow_runs/{id}/resume`, plain HTTP, no retry), while other runs write their

@@ -1,5 +1,5 @@
-"""Faults injected for real, then the case store, the Prefect runs and the mail received checked
-(issue 10, item 1): `sbu serve` killed with SIGKILL at each stage of a case, the Prefect server
+"""Faults injected for real, then the case store, the Prefect runs and the mail received checked:
+`sbu serve` killed with SIGKILL at each stage of a case, the Prefect server
 stopped and started again, the mail server down for a stretch of case time, and case runs that
 Prefect lost, crashed or failed. After each: every case carries on, no decision is lost, no step is
 done twice, no email is lost or doubled (counted by Message-ID and by subject), and nothing of a
@@ -38,7 +38,7 @@ from deployments.serve import local_prefect_server
 from models.settings import Settings
 from models.tables import AuditEvent, Case, CaseRun, Decision, OutboxMessage, Timer
 from tasks.mail.sink import MailSink
-from tasks.prefect_bridge import OUTBOX_DEPLOYMENT, RECONCILE_DEPLOYMENT
+from tasks.prefect.runs import OUTBOX_DEPLOYMENT, RECONCILE_DEPLOYMENT
 from tasks.store.db import Store
 from tests.conftest import DSP_OPTIONS, EXAMPLE_REFERRAL, SIGNATURES
 from tests.figures import record_figure

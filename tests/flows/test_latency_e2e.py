@@ -1,4 +1,4 @@
-"""Issue 4's latency target, kept by issue 7: a recorded decision sets its case moving within 2 s at
+"""The latency target: a recorded decision sets its case moving within 2 s at
 the 95th percentile on the embedded defaults (SQLite, a local Prefect server, `sbu serve`). The
 ordinary run asserts a margin over it and `make bench` the target itself (`tests.timing`).
 
@@ -24,7 +24,7 @@ from models.enums import Interface
 from models.forms import DspDecisionForm
 from models.processes import StepId
 from models.settings import load_settings
-from tasks.prefect_bridge import wake_case
+from tasks.prefect.resume import wake_case
 from tasks.service import Actor, CaseService
 from tasks.store.db import Store
 from tests.conftest import EXAMPLE_REFERRAL, SIGNATURES

@@ -1,5 +1,5 @@
-"""The canary referral (issue 4, DESIGN.md §4): none of a referral's or a decision's free-text values
-reaches Prefect, whichever door they came in by, read back through Prefect's own client.
+"""The canary referral (docs/architecture.md, "Data protection"): none of a referral's or a decision's
+free-text values reaches Prefect, whichever door they came in by, read back through Prefect's own client.
 
 Every field a person can type carries a marker: the referral's external_ref and each child's
 la_record_id, the DSP decision's rationale and the three DSPs' names, the names given with
@@ -31,7 +31,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
-from tasks.prefect_bridge import waiting_key
+from tasks.prefect.resume import waiting_key
 from tests.conftest import EXAMPLE_REFERRAL
 from tests.figures import record_figure
 from tests.flows.conftest import SystemFactory
@@ -323,7 +323,8 @@ def test_a_canary_referral_leaves_nothing_personal_in_prefect(
         assert {"flow run", "run input", "artifact"} <= kinds, (case_ref, kinds, scan.counts)
     assert scan.counts.get("task run", 0) > 0, scan.counts
     assert scan.counts.get("deployment", 0) > 0, scan.counts
-    # The dashboard's answers, once read, are gone from the case run (DESIGN.md §4).
+    # The dashboard's answers, once read, are gone from the case run (docs/architecture.md, "Data
+    # protection").
     [ui_run] = system.runs_named(ui_case)
     with system.client() as client:
         left = [item.key for item in client.filter_flow_run_input(
@@ -345,7 +346,7 @@ def test_a_canary_referral_leaves_nothing_personal_in_prefect(
     assert not [row[0] for row in queued if token in json.dumps(row, default=str).lower()]
 
 
-# -- the review processes (issue 10, item 4) ----------------------------------------------------------
+# -- the review processes ----------------------------------------------------------
 
 REVIEW_START = datetime(2027, 1, 11, 12, 0, tzinfo=UTC)  # a Monday; every record is dated that day
 REVIEW_DAY = "2027-01-11"
@@ -654,8 +655,8 @@ def test_canaries_typed_into_the_reviews_stay_in_the_case_store(local_system: Sy
     # (Every form is answered, so no run input is left to read; the test above shows the scan
     # reads them.) It read what the runs wrote meanwhile.
     assert min(scan.counts.get(kind, 0) for kind in ("flow run state", "task run", "log", "event")) > 0
-    # Every answer typed on a form is gone from Prefect once read (DESIGN.md §4): no run of the
-    # dashboard's case keeps a response.
+    # Every answer typed on a form is gone from Prefect once read (docs/architecture.md, "Data
+    # protection"): no run of the dashboard's case keeps a response.
     with system.client() as client:
         left = [f"{run.name}: {item.key}" for suffix in ("", " rapid review", " cspr", " action plan")
                 for run in system.runs_named(f"{refs['ui']}{suffix}")

@@ -1,6 +1,6 @@
 """`sbu serve` killed with SIGKILL while a case waits and another case's run is running: nothing it
 started outlives it (its Prefect server, its forkserver, the run's process), the port is free at
-once, and starting it again carries both cases on (issue 9). Linux only: it reads /proc."""
+once, and starting it again carries both cases on. Linux only: it reads /proc."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """`sbu serve` stopped with Ctrl-C in the middle of a case's run, then started again: it stops
-cleanly and carries on where it stopped (issue 4)."""
+cleanly and carries on where it stopped."""
 
 from __future__ import annotations
 

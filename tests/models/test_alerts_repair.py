@@ -1,4 +1,4 @@
-"""The alert when a run Prefect lost is replaced (issue 10): pure, the store's effects only."""
+"""The alert when a run Prefect lost is replaced: pure, the store's effects only."""
 
 from __future__ import annotations
 

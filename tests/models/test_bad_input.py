@@ -1,4 +1,4 @@
-"""Bad input against the forms themselves (issue 10, item 3): the referral and every step's and
+"""Bad input against the forms themselves: the referral and every step's and
 act's form, each class of bad input in every slot it can reach. Each value is refused with an error
 naming the field and holding no run of six of its characters, or (free text only) kept exactly as
 typed. `tests/bad_inputs.py` holds the catalogue; the store and the CLI are tested on top of this."""

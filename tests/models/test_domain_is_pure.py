@@ -1,4 +1,4 @@
-"""The domain imports no Prefect, SMTP, HTTP client or database layer (DESIGN.md §3, STYLE.md 1).
+"""The domain imports no Prefect, SMTP, HTTP client or database layer (docs/architecture.md).
 
 Each module is imported in a fresh interpreter, so nothing imported by the test run itself (or by
 another test) can hide or fake an import.

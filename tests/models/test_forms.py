@@ -39,7 +39,7 @@ from tests.conftest import STEP_FORMS
 NOW = datetime(2026, 12, 23, 12, 0, tzinfo=UTC)
 CANARY = "CANARY-XYZ-123"
 
-# The example from issue 2, verbatim.
+# The referral example the procedure's first specification gave, verbatim.
 ISSUE_EXAMPLE = """
 {"referring_agency": "police", "external_ref": "POL-2026-1234",
  "category": "serious-harm", "abuse_or_neglect": "suspected",

@@ -1,4 +1,4 @@
-"""The procedure engine as a pure function: a case and an event in, effects out (issue 7).
+"""The procedure engine as a pure function: a case and an event in, effects out.
 
 Every test builds a case in memory, tells the engine what happened, and reads the effects, or the
 case as they would leave it (`CaseState.after`). No store, no clock, no Prefect.

@@ -1,4 +1,4 @@
-"""The reviews run to the end, as pure functions (issue 8): the Rapid Review's outcome, the National
+"""The reviews run to the end, as pure functions: the Rapid Review's outcome, the National
 Panel's response, the CSPR with its IMRs and family engagement, the action plan, and the case's
 closure. Every due date is counted here by hand (or, for the long CSPR clocks, by the calendar
 from the rule) across the bank holidays of 2026-27.

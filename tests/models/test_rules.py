@@ -1,4 +1,4 @@
-"""The path rules of DESIGN.md §2, over every combination of the facts that drive them."""
+"""The path rules of docs/procedure.md, over every combination of the facts that drive them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The statutory timetable: every clock of DESIGN.md §2, counted by hand across the holidays."""
+"""The statutory timetable: every clock of docs/procedure.md, counted by hand across the holidays."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bad input typed into the dashboard's forms (issue 10, item 3), at the level of the forms the
+"""Bad input typed into the dashboard's forms, at the level of the forms the
 flows suspend with (`tasks.run_inputs`), without a server: the loosened form takes any text, so
 the answer reaches the flow and never Prefect's own check (which quotes what was typed); the domain
 form then refuses it naming the field and not the value; and the form asked again carries that

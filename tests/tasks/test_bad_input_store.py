@@ -1,4 +1,4 @@
-"""Bad input through the case service into a real store (issue 10, item 3): every refusal leaves
+"""Bad input through the case service into a real store: every refusal leaves
 every table exactly as it was (cases, items, records, decisions, audit events, the outbox, timers)
 and echoes the value neither in its words nor in the logs. Free text with injection strings is
 kept as typed, as data, and reaches no email."""

@@ -1,4 +1,4 @@
-"""Many changes at once, straight at the case service (issue 10, item 2), on SQLite and PostgreSQL.
+"""Many changes at once, straight at the case service, on SQLite and PostgreSQL.
 
 Threads started together by a barrier race conflicting DSP decisions on the same case, records of
 the same step, and the step's deadline timers firing while it is recorded, on several cases at

@@ -1,4 +1,4 @@
-"""The dashboard's forms are derived from the domain's (issues 7 and 8): no field is copied by hand,
+"""The dashboard's forms are derived from the domain's: no field is copied by hand,
 the types are loosened so Prefect's own validation cannot quote what was typed, a wait offering
 several things to record offers each as a choice of its own, and the flow validates each answer
 into the domain form."""
@@ -184,7 +184,7 @@ def test_a_choice_half_filled_reaches_the_flow_which_names_what_is_missing() -> 
 @pytest.mark.parametrize("wait", EVERY_WAIT, ids=lambda w: w.name)
 def test_a_field_that_may_be_left_empty_is_drawn_as_its_own_input(wait: Wait) -> None:
     # The Prefect UI draws `X | None` as a switch between "X" and "None", set to "None", with no
-    # input until a person finds the switch (seen in a real browser on the SIN's form; issue 9).
+    # input until a person finds the switch (seen in a real browser on the SIN's form).
     text = str(schema_of(wait))
     assert "'null'" not in text, wait.name
     assert "'default': None" not in text, wait.name

@@ -1,4 +1,4 @@
-"""The case store on PostgreSQL under faults (issue 10): the server restarted under load, and a
+"""The case store on PostgreSQL under faults: the server restarted under load, and a
 timer firing while a change holds its case.
 
 The restart needs a server of its own: a private cluster (initdb and pg_ctl from the PostgreSQL

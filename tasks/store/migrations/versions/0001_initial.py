@@ -218,7 +218,7 @@ def downgrade() -> None:
     # ### end Alembic commands ###
 
 
-# Audit rows are never updated or deleted (DESIGN.md §4): the database refuses it, not only the code.
+# Audit rows are never updated or deleted (docs/architecture.md, "Data protection"): the database refuses it, not only the code.
 def _make_audit_append_only() -> None:
     if op.get_bind().dialect.name == "sqlite":
         for verb in ("UPDATE", "DELETE"):

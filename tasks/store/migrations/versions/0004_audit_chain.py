@@ -103,7 +103,7 @@ def _chain_existing_rows() -> tuple[int, str]:
 
 # -- the guards --------------------------------------------------------------------------------------
 
-# Audit rows are never updated or deleted (DESIGN.md §4): the database refuses it, not only the code.
+# Audit rows are never updated or deleted (docs/architecture.md, "Data protection"): the database refuses it, not only the code.
 # The same guards as 0001's, kept under the same names, plus the head's.
 def _make_audit_append_only(*, chain: bool = True) -> None:
     if op.get_bind().dialect.name == "sqlite":
