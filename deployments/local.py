@@ -86,7 +86,7 @@ def sbu_in_process(args: list[str], environment: dict[str, str], *,
             os.environ.update(saved)
             if _prefect_settings() is not prefect_settings:
                 # A command that told Prefect pointed this process's Prefect at its server
-                # (`tasks.prefect_bridge.prefect_rereads_environment`): read ours again.
+                # (`tasks.prefect.connection.prefect_rereads_environment`): read ours again.
                 from prefect.context import refresh_global_settings_context
 
                 refresh_global_settings_context()
