@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from deployments.local import LocalSystem, free_port
-from deployments.serve import local_prefect_server
+from deployments.serve import SERVER_START_TIMEOUT, local_prefect_server
 from models.settings import Settings
 
 SystemFactory = Callable[..., LocalSystem]
@@ -50,7 +50,8 @@ def shared_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSys
     system = LocalSystem(root=tmp_path_factory.mktemp("shared-system"), prefect_port=free_port(),
                          case_start=SHARED_START, in_process=True)
     try:
-        yield system.start()
+        # Serve starts its Prefect server first: the time allowed for each, one after the other.
+        yield system.start(timeout=SERVER_START_TIMEOUT + 120.0)
     finally:
         system.stop()
 
