@@ -312,7 +312,8 @@ class CaseService:
             try:
                 outcome = handle(self._state(session, case, step_ctx), entry.event, step_ctx)
             except Refused as error:
-                raise HistoryRefused(index, str(error)) from None
+                # The case reference is this transaction's, rolled back with the refusal.
+                raise HistoryRefused(index, str(error).replace(case.case_ref, "the case")) from None
             who = Actor(entry.by, Interface.IMPORT) if entry.by else importer
             self._apply(session, case, historical(outcome.effects), actor=who, ctx=step_ctx,
                         mark=mark(entry.on), audit_at=now)
