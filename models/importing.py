@@ -100,8 +100,8 @@ class HistoryRefused(Refused):
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
     """One thing recorded on a case, on its date: a step (or part of one) or an act, with its
-    validated form, who recorded it (None: whoever runs the import), and where it came from in
-    the file (`column`, named when it is refused)."""
+    validated form, who recorded it (the entry's `by`, else its row's `recorded_by`; None: whoever
+    runs the import), and where it came from in the file (`column`, named when it is refused)."""
 
     name: str
     is_act: bool
@@ -292,6 +292,12 @@ def _digest(referral: Referral, history: Sequence[HistoryEntry], recorded_by: st
 
 def _case(row: int, referral: Referral, history: Sequence[HistoryEntry],
           recorded_by: str | None) -> ImportCase:
+    """The row's case; an entry that names no one was recorded by the row's `recorded_by`, if any."""
+    if recorded_by is not None:
+        recorded_by = recorded_by.strip()
+        history = [entry if entry.by else HistoryEntry(name=entry.name, is_act=entry.is_act, on=entry.on,
+                                                       form=entry.form, by=recorded_by, column=entry.column)
+                   for entry in history]
     return ImportCase(row=row, referral=referral, history=tuple(history), recorded_by=recorded_by,
                       digest=_digest(referral, history, recorded_by))
 
