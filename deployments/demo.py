@@ -373,7 +373,7 @@ def run_demo(*, scale: float = SCALE, root: Path = DEMO_ROOT, port: int | None =
         if "prefect" in sys.modules:
             # The commands run here pointed this process's Prefect settings at the demo's server;
             # point them back at this process's own environment (a test's, say).
-            from tasks.prefect_bridge import prefect_rereads_environment
+            from tasks.prefect.connection import prefect_rereads_environment
 
             prefect_rereads_environment()
     seconds = progress.elapsed()

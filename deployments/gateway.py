@@ -229,7 +229,7 @@ def run_gateway(settings: Settings, *, host: str | None = None, port: int | None
     import uvicorn
 
     from models.errors import SbuError
-    from tasks.prefect_bridge import discover_api_url
+    from tasks.prefect.connection import discover_api_url
     from tasks.secret_sources import refuse_secrets_in_files
 
     refuse_secrets_in_files(settings)

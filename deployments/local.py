@@ -136,7 +136,7 @@ class LocalSystem:
         return marker.is_file()
 
     def _deployments_ready(self) -> bool:
-        from tasks.prefect_bridge import OUTBOX_DEPLOYMENT
+        from tasks.prefect.runs import OUTBOX_DEPLOYMENT
 
         try:
             with self.client() as client:
@@ -229,7 +229,7 @@ class LocalSystem:
     def wait_for_wait(self, name: str, key_prefix: str, *,
                       timeout: float = 60.0 + STALL_ALLOWANCE) -> FlowRun:
         """The run called `name`, once it is suspended on a key starting with `key_prefix`."""
-        from tasks.prefect_bridge import waiting_key
+        from tasks.prefect.resume import waiting_key
 
         def waiting() -> FlowRun | None:
             for run in self.runs_named(name):

@@ -22,8 +22,8 @@ every other read-then-write transaction (creating runs, inputs, deployments) fai
 Prefect chooses the BEGIN statement in one place, `AioSqliteConfiguration.begin_transaction`, so
 the hook is one wrapper there that always passes `with_for_update=True`: Prefect's own path to
 BEGIN IMMEDIATE, used for more transactions. It depends on Prefect's internals, which is why the
-Prefect version is pinned in `pyproject.toml`; `install_sqlite_write_lock` refuses to start the
-server if those internals have moved, and `tests/deployments/test_prefect_server.py` checks that
+hook lives with the others in `tasks/prefect/hooks.py` (`install_sqlite_write_lock`), which refuses
+to start the server if those internals have moved; `tests/tasks/prefect/test_hooks.py` checks that
 the lock is really taken up front. Statements Prefect runs outside a transaction (most reads, the
 task run recorder's inserts) are untouched. Prefect keeps the BEGIN mode in a context variable, so
 a session opened inside a transaction would begin IMMEDIATE too and wait on its own transaction;
@@ -41,50 +41,11 @@ handler). Without the failures there are no such cursors.
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 from deployments import lifeline
-from models.errors import SbuError
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
-
-_MARK = "_sbu_write_lock_up_front"
-
-
-def install_sqlite_write_lock() -> None:
-    """Make every transaction of Prefect's server on SQLite begin IMMEDIATE (see the module's
-    docstring). Idempotent; raises SbuError if Prefect no longer chooses its BEGIN where we hook."""
-    from prefect.server.database import configurations
-
-    config = getattr(configurations, "AioSqliteConfiguration", None)
-    original = getattr(config, "begin_transaction", None)
-    if config is None or original is None:
-        raise SbuError("Prefect's SQLite configuration has moved: the write-lock hook cannot be "
-                       "installed (see deployments/prefect_server.py)")
-    if getattr(original, _MARK, False):
-        return
-    parameters = list(inspect.signature(original).parameters)
-    if parameters != ["self", "session", "with_for_update"] or \
-            not hasattr(configurations, "SQLITE_BEGIN_MODE") or \
-            not hasattr(config, "begin_sqlite_stmt"):
-        raise SbuError("Prefect's SQLite transactions have changed shape: the write-lock hook "
-                       "cannot be installed (see deployments/prefect_server.py)")
-
-    @asynccontextmanager
-    async def begin_transaction(self: Any, session: AsyncSession, with_for_update: bool = False,
-                                ) -> AsyncIterator[AsyncSessionTransaction]:
-        opened: AbstractAsyncContextManager[AsyncSessionTransaction] = original(
-            self, session, with_for_update=True)
-        async with opened as transaction:
-            yield transaction
-
-    setattr(begin_transaction, _MARK, True)
-    config.begin_transaction = begin_transaction
+from tasks.prefect.hooks import install_sqlite_write_lock
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, Any
 from models.errors import SbuError
 from models.processes import build_registry
 from models.registry import Registry
-from tasks.prefect_bridge import (
-    RECONCILE_DEPLOYMENT,
+from tasks.prefect.connection import (
     api_url_marker,
     prefect_environment,
     prefect_rereads_environment,
     prefect_server_environment,
     server_answers,
 )
+from tasks.prefect.runs import RECONCILE_DEPLOYMENT
 
 if TYPE_CHECKING:
     from prefect import Flow
@@ -193,7 +193,7 @@ def _say(message: str) -> None:
 
 class CatchUp(threading.Thread):
     """Every `catch_up_seconds`, tells Prefect what the store committed while Prefect could not be
-    told (`tasks.prefect_bridge.tell_untold`): a case referred while the server was busy gets its
+    told (`tasks.prefect.reconcile.tell_untold`): a case referred while the server was busy gets its
     run within seconds, not at the next full reconciliation sweep."""
 
     def __init__(self, settings: Settings) -> None:
@@ -202,7 +202,8 @@ class CatchUp(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        from tasks.prefect_bridge import prefect_client, tell_untold
+        from tasks.prefect.connection import prefect_client
+        from tasks.prefect.reconcile import tell_untold
         from tasks.service import CaseService
         from tasks.store.db import Store
 

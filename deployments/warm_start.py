@@ -13,8 +13,9 @@ How: Prefect picks the start method in one place, `run_flow_in_subprocess` in
 `prefect.flow_engine`, by asking that module's `multiprocessing` for the "spawn" context. We give
 that module, and only it, a stand-in whose `get_context` returns the forkserver context; everything
 else goes to the real `multiprocessing`. This depends on Prefect's internals, which is why the
-Prefect version is pinned in `pyproject.toml`, and `tests/flows/test_served_flows.py` fails if a
-Prefect upgrade stops a served run from coming out of the forkserver.
+Prefect version is pinned in `pyproject.toml` and the hook itself is in `tasks/prefect/hooks.py`
+with the others; `tests/flows/test_served_flows.py` fails if a Prefect upgrade stops a served run
+from coming out of the forkserver.
 
 The same stand-in ties each run's process to `sbu serve` (`deployments.lifeline`): a run whose
 serve has died ends within seconds instead of running on with nobody to collect it.
@@ -32,6 +33,7 @@ from typing import Any
 
 from deployments import lifeline
 from models.registry import Registry
+from tasks.prefect import hooks
 
 
 def preload_for(registry: Registry) -> tuple[str, ...]:
@@ -86,17 +88,13 @@ def install(preload: Sequence[str]) -> bool:
     """
     if "forkserver" not in multiprocessing.get_all_start_methods():  # e.g. Windows
         return False
-    import prefect.flow_engine as engine
-
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(preload))
-    engine.__dict__["multiprocessing"] = _ForkserverOnly(context)
+    hooks.replace_flow_engine_multiprocessing(_ForkserverOnly(context))
     multiprocessing.forkserver.ensure_running()
     return True
 
 
 def uninstall() -> None:
     """Give `prefect.flow_engine` the real `multiprocessing` back (for tests)."""
-    import prefect.flow_engine as engine
-
-    engine.__dict__["multiprocessing"] = multiprocessing
+    hooks.restore_flow_engine_multiprocessing()

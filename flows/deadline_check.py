@@ -9,11 +9,11 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from tasks.case_store import fire_timer
-from tasks.prefect_ops import deliver_mail, show_case, sync_timers
+from tasks.prefect.ops import deliver_mail, show_case, sync_timers
 
 
 # No `flow_run_name`: the run keeps the name it was scheduled under ("SR-2026-0001 sin-submission
-# reminder", `tasks.prefect_bridge.sync_timers`), which Prefect would otherwise replace when it
+# reminder", `tasks.prefect.timers.sync_timers`), which Prefect would otherwise replace when it
 # starts, so the dashboard's upcoming and past runs read alike.
 @flow(name="deadline-check", persist_result=False)
 def deadline_check(timer_key: str) -> str:

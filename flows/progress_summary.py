@@ -5,7 +5,7 @@ from datetime import date
 
 from prefect import flow, get_run_logger
 
-from tasks.prefect_ops import deliver_mail
+from tasks.prefect.ops import deliver_mail
 from tasks.scheduled import (
     publish_progress_summary,
     queue_progress_summary,

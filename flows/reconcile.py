@@ -9,7 +9,7 @@ from datetime import datetime
 
 from prefect import flow, get_run_logger
 
-from tasks.prefect_ops import deliver_mail, reconcile_all
+from tasks.prefect.ops import deliver_mail, reconcile_all
 
 
 @flow(name="reconcile", flow_run_name="reconcile", persist_result=False)

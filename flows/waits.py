@@ -24,7 +24,7 @@ from models.descriptions import form_markdown
 from models.registry import Process, Wait
 from models.state import CaseState
 from tasks.case_store import read_case, record_answer
-from tasks.prefect_ops import deliver_mail, scrub_run_inputs, stored_inputs, sync_case
+from tasks.prefect.ops import deliver_mail, scrub_run_inputs, stored_inputs, sync_case
 from tasks.run_inputs import run_input_for
 from tasks.runtime import registry
 

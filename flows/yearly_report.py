@@ -5,7 +5,7 @@ from datetime import date
 
 from prefect import flow, get_run_logger
 
-from tasks.prefect_ops import deliver_mail
+from tasks.prefect.ops import deliver_mail
 from tasks.scheduled import queue_report_ready, read_run_day, write_yearly_report
 
 

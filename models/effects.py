@@ -445,7 +445,7 @@ class SetReview:
 @dataclass(frozen=True, slots=True)
 class StartProcess:
     """The case now runs this process: the store keeps a row for its flow run, which Prefect is
-    then told to create (`tasks.prefect_bridge`)."""
+    then told to create (`tasks.prefect`)."""
 
     process: str
 

@@ -59,7 +59,7 @@ class Settings(BaseModel):
     # One setting, SBU_PROFILE=production, turns on everything a live partnership needs: Prefect's
     # basic auth and CSRF protection, no telemetry, CORS only from the dashboard's own origin,
     # secrets from the environment only, and the people directory required
-    # (`tasks.prefect_bridge.prefect_environment`, `production_problems`).
+    # (`tasks.prefect.connection.prefect_environment`, `production_problems`).
     profile: Profile = Profile.DEVELOPMENT
     data_dir: Path = Path("var")
     database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite under data_dir if unset.")

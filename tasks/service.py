@@ -3,7 +3,7 @@
 A change loads the case, asks the procedure (`models.procedure.handle`) what the event means, and
 applies the effects it answers with in one unit of work: the state changes, an audit event for each,
 the emails they cause (outbox rows) and the deadline timers they need. Only after the commit is
-Prefect told (`tasks.prefect_bridge`); if that fails, the reconciliation sweep repairs it. Both the
+Prefect told (`tasks.prefect`); if that fails, the reconciliation sweep repairs it. Both the
 CLI and the flows call these methods, so a rule is enforced the same way from either side; no rule
 lives here.
 """

@@ -1,6 +1,6 @@
 """The case commands of `sbu`: the timetable, referrals, queries, recording and re-timing steps,
 and running the whole system. Every change goes to the case store first and then sets Prefect's
-runs moving (`tasks.prefect_bridge`); a Prefect that cannot be told is a note, never an error.
+runs moving (`tasks.prefect`); a Prefect that cannot be told is a note, never an error.
 """
 
 from __future__ import annotations
@@ -449,13 +449,13 @@ def _report_change(outcome: ChangeOutcome, note: str | None, as_json: bool, *,
 
 
 def _tell_prefect_of_case(service: CaseService, case_ref: str) -> str | None:
-    from tasks.prefect_bridge import create_case_run
+    from tasks.prefect.runs import create_case_run
 
     return create_case_run(service, case_ref)
 
 
 def _resume_case(service: CaseService, case_ref: str, *, step: str | None) -> str | None:
-    from tasks.prefect_bridge import wake_case
+    from tasks.prefect.resume import wake_case
 
     return wake_case(service, case_ref, step=step)
 

@@ -114,7 +114,7 @@ class Desk:
         """What the page says of Prefect after a change."""
         if not self.tell_prefect:
             return ""
-        from tasks.prefect_bridge import discover_api_url
+        from tasks.prefect.connection import discover_api_url
 
         if discover_api_url(self.settings) is None:
             return ("Prefect is not running: the case store has the change, and the case's run on the "

@@ -176,7 +176,7 @@ def _context(request: Request, case_ref: str) -> CaseContext:
     try:
         state = service.case_view(case_ref)
         actions = action_plan(service.store.engine, partnership=desk.settings.partnership, case_ref=case_ref,
-                              today=today)
+                              today=today, state=state)
     except NotFound:
         raise StopPage(views.message_page(request, status=404, title="No such case",
                                           text=f"There is no case {case_ref}.",
@@ -420,7 +420,7 @@ def _record(request: Request, officer: Officer, case_ref: str, key: str, posted:
     step = form.key if form.kind in (Kind.STEP, Kind.ACT) else None
 
     def wake() -> str | None:
-        from tasks.prefect_bridge import wake_case
+        from tasks.prefect.resume import wake_case
 
         return wake_case(service, case_ref, step=step)
 
@@ -485,7 +485,7 @@ def _refer(request: Request, officer: Officer, posted: Posted) -> Response:
     case_ref = outcome.case_ref
 
     def tell() -> str | None:
-        from tasks.prefect_bridge import create_case_run
+        from tasks.prefect.runs import create_case_run
 
         return create_case_run(service, case_ref)
 

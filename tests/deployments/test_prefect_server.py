@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 from prefect.server.database.configurations import AioSqliteConfiguration
 
-from deployments.prefect_server import install_sqlite_write_lock
 from models.errors import SbuError
+from tasks.prefect.hooks import install_sqlite_write_lock
 
 
 @pytest.fixture

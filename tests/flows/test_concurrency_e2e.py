@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
-from tasks.prefect_bridge import waiting_key
+from tasks.prefect.resume import waiting_key
 from tasks.store.audit import verify_audit_chain
 from tests.conftest import EXAMPLE_REFERRAL
 from tests.figures import record_figure

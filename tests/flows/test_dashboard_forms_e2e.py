@@ -14,7 +14,7 @@ from uuid import UUID
 import pytest
 
 from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
-from tasks.prefect_bridge import waiting_key
+from tasks.prefect.resume import waiting_key
 from tests.bad_inputs import echoes
 from tests.conftest import DSP_OPTIONS, EXAMPLE_REFERRAL, SIGNATURES
 from tests.flows.conftest import SystemFactory

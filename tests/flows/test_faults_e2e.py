@@ -38,7 +38,7 @@ from deployments.serve import local_prefect_server
 from models.settings import Settings
 from models.tables import AuditEvent, Case, CaseRun, Decision, OutboxMessage, Timer
 from tasks.mail.sink import MailSink
-from tasks.prefect_bridge import OUTBOX_DEPLOYMENT, RECONCILE_DEPLOYMENT
+from tasks.prefect.runs import OUTBOX_DEPLOYMENT, RECONCILE_DEPLOYMENT
 from tasks.store.db import Store
 from tests.conftest import DSP_OPTIONS, EXAMPLE_REFERRAL, SIGNATURES
 from tests.figures import record_figure

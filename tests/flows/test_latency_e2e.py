@@ -24,7 +24,7 @@ from models.enums import Interface
 from models.forms import DspDecisionForm
 from models.processes import StepId
 from models.settings import load_settings
-from tasks.prefect_bridge import wake_case
+from tasks.prefect.resume import wake_case
 from tasks.service import Actor, CaseService
 from tasks.store.db import Store
 from tests.conftest import EXAMPLE_REFERRAL, SIGNATURES

@@ -13,7 +13,7 @@ from prefect.context import refresh_global_settings_context
 from prefect.settings import PREFECT_API_URL
 
 from models.settings import Settings
-from tasks.prefect_bridge import api_url_marker, prefect_client
+from tasks.prefect.connection import api_url_marker, prefect_client
 
 pytestmark = [pytest.mark.prefect]
 

@@ -31,7 +31,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
-from tasks.prefect_bridge import waiting_key
+from tasks.prefect.resume import waiting_key
 from tests.conftest import EXAMPLE_REFERRAL
 from tests.figures import record_figure
 from tests.flows.conftest import SystemFactory

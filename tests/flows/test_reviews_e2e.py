@@ -29,7 +29,7 @@ from icalendar import Calendar
 from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
 from models.calendar import london_date
 from tasks.holiday_cache import calendar_for
-from tasks.prefect_bridge import waiting_key
+from tasks.prefect.resume import waiting_key
 from tests.conftest import DSP_OPTIONS, EXAMPLE_REFERRAL, SIGNATURES
 from tests.flows.conftest import SystemFactory
 

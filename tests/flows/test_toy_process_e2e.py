@@ -18,7 +18,8 @@ from uuid import UUID
 import pytest
 
 from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
-from tasks.prefect_bridge import RECONCILE_DEPLOYMENT, waiting_key
+from tasks.prefect.resume import waiting_key
+from tasks.prefect.runs import RECONCILE_DEPLOYMENT
 from tests.conftest import DSP_OPTIONS, EXAMPLE_REFERRAL
 from tests.flows.conftest import SystemFactory
 

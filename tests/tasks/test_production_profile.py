@@ -11,7 +11,7 @@ import pytest
 
 from models.errors import SbuError
 from models.settings import Profile, Settings, load_settings
-from tasks.prefect_bridge import prefect_environment, prefect_server_environment
+from tasks.prefect.connection import prefect_environment, prefect_server_environment
 from tasks.secret_sources import refuse_secrets_in_files
 
 AUTH = "sbu:correct-horse-battery"

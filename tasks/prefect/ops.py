@@ -1,6 +1,6 @@
-"""Tasks that tell Prefect what the store says: create the runs of the processes a case has
-started, schedule and cancel timers, deliver mail, delete run inputs once their contents are in
-the store. Each is idempotent."""
+"""The Prefect tasks the flows call to tell Prefect what the store says: create the runs of the
+processes a case has started, schedule and cancel timers, deliver mail, delete run inputs once
+their contents are in the store. Each is idempotent."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from uuid import UUID
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks import dashboard, prefect_bridge, runtime
+from tasks import dashboard, runtime
+from tasks.prefect import connection, hooks, timers
+from tasks.prefect.reconcile import reconcile
+from tasks.prefect.runs import ensure_runs
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
@@ -24,12 +27,12 @@ def sync_case(case_ref: str) -> int:
     Rapid Review the change began, say), a deadline-check run for every timer, and the case's
     tags and timeline on the dashboard. Returns how many timer runs changed."""
     runtime.hold_point("sync-case", case_ref)  # a fault test's seam; nothing unless one asks
-    with prefect_bridge.prefect_client(runtime.settings()) as client:
+    with connection.prefect_client(runtime.settings()) as client:
         if client is None:
             raise RuntimeError("the Prefect API is not reachable from this flow run")
         service = runtime.service()
-        runs = prefect_bridge.ensure_runs(client, service, case_ref)
-        changed = prefect_bridge.sync_timers(client, service, case_ref=case_ref)
+        runs = ensure_runs(client, service, case_ref)
+        changed = timers.sync_timers(client, service, case_ref=case_ref)
         _show_case(client, case_ref, runs=runs.values())
         return changed
 
@@ -38,7 +41,7 @@ def sync_case(case_ref: str) -> int:
 def show_case(case_ref: str) -> bool:
     """Bring the case's tags and timeline on the dashboard up to date (after a timer fired: an
     item is now overdue, and its lateness counts from today). Returns whether it could."""
-    with prefect_bridge.prefect_client(runtime.settings()) as client:
+    with connection.prefect_client(runtime.settings()) as client:
         return client is not None and _show_case(client, case_ref)
 
 
@@ -64,10 +67,10 @@ def _show_case(client: SyncPrefectClient, case_ref: str, *, runs: Iterable[UUID]
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=2)
 def sync_timers(case_ref: str | None = None) -> int:
     """Schedule the deadline-check runs of the store's timers; cancel those no longer needed."""
-    with prefect_bridge.prefect_client(runtime.settings()) as client:
+    with connection.prefect_client(runtime.settings()) as client:
         if client is None:
             raise RuntimeError("the Prefect API is not reachable from this flow run")
-        return prefect_bridge.sync_timers(client, runtime.service(), case_ref=case_ref)
+        return timers.sync_timers(client, runtime.service(), case_ref=case_ref)
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
@@ -96,27 +99,27 @@ def stored_inputs(flow_run_id: str, wait: str) -> list[tuple[str, dict[str, Any]
     run_id = UUID(flow_run_id)
     found: list[tuple[str, dict[str, Any] | None]] = []
     with get_client(sync_client=True) as client:
-        for item in client.filter_flow_run_input(run_id, key_prefix=f"suspended-{wait}", limit=200,
-                                                 exclude_keys=set()):
-            value = item.decoded_value if item.key.endswith("-response") else None
-            found.append((item.key.removeprefix("suspended-").removesuffix("-response"),
-                          value if isinstance(value, dict) else None))
+        for item in client.filter_flow_run_input(run_id, key_prefix=hooks.input_key_prefix(wait),
+                                                 limit=200, exclude_keys=set()):
+            pause_key, answer = hooks.pause_key_of_input(item.key)
+            value = item.decoded_value if answer else None
+            found.append((pause_key, value if isinstance(value, dict) else None))
     return found
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=2)
 def scrub_run_inputs(flow_run_id: str, wait: str) -> int:
     """Delete the stored inputs of the waits whose keys start with `wait`, once the store holds
-    what they said (docs/architecture.md, "Data protection"). Only a wait the flow has moved past: the run
-    replays from the
-    top, so an answer to a later wait may already be stored, unread, and must stay until read."""
+    what they said (free text typed into a form is not kept in Prefect once read). Only a wait the
+    flow has moved past: the run replays from the top, so an answer to a later wait may already be
+    stored, unread, and must stay until read."""
     from prefect.client.orchestration import get_client
 
     run_id = UUID(flow_run_id)
     deleted = 0
     with get_client(sync_client=True) as client:
-        for item in client.filter_flow_run_input(run_id, key_prefix=f"suspended-{wait}", limit=200,
-                                                 exclude_keys=set()):
+        for item in client.filter_flow_run_input(run_id, key_prefix=hooks.input_key_prefix(wait),
+                                                 limit=200, exclude_keys=set()):
             client.delete_flow_run_input(run_id, item.key)
             deleted += 1
     return deleted
@@ -124,7 +127,7 @@ def scrub_run_inputs(flow_run_id: str, wait: str) -> int:
 
 @task(cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=2)
 def reconcile_all(serve_started: datetime | None = None) -> dict[str, int]:
-    with prefect_bridge.prefect_client(runtime.settings()) as client:
+    with connection.prefect_client(runtime.settings()) as client:
         if client is None:
             raise RuntimeError("the Prefect API is not reachable from this flow run")
-        return prefect_bridge.reconcile(client, runtime.service(), serve_started=serve_started)
+        return reconcile(client, runtime.service(), serve_started=serve_started)

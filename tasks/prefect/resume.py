@@ -1,0 +1,144 @@
+"""Waking a case's runs: resuming a run suspended on a wait the store shows answered, and, after
+a change made outside any run (`sbu decide`, the desk, the gateway), everything the change asks of
+Prefect."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from models.registry import Process
+from tasks import dashboard
+from tasks.prefect import hooks
+from tasks.prefect.connection import NO_SERVER_NOTE, not_told, prefect_client
+from tasks.prefect.runs import ensure_runs, trigger_delivery
+from tasks.prefect.timers import sync_timers
+from tasks.run_inputs import run_input_for
+from tasks.service import CaseService
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.objects import FlowRun
+
+
+def waiting_key(run: FlowRun) -> str | None:
+    """The key a suspended run waits on, or None if it is not waiting."""
+    from prefect.client.schemas.objects import StateType
+
+    if run.state is None or run.state.type != StateType.PAUSED:
+        return None
+    return run.state.state_details.pause_key
+
+
+# Prefect's server answers 503 when its SQLite database is busy, and Prefect's client then waits
+# 2 s before it tries again. Prefect's own server opens the resume endpoint's transaction DEFERRED
+# and reads before it writes, so any other write committed in between fails it that way: with
+# other runs writing states, logs and events, that was one resume in four, each 2 s late, which
+# alone breaks the 2 s target from a decision to its case moving. The server `sbu serve` starts
+# no longer answers so (its transactions take the write lock up front: `hooks.install_sqlite_write_lock`),
+# but a server it is pointed at with PREFECT_API_URL may be a plain `prefect server start` on
+# SQLite. The answer is safe to retry at once (the transaction was rolled back), so we retry it
+# quickly ourselves first.
+BUSY_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8)
+
+
+def resume_run(client: SyncPrefectClient, run_id: UUID, run_input: dict[str, Any]) -> None:
+    """Resume a suspended run with `run_input`, retrying a busy server quickly.
+
+    Posts to the same REST endpoint as Prefect's client, with the same headers. Anything other
+    than a busy answer, and a server still busy after the quick retries, is handed to Prefect's
+    client, which keeps its own retries and raises its own errors.
+    """
+    import httpx
+
+    try:
+        with httpx.Client(base_url=client.api_url, headers=hooks.client_headers(client),
+                          timeout=httpx.Timeout(10.0)) as http:
+            for delay in (*BUSY_RETRY_DELAYS, None):
+                answer = http.post(hooks.resume_path(run_id), json={"run_input": run_input})
+                if answer.status_code != httpx.codes.SERVICE_UNAVAILABLE:
+                    if answer.is_success:
+                        return
+                    break
+                if delay is not None:
+                    time.sleep(delay)
+    except httpx.HTTPError:
+        pass  # e.g. TLS settings only Prefect's client knows: let it try
+    client.resume_flow_run(run_id, run_input=run_input)
+
+
+def resume_if_waiting(client: SyncPrefectClient, service: CaseService, run_id: UUID, *,
+                      process: Process, case_ref: str, wait_seconds: float = 0.0) -> bool:
+    """Resume `run_id`, the case's run of `process`, if the wait it is suspended on has been
+    answered in the store. A run still on its way to a wait is given `wait_seconds` to get there
+    (it checks the store before waiting, so one that arrives after the change never waits at all).
+    A run waiting on a key none of its process's waits has (left by an older version of the
+    process) is cancelled, so that `ensure_run` replaces it with a run that replays from the store."""
+    from prefect.client.schemas.objects import StateType
+
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        run = client.read_flow_run(run_id)
+        if waiting_key(run) is not None:
+            return resume_waiting(client, service, run, process=process, case_ref=case_ref)
+        state = run.state.type if run.state else None
+        if state not in (StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING) or \
+                time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+
+
+def resume_waiting(client: SyncPrefectClient, service: CaseService, run: FlowRun, *,
+                   process: Process, case_ref: str) -> bool:
+    """`resume_if_waiting` for a run already read, and seen suspended."""
+    from prefect.states import Cancelled
+
+    key = waiting_key(run)
+    if key is None:
+        return False
+    wait = process.wait_for_key(key)
+    if wait is None:
+        client.set_flow_run_state(run.id, Cancelled(message="waiting on a form this version "
+                                                    "no longer has; replaced"), force=True)
+        return False
+    if not wait.answered(key, service.case_view(case_ref)):
+        return False
+    resume_run(client, run.id, run_input_for(wait).placeholder())
+    return True
+
+
+def wake_case(service: CaseService, case_ref: str, *, step: str | None = None,
+              wait_seconds: float = 15.0) -> str | None:
+    """After `sbu decide`, `sbu record`, an act or `sbu retime`: create the runs of any process the
+    change started, resume every run of the case whose wait the change answered (a step's own
+    process waits for it; another process's form may offer it too), schedule and cancel timers to
+    match the store, and deliver the mail the change queued."""
+    with prefect_client(service.settings) as client:
+        if client is None:
+            return NO_SERVER_NOTE
+        note = None
+        try:
+            told = service.case_view(case_ref).runs
+            runs = ensure_runs(client, service, case_ref)
+            owner = service.registry.process_of(step) if step is not None else None
+            resumed = False
+            for process_id, run_id in runs.items():
+                # The recorded step's own process may still be on its way to its wait; a run this
+                # change has only just created will read the store before it waits.
+                mine = owner is not None and owner.id == process_id and told.get(process_id) is not None
+                resumed |= resume_if_waiting(client, service, run_id,
+                                             process=service.registry.process(process_id), case_ref=case_ref,
+                                             wait_seconds=wait_seconds if mine else 0.0)
+            if not runs:
+                note = "note: the case has no flow run yet; `sbu serve` will create it"
+            if not resumed:
+                # A resumed run schedules its timers and delivers its mail itself; doing it here
+                # as well would only make the two race for the same rows.
+                sync_timers(client, service, case_ref=case_ref)
+                trigger_delivery(client)
+                # Nor is any run told to show the change (a step re-timed, say): show it here.
+                dashboard.show_case(client, service, case_ref, runs=runs.values())
+        except Exception as error:  # noqa: BLE001 - the store is the truth; reconcile repairs this
+            return not_told(error)
+        return note
