@@ -16,11 +16,13 @@ from models.importing import (
     MAX_IMPORT_BYTES,
     REQUIRED_COLUMNS,
     ImportFileError,
+    column_reference,
     parse_file,
     template_csv,
 )
 from models.processes import build_registry
 from tests.import_cases import open_case
+from tests.test_docs import ROOT
 
 NOW = datetime(2027, 6, 15, 11, 0, tzinfo=UTC)
 TODAY = date(2027, 6, 15)
@@ -196,3 +198,13 @@ def test_json_entries_are_checked_by_their_forms() -> None:
     assert lines[2].startswith("row 3, column referral.")
     assert lines[3] == "row 4, column (case): a case is an object with its referral and its history"
     assert all(MARKER not in line for line in lines)
+
+
+def test_the_documented_column_list_is_the_templates() -> None:
+    text = (ROOT / "docs" / "importing.md").read_text(encoding="utf-8")
+    documented = [line.split("|")[1].strip().strip("`") for line in text.splitlines()
+                  if line.startswith("| `")]
+    assert documented == [name for name, _, _ in column_reference()]
+    for name in REQUIRED_COLUMNS:
+        assert f"| `{name}` |" in text
+        assert "(required) |" in next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
