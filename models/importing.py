@@ -389,6 +389,10 @@ class Kind(StrEnum):
     """How a cell is read."""
 
     TEXT = "text"
+    # One of a closed set of values (an agency, a category): read in lowercase, as a spreadsheet
+    # may capitalise it.
+    CHOICE = "choice"
+    CHOICES = "choices"
     DATE = "date"
     # Several values in one cell, separated by semicolons.
     LIST = "list"
@@ -444,15 +448,15 @@ def _signed(prefix: str, what: str) -> tuple[Column, ...]:
 
 def _referral_columns() -> tuple[Column, ...]:
     columns = [
-        _c("referring_agency", Kind.TEXT, "referring_agency", "the agency that referred (e.g. police)"),
+        _c("referring_agency", Kind.CHOICE, "referring_agency", "the agency that referred (e.g. police)"),
         _c("external_ref", Kind.TEXT, "external_ref", "the referring agency's own reference"),
-        _c("category", Kind.TEXT, "category", "death, serious-harm or near-miss"),
-        _c("abuse_or_neglect", Kind.TEXT, "abuse_or_neglect", "known, suspected or not-suspected"),
+        _c("category", Kind.CHOICE, "category", "death, serious-harm or near-miss"),
+        _c("abuse_or_neglect", Kind.CHOICE, "abuse_or_neglect", "known, suspected or not-suspected"),
         _c("incident_date", Kind.DATE, "incident_date", "YYYY-MM-DD"),
         _c("la_aware_date", Kind.DATE, "la_aware_date", "when the local authority became aware"),
         _c("referred_at", Kind.TEXT, "referred_at",
            "when the SBU received it: YYYY-MM-DD HH:MM (London time) or with an offset"),
-        _c("agencies_involved", Kind.LIST, "agencies_involved", "the agencies involved, separated by ;"),
+        _c("agencies_involved", Kind.CHOICES, "agencies_involved", "the agencies involved, separated by ;"),
     ]
     for n in range(1, CSV_CHILDREN + 1):
         columns += [
@@ -494,7 +498,7 @@ def _groups() -> tuple[Group, ...]:
             _c("meeting_reference", Kind.TEXT, "reference", "the minutes' reference"),)),
         Group("rr-outcome", _c("outcome_on", Kind.DATE, "decided_on",
                                "the Rapid Review outcome signed off"), (
-            _c("outcome_recommendation", Kind.TEXT, "recommendation",
+            _c("outcome_recommendation", Kind.CHOICE, "recommendation",
                "local-cspr, no-cspr or national-review"),
             _c("outcome_immediate_actions", Kind.TEXT, "immediate_actions",
                "the immediate safeguarding actions"),
@@ -506,7 +510,7 @@ def _groups() -> tuple[Group, ...]:
             _c("rr_report_reference", Kind.TEXT, "reference", "the Panel's receipt reference"),)),
         Group("rr-panel-response", _c("panel_response_on", Kind.DATE, "completed_on",
                                       "the National Panel's response received"), (
-            _c("panel_response", Kind.TEXT, "response", "agree, disagree or national-review"),
+            _c("panel_response", Kind.CHOICE, "response", "agree, disagree or national-review"),
             _c("panel_response_reference", Kind.TEXT, "reference", "the Panel's reference"))),
         Group("rr-action-plan", _c("rr_action_plan_on", Kind.DATE, "completed_on",
                                    "the Rapid Review action plan agreed")),
@@ -517,7 +521,7 @@ def _groups() -> tuple[Group, ...]:
                                             "the CSPR's terms of reference agreed")),
         Group("cspr-imr-requests", _c("imrs_requested_on", Kind.DATE, "completed_on", "the IMRs requested"), (
             _c("imrs_due", Kind.DATE, "imrs_due", "the date the review panel set for the IMRs"),
-            _c("imr_agencies", Kind.LIST, "agencies",
+            _c("imr_agencies", Kind.CHOICES, "agencies",
                "the agencies asked (default: every agency involved)"))),
     ]
     for agency in agencies:
@@ -533,7 +537,7 @@ def _groups() -> tuple[Group, ...]:
     groups += [
         Group("cspr-family-engagement", _c("family_engagement_on", Kind.DATE, "completed_on",
                                            "the family's engagement settled"), (
-            _c("family_engagement", Kind.TEXT, "engagement", "engaged, declined or not-appropriate"),
+            _c("family_engagement", Kind.CHOICE, "engagement", "engaged, declined or not-appropriate"),
             _c("family_engagement_reason", Kind.TEXT, "reason", "why (at least 10 characters)"))),
         Group("cspr-draft-report", _c("draft_report_on", Kind.DATE, "completed_on",
                                       "the draft report received")),
@@ -554,8 +558,8 @@ def _groups() -> tuple[Group, ...]:
     for n in range(1, CSV_ACTIONS + 1):
         groups += [
             Group("action-added", _c(f"action{n}_added_on", Kind.DATE, "", f"action {n} added to the plan"), (
-                _c(f"action{n}_source", Kind.TEXT, "source", "rapid-review or cspr"),
-                _c(f"action{n}_agency", Kind.TEXT, "agency", "the owning agency"),
+                _c(f"action{n}_source", Kind.CHOICE, "source", "rapid-review or cspr"),
+                _c(f"action{n}_agency", Kind.CHOICE, "agency", "the owning agency"),
                 _c(f"action{n}_owner_role", Kind.TEXT, "owner_role", "the owner's job title"),
                 _c(f"action{n}_summary", Kind.TEXT, "summary", "what is to be done"),
                 _c(f"action{n}_due", Kind.DATE, "due", "the date the plan set")), action=n),
@@ -639,8 +643,11 @@ def _cell(row: int, column: Column, text: str) -> Any:
     match column.kind:
         case Kind.TEXT | Kind.DATE | Kind.BY | Kind.SIGNATURE:
             return text
-        case Kind.LIST:
-            return [part.strip() for part in text.split(LIST_SEPARATOR) if part.strip()]
+        case Kind.CHOICE:
+            return text.lower()
+        case Kind.LIST | Kind.CHOICES:
+            parts = [part.strip() for part in text.split(LIST_SEPARATOR) if part.strip()]
+            return [part.lower() for part in parts] if column.kind is Kind.CHOICES else parts
         case Kind.YES_NO:
             lowered = text.lower()
             if lowered in _YES:
