@@ -600,11 +600,13 @@ def _csv_rows(text: str) -> list[tuple[int, RowReader]]:
         raise ImportFileError("the file is not CSV (row 1)") from None
     names = [cell.strip() for cell in header]
     for position, name in enumerate(names, start=1):
-        if name not in _KNOWN:
+        # A spreadsheet may save empty columns after the last one it used: no header, no values.
+        if name not in _KNOWN and name:
             raise ImportFileError(f"column {position} of the header is not a column of the template "
                                   "(see `sbu import --template`)")
-    if len(set(names)) != len(names):
-        position = next(i for i, n in enumerate(names, start=1) if names.index(n) != i - 1)
+    named = [name for name in names if name]
+    if len(set(named)) != len(named):
+        position = next(i for i, n in enumerate(names, start=1) if n and names.index(n) != i - 1)
         raise ImportFileError(f"column {position} of the header repeats an earlier column")
     missing = [name for name in REQUIRED_COLUMNS if name not in names]
     if missing:
@@ -617,10 +619,17 @@ def _csv_rows(text: str) -> list[tuple[int, RowReader]]:
             if len(cells) > len(names):
                 extra = [cell for cell in cells[len(names):] if cell.strip()]
                 if extra:
-                    rows.append((index, _refused_reader(index, f"column {len(names) + 1}",
+                    rows.append((index, _refused_reader(index, str(len(names) + 1),
                                                         "a value beyond the header's last column")))
                     continue
-            values = {name: (cells[i].strip() if i < len(cells) else "") for i, name in enumerate(names)}
+            unnamed = next((i for i, name in enumerate(names)
+                            if not name and i < len(cells) and cells[i].strip()), None)
+            if unnamed is not None:
+                rows.append((index, _refused_reader(index, str(unnamed + 1),
+                                                    "a value under an empty header")))
+                continue
+            values = {name: (cells[i].strip() if i < len(cells) else "")
+                      for i, name in enumerate(names) if name}
             rows.append((index, _csv_reader(index, values)))
     except csv.Error:
         raise ImportFileError(f"the file is not CSV from row {reader.line_num}") from None

@@ -154,6 +154,17 @@ def test_a_bad_value_is_refused_naming_its_row_and_column_never_the_value(
     assert MARKER not in problem.line()
 
 
+def test_a_spreadsheets_empty_trailing_columns_are_no_columns() -> None:
+    raw = tracker_csv([csv_row(1), csv_row(2)]).replace(b"\r\n", b",,\r\n")
+    parsed = parse(raw, name="t.csv")
+    assert (len(parsed.cases), parsed.refused) == (2, ())
+    lines = raw.split(b"\r\n")
+    lines[1] = lines[1][:-1] + MARKER.encode() + b","
+    refused = parse(b"\r\n".join(lines), name="t.csv")
+    assert [problem.line() for problem in refused.refused] == [
+        f"row 2, column {len(CSV_COLUMNS) + 1}: a value under an empty header"]
+
+
 def test_a_duplicate_case_is_refused_naming_the_first() -> None:
     parsed = parse(tracker_csv([csv_row(1), csv_row(2), csv_row(1)]), name="t.csv")
     assert [case.row for case in parsed.cases] == [2, 3]
