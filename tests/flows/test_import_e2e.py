@@ -31,7 +31,7 @@ TODAY = date(2027, 6, 15)
 MARKER = "Marker-Rationale-Zq"
 # How long the imported cases' 65 runs may take to start and reach their waits: each run costs a
 # few CPU-seconds to start (docs/architecture.md), on a machine of two cores.
-SETTLE_SECONDS = 600
+SETTLE_SECONDS = 900
 
 
 def bad_rows() -> list[tuple[dict[str, Any], str]]:
@@ -88,6 +88,7 @@ def runs_not_waiting_as_expected(system: LocalSystem, service: CaseService) -> l
     return wrong
 
 
+@pytest.mark.timeout(1500)
 def test_open_cases_imported_with_their_history(local_system: SystemFactory, tmp_path: Path) -> None:
     # The catch-up that creates the new cases' runs looks every 3 s rather than every 15.
     system = local_system(case_start=START, extra_env={"SBU_CATCH_UP_SECONDS": "3"})
