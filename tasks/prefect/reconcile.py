@@ -18,6 +18,7 @@ itself or the other on the same work, whichever processes they run in.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -192,7 +193,10 @@ def _sweep(client: SyncPrefectClient, service: CaseService, *, serve_started: da
 
 
 def _watermark_name(service: CaseService) -> str:
-    return f"sbu-sweep-checked-{service.settings.partnership}"
+    """The variable's name: the partnership's, and its store's, since a Prefect server may serve
+    several, and a store put back from a backup under another name must be looked at afresh."""
+    store = hashlib.sha256(service.store.engine.url.render_as_string(hide_password=True).encode())
+    return f"sbu-sweep-checked-{service.settings.partnership}-{store.hexdigest()[:12]}"
 
 
 def _checked_through(client: SyncPrefectClient, service: CaseService) -> datetime | None:
