@@ -96,12 +96,14 @@ def tell_untold(client: SyncPrefectClient, service: CaseService) -> int:
     down when `sbu` made the change): the run of a process a case started, a timer to schedule or
     cancel. Only store reads when there is nothing to tell, so `sbu serve` runs it every few
     seconds; the full reconciliation sweep, which also reads runs from Prefect, runs rarely.
-    Returns how many things it told; nothing while a sweep holds the lock (it tells all of it)."""
+    Returns how many things it told; nothing while a sweep holds the lock (it tells all of it).
+    At most `REPAIR_BATCH` cases a round: an import of thousands of cases is told over many rounds,
+    each short, so the lock is never held long and the runs are not created in one flood."""
     with sweep_lock(service) as held:
         if not held:
             return 0
         told = 0
-        for case_ref in service.cases_with_untold_runs():
+        for case_ref in service.cases_with_untold_runs()[:REPAIR_BATCH]:
             ensure_runs(client, service, case_ref)
             told += 1
         if service.untold_timers():

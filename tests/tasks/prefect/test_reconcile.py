@@ -196,6 +196,14 @@ def test_missing_runs_are_created_in_bounded_batches(client: SyncPrefectClient, 
     assert [(d["runs_created"], d["deferred"]) for d in done] == [(20, 25), (20, 5), (5, 0)]
 
 
+def test_the_catch_up_tells_an_import_of_many_cases_a_batch_a_round(
+        client: SyncPrefectClient, service: CaseService, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sweep, "REPAIR_BATCH", 8)
+    refer_cases(service, 20)
+    assert [tell_untold(client, service) for _ in range(4)] == [8, 8, 4, 0]
+    assert not service.cases_with_untold_runs()
+
+
 def test_a_sweep_never_runs_beside_the_catch_up_or_another_sweep(
         client: SyncPrefectClient, service: CaseService) -> None:
     refer_cases(service, 2)
