@@ -81,7 +81,7 @@ from models.tables import (
 from tasks.holiday_cache import calendar_for
 from tasks.store import repositories as repo
 from tasks.store.db import Store
-from tasks.store.queries import case_state, case_view, case_views, no_such_case
+from tasks.store.queries import case_state, case_view, case_views, case_views_of, no_such_case
 from tasks.store.repositories import TimerView
 
 if TYPE_CHECKING:
@@ -450,6 +450,16 @@ class CaseService:
         """Every case's runs as the store has them: (case, its status, process, flow run id)."""
         with self.store.reading() as session:
             return repo.expected_runs(session=session, partnership=self.settings.partnership)
+
+    def cases_changed_since(self, since: datetime) -> set[str]:
+        """The cases changed at or after `since` (case time)."""
+        with self.store.reading() as session:
+            return repo.cases_changed_since(session=session, partnership=self.settings.partnership,
+                                            since=since)
+
+    def case_views_of(self, case_refs: Sequence[str]) -> list[CaseState]:
+        return case_views_of(self.store.engine, partnership=self.settings.partnership,
+                             case_refs=case_refs, today=london_date(self.clock.now()))
 
     def timer_runs_to_cancel(self, *, case_ref: str | None = None) -> list[TimerView]:
         """Cancelled timers whose deadline-check run may still be waiting in Prefect."""

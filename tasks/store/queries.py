@@ -76,6 +76,22 @@ def case_views(engine: Engine, *, partnership: str, today: date) -> list[CaseSta
         return _states(connection, rows, today)
 
 
+def case_views_of(engine: Engine, *, partnership: str, case_refs: Sequence[str],
+                  today: date) -> list[CaseState]:
+    """The cases `case_refs` of the partnership (those that exist), oldest first."""
+    cases = schema.cases
+    found: list[CaseState] = []
+    with engine.connect() as connection:
+        # In chunks: SQLite takes at most 32,766 parameters in one statement.
+        for start in range(0, len(case_refs), 5000):
+            rows = connection.execute(
+                _case_query().where(cases.c.partnership == partnership,
+                                    cases.c.case_ref.in_(case_refs[start:start + 5000]))
+                .order_by(cases.c.id)).all()
+            found += _states(connection, rows, today)
+    return found
+
+
 def _states(connection: Connection, rows: Sequence[Row[Any]], today: date) -> list[CaseState]:
     if not rows:
         return []

@@ -138,6 +138,14 @@ def expected_runs(*, session: Session, partnership: str) -> list[tuple[str, Case
         .where(Case.partnership == partnership).order_by(Case.case_ref, CaseRun.process))]
 
 
+def cases_changed_since(*, session: Session, partnership: str, since: datetime) -> set[str]:
+    """The cases with an audit event at or after `since`: every change to a case writes one."""
+    audit, cases = schema.audit_events, schema.cases
+    return set(session.scalars(
+        select(cases.c.case_ref).distinct().join(audit, audit.c.case_id == cases.c.id)
+        .where(cases.c.partnership == partnership, audit.c.at >= since)).all())
+
+
 # -- audit ----------------------------------------------------------------------------------------
 
 def add_audit_event(*, session: Session, case_id: int | None, at: datetime, actor: str, via: Interface,

@@ -12,30 +12,35 @@ import copy
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from uuid import UUID, uuid4
 
 import httpx
 import pytest
+from prefect import flow
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.objects import StateType
 from prefect.states import Failed, Suspended
 
 from models.clock import FixedClock
 from models.enums import Interface
-from models.forms import parse_referral
+from models.forms import DspDecisionForm, parse_referral
 from models.processes import DEADLINE_CHECK
 from models.settings import Settings
 from tasks.prefect import reconcile as sweep
 from tasks.prefect.reconcile import reconcile, sweep_lock, tell_untold
 from tasks.service import Actor, CaseService
 from tasks.store.db import Store
-from tests.conftest import EXAMPLE_NOW, EXAMPLE_REFERRAL
+from tests.conftest import EXAMPLE_NOW, EXAMPLE_REFERRAL, SIGNATURES
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
 OFFICER = Actor("sbu-officer", Interface.CLI)
 MANY = 300
+DECISION = DspDecisionForm.model_validate({"sin": True, "rapid_review": True, **SIGNATURES,
+                                           "rationale": "Criteria met on the facts known.",
+                                           "decided_on": EXAMPLE_NOW.date()})
 
 
 def register_deployments(client: SyncPrefectClient, service: CaseService) -> None:
@@ -45,16 +50,23 @@ def register_deployments(client: SyncPrefectClient, service: CaseService) -> Non
         client.create_deployment(flow_id=client.create_flow_from_name(flow_name), name=deployment)
 
 
+@flow(name="timer-stand-in", persist_result=False)
+def timer_stand_in() -> None:
+    """Never run: the one run the tests' timers all point at."""
+
+
 def refer_cases(service: CaseService, count: int, *, first: int = 1) -> list[str]:
     refs = []
     for number in range(first, first + count):
         data = copy.deepcopy(EXAMPLE_REFERRAL) | {"external_ref": f"POL-2026-{number:05d}"}
         refs.append(service.refer(parse_referral(data, now=EXAMPLE_NOW), actor=OFFICER).case_ref)
-    # Their timers are the timer pass's business, not the sweep's: marked told, so that the sweep
-    # under test has only the case runs to compare.
+    # Their timers are the timer pass's business, not the sweep's: marked told (all pointing at one
+    # run that is never started), so that the sweep under test has only the case runs to compare.
+    with get_client(sync_client=True) as client:
+        stand_in = str(client.create_flow_run(timer_stand_in).id)
     for timer in service.timers():
         if timer.flow_run_id is None:
-            service.mark_timer_scheduled(timer.key, str(uuid4()))
+            service.mark_timer_scheduled(timer.key, stand_in)
     return refs
 
 
@@ -97,28 +109,32 @@ def client(prefect_pointed: str) -> Iterator[SyncPrefectClient]:
 
 
 @pytest.fixture
-def service(tmp_path: Path, client: SyncPrefectClient) -> Iterator[CaseService]:
+def service(tmp_path: Path, client: SyncPrefectClient, clock: FixedClock) -> Iterator[CaseService]:
     # Each test its own store, and case references of its own (runs are keyed by them), on the one
     # server: other tests' runs are in the same deployments, as another partnership's would be.
     settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'sbu.db'}",
                         case_ref_prefix=f"T{uuid4().hex[:6].upper()}")
     store = Store(settings.sqlalchemy_url).migrate()
-    made = CaseService(store=store, settings=settings, clock=FixedClock(EXAMPLE_NOW))
+    made = CaseService(store=store, settings=settings, clock=clock)
     register_deployments(client, made)
     yield made
     store.dispose()
 
 
 def test_a_sweep_with_nothing_to_repair_asks_prefect_a_handful_of_things_whatever_the_cases(
-        client: SyncPrefectClient, service: CaseService) -> None:
+        client: SyncPrefectClient, service: CaseService, clock: FixedClock) -> None:
     counted = Requests(client)
     sent_at: dict[int, list[str]] = {}
     for size in (MANY // 3, MANY):
         refs = refer_cases(service, size - len(service.list_cases()), first=len(service.list_cases()) + 1)
-        first = reconcile(client, service)
-        assert first["runs_created"] == len(refs)
+        assert reconcile(client, service)["runs_created"] == len(refs)
         for case_ref in refs:
             wait_as_a_served_run_would(client, service, case_ref)
+        # The sweep after the cases changed looks at each of their suspended runs; the one after
+        # that has nothing new to look at, as a sweep ten minutes after the last usually has.
+        clock.advance(timedelta(hours=1))
+        assert reconcile(client, service)["runs_resumed"] == 0
+        clock.advance(timedelta(hours=1))
         with counted:
             started = time.perf_counter()
             again = reconcile(client, service)
@@ -127,10 +143,23 @@ def test_a_sweep_with_nothing_to_repair_asks_prefect_a_handful_of_things_whateve
                          "timer_runs_changed": 0, "deferred": 0, "skipped": 0}
         sent_at[size] = list(counted.sent)
         print(f"a sweep with nothing to repair over {size} waiting cases: {seconds:.2f} s, "
-              f"{len(counted.sent)} requests")
-    # Every deployment id from the cache, one page of waiting runs, one count of the runs expected.
+              f"{len(counted.sent)} requests: {counted.sent}")
     assert sent_at[MANY] == sent_at[MANY // 3], "the requests grew with the cases"
-    assert len(sent_at[MANY]) <= 3, sent_at[MANY]
+    # The last sweep's mark read and written, the given-up runs asked for, the expected ones counted.
+    assert len(sent_at[MANY]) <= 4, sent_at[MANY]
+
+
+def test_a_sweep_resumes_a_run_whose_wait_was_answered_while_prefect_was_not_told(
+        client: SyncPrefectClient, service: CaseService, clock: FixedClock) -> None:
+    [case_ref] = refer_cases(service, 1)
+    reconcile(client, service)
+    run_id = wait_as_a_served_run_would(client, service, case_ref)
+    clock.advance(timedelta(hours=1))
+    reconcile(client, service)  # looked at, still waiting: marked checked
+    clock.advance(timedelta(hours=1))
+    service.decide(case_ref, DECISION, actor=OFFICER)  # committed; Prefect never told
+    assert reconcile(client, service)["runs_resumed"] == 1
+    assert client.read_flow_run(run_id).state.type is not StateType.PAUSED  # type: ignore[union-attr]
 
 
 def test_a_sweep_acts_on_exactly_the_differences(client: SyncPrefectClient, service: CaseService) -> None:
@@ -151,8 +180,11 @@ def test_a_sweep_acts_on_exactly_the_differences(client: SyncPrefectClient, serv
     assert reconcile(client, service)["runs_created"] == 1
     assert client.read_flow_run(runs[refs[3]]).state.type is StateType.PAUSED  # type: ignore[union-attr]
     assert reconcile(client, service)["runs_created"] == 0
-    # Only the differing cases cost requests beyond the sweep's own few.
-    assert len(counted.sent) < 3 + 2 * 10, counted.sent
+    # Only the three differing cases cost requests beyond the sweep's own few (its mark, the runs
+    # given up, the count, which runs are there, the suspended ones, its mark again): reading,
+    # replacing or cancelling, and looking at each of their runs, not the nine others'.
+    differing = len(counted.sent) - 6
+    assert differing <= 8 * 3, counted.sent
 
 
 def test_missing_runs_are_created_in_bounded_batches(client: SyncPrefectClient, service: CaseService,
@@ -162,6 +194,14 @@ def test_missing_runs_are_created_in_bounded_batches(client: SyncPrefectClient, 
     refer_cases(service, 45)
     done = [reconcile(client, service) for _ in range(3)]
     assert [(d["runs_created"], d["deferred"]) for d in done] == [(20, 25), (20, 5), (5, 0)]
+
+
+def test_the_catch_up_tells_an_import_of_many_cases_a_batch_a_round(
+        client: SyncPrefectClient, service: CaseService, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sweep, "REPAIR_BATCH", 8)
+    refer_cases(service, 20)
+    assert [tell_untold(client, service) for _ in range(4)] == [8, 8, 4, 0]
+    assert not service.cases_with_untold_runs()
 
 
 def test_a_sweep_never_runs_beside_the_catch_up_or_another_sweep(
