@@ -24,15 +24,15 @@ if TYPE_CHECKING:
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=2)
 def sync_case(case_ref: str) -> int:
     """Make Prefect match the store for one case: a run for every process it has started (a
-    Rapid Review the change began, say), a deadline-check run for every timer, and the case's
-    tags and timeline on the dashboard. Returns how many timer runs changed."""
+    Rapid Review the change began, say), the next timer pass planned, and the case's tags and
+    timeline on the dashboard. Returns how many timer-pass runs changed."""
     runtime.hold_point("sync-case", case_ref)  # a fault test's seam; nothing unless one asks
     with connection.prefect_client(runtime.settings()) as client:
         if client is None:
             raise RuntimeError("the Prefect API is not reachable from this flow run")
         service = runtime.service()
         runs = ensure_runs(client, service, case_ref)
-        changed = timers.sync_timers(client, service, case_ref=case_ref)
+        changed = timers.sync_timers(client, service)
         _show_case(client, case_ref, runs=runs.values())
         return changed
 
@@ -65,12 +65,36 @@ def _show_case(client: SyncPrefectClient, case_ref: str, *, runs: Iterable[UUID]
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=2)
-def sync_timers(case_ref: str | None = None) -> int:
-    """Schedule the deadline-check runs of the store's timers; cancel those no longer needed."""
+def sync_timers() -> int:
+    """Plan the next timer pass at the time the store's next timer comes due."""
     with connection.prefect_client(runtime.settings()) as client:
         if client is None:
             raise RuntimeError("the Prefect API is not reachable from this flow run")
-        return timers.sync_timers(client, runtime.service(), case_ref=case_ref)
+        return timers.sync_timers(client, runtime.service())
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def show_deadlines(case_refs: list[str]) -> int:
+    """After a timer pass: the `deadlines` table, and the timelines of the cases it fired timers
+    of, brought up to date; how many artifacts changed. Like a case's timeline, never worth
+    failing the pass: a failure is logged, and the next pass shows them again."""
+    from prefect import get_run_logger
+    from prefect.runtime import flow_run
+
+    run_id = flow_run.get_id()
+    try:
+        with connection.prefect_client(runtime.settings()) as client:
+            if client is None:
+                return 0
+            service = runtime.service()
+            changed = dashboard.show_timelines(client, service, case_refs,
+                                               flow_run_id=UUID(run_id) if run_id else None)
+            return changed + dashboard.publish_deadlines(client, service,
+                                                         flow_run_id=UUID(run_id) if run_id else None)
+    except Exception as error:  # noqa: BLE001 - see the docstring
+        get_run_logger().warning("the deadlines and timelines were not updated (%s)",
+                                 error.__class__.__name__)
+        return 0
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)

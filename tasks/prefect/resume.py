@@ -135,7 +135,7 @@ def wake_case(service: CaseService, case_ref: str, *, step: str | None = None,
             if not resumed:
                 # A resumed run schedules its timers and delivers its mail itself; doing it here
                 # as well would only make the two race for the same rows.
-                sync_timers(client, service, case_ref=case_ref)
+                sync_timers(client, service)
                 trigger_delivery(client)
                 # Nor is any run told to show the change (a step re-timed, say): show it here.
                 dashboard.show_case(client, service, case_ref, runs=runs.values())

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from models.dashboard import case_tags
 from models.enums import CaseStatus, RunLoss
-from models.processes import DEADLINE_CHECK, DELIVER_OUTBOX, RECONCILE
+from models.processes import DELIVER_OUTBOX, RECONCILE
 from models.registry import Process
 from models.state import CaseState
 from tasks.prefect.connection import NO_SERVER_NOTE, deployment_id, not_told, prefect_client
@@ -19,7 +19,6 @@ from tasks.service import CaseService
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
 
-DEADLINE_CHECK_DEPLOYMENT = DEADLINE_CHECK.deployment
 OUTBOX_DEPLOYMENT = DELIVER_OUTBOX.deployment
 RECONCILE_DEPLOYMENT = RECONCILE.deployment
 
@@ -34,7 +33,7 @@ def create_case_run(service: CaseService, case_ref: str) -> str | None:
         try:
             # The case run's first act is to deliver the mail the referral queued.
             ensure_runs(client, service, case_ref)
-            sync_timers(client, service, case_ref=case_ref)
+            sync_timers(client, service)
         except Exception as error:  # noqa: BLE001 - the store is the truth; reconcile repairs this
             return not_told(error)
     return None

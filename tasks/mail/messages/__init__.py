@@ -33,6 +33,7 @@ from tasks.mail.messages.digests import (
 )
 from tasks.mail.messages.rapid_review import rr_information_request_email, rr_meeting_invitation_email
 from tasks.mail.messages.steps import (
+    EscalatedStep,
     StepBuilder,
     escalation_email,
     overdue_email,
@@ -41,7 +42,8 @@ from tasks.mail.messages.steps import (
 )
 
 __all__ = [
-    "DigestRow", "ProgressItem", "ProgressRow", "ReportHeadline", "StepBuilder", "action_assigned_email",
+    "DigestRow", "EscalatedStep", "ProgressItem", "ProgressRow", "ReportHeadline", "StepBuilder",
+    "action_assigned_email",
     "case_closed_email", "cspr_commissioned_email", "daily_digest_email", "dead_letter_alert_email",
     "decision_recorded_email", "escalation_email", "imr_incomplete_email", "imr_request_email",
     "overdue_email", "progress_summary_email", "referral_received_email", "refused_recipients_alert_email",
