@@ -52,10 +52,18 @@ def retag_runs(client: SyncPrefectClient, state: CaseState, runs: Iterable[UUID]
     return changed
 
 
+def publish_markdown(client: SyncPrefectClient, *, key: str, markdown: str, description: str,
+                     flow_run_id: UUID | None = None) -> bool:
+    """A new version of the Markdown artifact `key`, unless its latest version already says the
+    same; whether it published. A run that replays from the top shows the same page once."""
+    return _publish_table(client, key=key, data=markdown, description=description, flow_run_id=flow_run_id,
+                          task_run_id=None, kind="markdown")
+
+
 def _publish_table(client: SyncPrefectClient, *, key: str, data: str, description: str,
-                   flow_run_id: UUID | None, task_run_id: UUID | None) -> bool:
-    """A new version of the table artifact `key`, unless its latest version already says the same;
-    whether it published."""
+                   flow_run_id: UUID | None, task_run_id: UUID | None, kind: str = "table") -> bool:
+    """A new version of the artifact `key` (a table, or the `kind` given), unless its latest version
+    already says the same; whether it published."""
     from prefect.client.schemas.actions import ArtifactCreate
     from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 
@@ -63,7 +71,7 @@ def _publish_table(client: SyncPrefectClient, *, key: str, data: str, descriptio
         artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key])), limit=1)
     if latest and latest[0].data == data and latest[0].description == description:
         return False
-    client.create_artifact(ArtifactCreate(key=key, type="table", data=data, description=description,
+    client.create_artifact(ArtifactCreate(key=key, type=kind, data=data, description=description,
                                           flow_run_id=flow_run_id, task_run_id=task_run_id))
     return True
 

@@ -15,7 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks import dashboard, runtime
 from tasks.prefect import connection, hooks, timers
 from tasks.prefect.reconcile import reconcile
-from tasks.prefect.runs import ensure_runs
+from tasks.prefect.runs import ensure_runs, trigger_delivery
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
@@ -97,11 +97,36 @@ def show_deadlines(case_refs: list[str]) -> int:
         return 0
 
 
+def show_markdown(key: str, markdown: str, *, description: str) -> bool:
+    """Show a page on the dashboard as this run's Markdown artifact `key`, only if it changed (a
+    run replays from the top on every resume). Not a task: one read, and a write when it changed,
+    cost less than a task run would. Whether it published."""
+    from prefect.runtime import flow_run
+
+    run_id = flow_run.get_id()
+    with connection.prefect_client(runtime.settings()) as client:
+        return client is not None and dashboard.publish_markdown(
+            client, key=key, markdown=markdown, description=description,
+            flow_run_id=UUID(run_id) if run_id else None)
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def request_delivery() -> bool:
+    """Have the delivery deployment deliver what the change just queued: one `deliver-outbox` run
+    for any number of changes (`runs.trigger_delivery`). A failure leaves the mail queued for the
+    scheduled delivery sweep, so it never fails the case's run."""
+    try:
+        with connection.prefect_client(runtime.settings()) as client:
+            return client is not None and trigger_delivery(client)
+    except Exception:  # noqa: BLE001 - the outbox keeps the mail; the sweep delivers it
+        return False
+
+
 @task(cache_policy=NO_CACHE, persist_result=False)
 def deliver_mail() -> int:
-    """Deliver what the change just queued, here in this run's own process: starting a delivery
-    run of its own would cost a second Python process per change. A failure leaves the mail
-    queued for the scheduled delivery sweep, so it never fails the case's run."""
+    """Deliver what is queued, here in this run's own process: for a run that queued many emails
+    (a timer pass) or must not wait for another (the reconciliation sweep). A failure leaves the
+    mail queued for the scheduled delivery sweep, so it never fails the run."""
     from tasks.mail.delivery import DEFAULT_BATCH_SIZE
     from tasks.outbox import deliver_outbox_batch
 

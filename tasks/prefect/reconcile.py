@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from models.enums import CaseStatus
 from tasks.prefect.resume import resume_if_waiting
-from tasks.prefect.runs import abandon_orphans, ensure_runs
+from tasks.prefect.runs import abandon_orphans, ensure_runs, trigger_delivery
 from tasks.prefect.timers import sync_timers
 from tasks.service import CaseService
 
@@ -26,6 +26,8 @@ def tell_untold(client: SyncPrefectClient, service: CaseService) -> int:
     for case_ref in service.cases_with_untold_runs():
         ensure_runs(client, service, case_ref)
         told += 1
+    if told:
+        trigger_delivery(client)  # what the changes queued: their runs only read the store and wait
     if service.untold_timers():
         told += sync_timers(client, service)
     return told
