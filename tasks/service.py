@@ -400,6 +400,11 @@ class CaseService:
         with self.store.reading() as session:
             return repo.earliest_timer(session=session, partnership=self.settings.partnership)
 
+    def expected_runs(self) -> list[tuple[str, CaseStatus, str, str | None]]:
+        """Every case's runs as the store has them: (case, its status, process, flow run id)."""
+        with self.store.reading() as session:
+            return repo.expected_runs(session=session, partnership=self.settings.partnership)
+
     # -- applying the procedure's answer ------------------------------------------------------------
 
     def _case(self, session: Session, case_ref: str, *, for_update: bool = False) -> Case:
