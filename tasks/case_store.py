@@ -36,6 +36,7 @@ def _ui_actor(name: str, *, run_id: str, key: str) -> Actor | None:
 # Reads are never cached: on every replay the flow must see the store as it is now.
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=1)
 def read_case(case_ref: str) -> CaseState:
+    runtime.hold_point("read-case", case_ref)  # a fault test's seam; nothing unless one asks
     return runtime.service().case_view(case_ref)
 
 

@@ -7,8 +7,9 @@ killed serve is left running.
 
 Two seams stop a run at a known point, so that a kill lands "mid-task" or "mid-delivery" every
 time rather than by luck:
-- `SBU_TEST_HOLD` (`tasks.runtime.hold_point`): a case's run stops inside its `sync-case` task (the
-  store has committed; Prefect is not yet told) on its n-th arrival there;
+- `SBU_TEST_HOLD` (`tasks.runtime.hold_point`): a case's run stops inside a named task on its n-th
+  arrival there: `read-case` (the first task a run runs) or `sync-case` (after it recorded a
+  dashboard answer: the store has committed; Prefect is not yet told);
 - a mail sink that holds the SMTP transaction at RCPT TO, so the sender is mid-conversation.
 
 Each test writes one figure row per fault (`tests.figures.record_figure`). Linux only: it reads
@@ -225,9 +226,10 @@ def test_serve_killed_at_each_stage_then_started_again(local_system: SystemFacto
     SMTP conversation in progress)."""
     started = time.monotonic()
     # Case references are given in order of referral: 0001 waits, 0002 mid-task, 0003 mid-branch.
-    # A resumed run replays from the top: the mid-branch case reaches sync-case once on its first
-    # pass, again on replay, and a third time right after recording the decision.
-    holds = "sync-case/SR-2026-0002@1,sync-case/SR-2026-0003@3"
+    # The mid-task case's run stops in the first task it runs (it reads the store). The mid-branch
+    # case's run reaches sync-case only once it has recorded the dashboard's decision: a run tells
+    # Prefect nothing before it waits, and the decision's replay records it and then tells.
+    holds = "read-case/SR-2026-0002@1,sync-case/SR-2026-0003@1"
     system = local_system(case_start=CASE_START, serving=False,
                           extra_env={**FAST_MAIL, "SBU_TEST_HOLD": holds,
                                      # Only the sweep on start repairs what the kill cut off.
@@ -240,7 +242,7 @@ def test_serve_killed_at_each_stage_then_started_again(local_system: SystemFacto
     waiting = refer(system, tmp_path / "w.json", external_ref="POL-STAGE-W")
     system.wait_for_wait(waiting, "dsp-decision")
     mid_task = refer(system, tmp_path / "t.json", external_ref="POL-STAGE-T")
-    wait_until(lambda: (held / f"sync-case-{mid_task}.held").exists(), timeout=MOVE_ON,
+    wait_until(lambda: (held / f"read-case-{mid_task}.held").exists(), timeout=MOVE_ON,
                what="the run to stop mid-task")
     mid_branch = refer(system, tmp_path / "b.json", external_ref="POL-STAGE-B", category="near-miss",
                        abuse_or_neglect="suspected")
