@@ -9,7 +9,6 @@ source of truth and this body replays from the top on every resume (`flows.waits
 from __future__ import annotations
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel
 
 from flows.waits import run_waits
@@ -18,6 +17,7 @@ from models.enums import CasePath, CaseStatus, StepState
 from models.processes.case import CASE, SIN_SUBMISSION
 from models.registry import Wait
 from models.state import CaseState
+from tasks.prefect.ops import show_markdown
 
 
 class CaseFlowResult(BaseModel):
@@ -29,9 +29,8 @@ class CaseFlowResult(BaseModel):
 
 def _publish_sin_pack(wait: Wait, state: CaseState) -> None:
     if SIN_SUBMISSION.step in wait.steps and state.state_of(SIN_SUBMISSION.step) is StepState.OPEN:
-        create_markdown_artifact(key=f"sin-pack-{state.case_ref.lower()}",
-                                 markdown=sin_pack(state, SIN_SUBMISSION.rule),
-                                 description=f"SIN pack for {state.case_ref}")
+        show_markdown(f"sin-pack-{state.case_ref.lower()}", sin_pack(state, SIN_SUBMISSION.rule),
+                      description=f"SIN pack for {state.case_ref}")
 
 
 @flow(name="case", flow_run_name="{case_ref}", persist_result=True, log_prints=False)

@@ -24,7 +24,7 @@ from models.descriptions import form_markdown
 from models.registry import Process, Wait
 from models.state import CaseState
 from tasks.case_store import read_case, record_answer
-from tasks.prefect.ops import deliver_mail, scrub_run_inputs, stored_inputs, sync_case
+from tasks.prefect.ops import request_delivery, scrub_run_inputs, stored_inputs, sync_case
 from tasks.run_inputs import run_input_for
 from tasks.runtime import registry
 
@@ -43,9 +43,9 @@ def run_waits(process: Process, case_ref: str, *, before_wait: BeforeWait | None
     logger = get_run_logger()
     run_id = flow_run.get_id()
     assert run_id is not None
+    # From its start to its wait a run only reads the store: whoever made the change it was
+    # resumed for (or created for) has told Prefect the rest and asked for its mail to be sent.
     state = read_case(case_ref)
-    sync_case(case_ref)
-    deliver_mail()
     scrubbed: set[str] = set()
     attempts: dict[str, int] = {}
     refusal: str | None = None
@@ -94,8 +94,9 @@ def run_waits(process: Process, case_ref: str, *, before_wait: BeforeWait | None
         scrub_run_inputs(run_id, wait.name)
         if not wait.is_open(state):
             scrubbed.add(wait.name)
+        # This run made the change (an answer typed on the dashboard): it tells Prefect the rest.
         sync_case(case_ref)
-        deliver_mail()
+        request_delivery()
 
 
 def _unread(process: Process, case_ref: str, wait: Wait, run_id: str,

@@ -1,12 +1,15 @@
-"""When people are reminded, alerted and escalated to about a step (its deadline timers).
+"""When people are reminded, alerted and escalated to about a step: its deadline timers.
 
 A reminder goes one working day before the due date, an overdue alert as soon as the due date has
 ended (London time), then an escalation to the DSPs on each following working day until the step is
-done. Every time here is case time; turning it into wall time is the clock's job.
+done. Timers are fired in passes (`tasks.service.CaseService.fire_due_timers`); when a pass finds
+several of an item's alerts due at once (after an outage, say), only the latest goes out
+(`collapse_due`). Every time here is case time; turning it into wall time is the clock's job.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
@@ -17,7 +20,7 @@ from models.calendar import WorkingDayCalendar, end_of_london_day, london_time
 from models.enums import RunLoss, TimerKind
 
 if TYPE_CHECKING:
-    from models.effects import Effect
+    from models.effects import DueTimer, Effect
 
 
 class AlertPolicy(BaseModel):
@@ -65,10 +68,47 @@ def next_escalation(*, after: date, sequence: int, calendar: WorkingDayCalendar,
     return PlannedAlert(TimerKind.ESCALATION, sequence, london_time(day, policy.escalation_time), day)
 
 
+# Of two alerts of one item due at the same moment, the later in this order is the later alert.
+_KIND_ORDER = {TimerKind.REMINDER: 0, TimerKind.OVERDUE: 1, TimerKind.ESCALATION: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Collapsed:
+    """What one item's alerts due at once come to: the one that goes out, the earlier ones it
+    supersedes, and the escalation to plan next (None when none is to be planned)."""
+
+    fires: DueTimer
+    superseded: tuple[DueTimer, ...]
+    next_escalation: PlannedAlert | None
+
+
+def collapse_due(due: Sequence[DueTimer], *, today: date, calendar: WorkingDayCalendar,
+                 policy: AlertPolicy) -> Collapsed:
+    """The alerts of one open item that a pass finds due together. Only the latest goes out (it
+    says how late the item is); the earlier ones are superseded, since a reminder or an overdue
+    alert sent beside the escalation that follows it tells nobody anything more. An escalation that
+    goes out has the next one planned from `today`, not from the day it was planned for: a pass
+    after an outage then sends one escalation for the item, not one for every working day missed."""
+    if not due:
+        raise ValueError("an item with no alert due has nothing to collapse")
+    ordered = sorted(due, key=lambda timer: (timer.fire_at, _KIND_ORDER[timer.kind], timer.sequence))
+    latest = ordered[-1]
+    nxt = None
+    if latest.kind is TimerKind.ESCALATION:
+        nxt = next_escalation(after=today, sequence=latest.sequence + 1, calendar=calendar, policy=policy)
+    return Collapsed(fires=latest, superseded=tuple(ordered[:-1]), next_escalation=nxt)
+
+
+def working_days_late(*, due: date, today: date, calendar: WorkingDayCalendar) -> int:
+    """How late an item due by the end of `due` is on `today`: the working days after `due` up to
+    and including `today` (0 on the due date itself, or on a weekend straight after it)."""
+    return calendar.working_days_between(due, today)
+
+
 def timer_key(*, case_ref: str, step: str, subject: str, kind: TimerKind, sequence: int, due: date) -> str:
-    """A timer's key: stable, and Prefect-safe (lowercase letters, digits and dashes), because it is
-    also the idempotency key of its deadline-check run, so a timer can be scheduled any number of
-    times and exist once. The due date is in it, so a re-timed item's new timers are new runs."""
+    """A timer's key: stable and unique in the store, and readable in logs (lowercase letters,
+    digits and dashes; the case reference, the item, the kind and the dates, nothing personal).
+    The due date is in it, so a re-timed item's new timers are new rows."""
     item = f"{step}-{subject}" if subject else step
     return f"{case_ref.lower()}-{item}-{kind.value}-{sequence}-{due.strftime('%Y%m%d')}"
 

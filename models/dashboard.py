@@ -1,6 +1,6 @@
 """What the operators' dashboard shows of a case, beyond its forms: the tags on its flow runs (its
 path and its stage, so runs can be filtered by them) and its timeline, a table of every dated item
-with its due date, when it was done and how late.
+with its due date, when it was done and how late; and, over every case, the deadlines ahead.
 
 Pure: computed from the case as the store shows it (`CaseState`), a date and the working-day
 calendar. Built from the case reference, step ids, rule titles, dates and states only, never
@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
-from models.calendar import WorkingDayCalendar
+from models.calendar import LONDON, WorkingDayCalendar
+from models.enums import TimerKind
 from models.registry import Registry
 from models.reporting import AWAITING_DECISION, Timing, days_late, timing_of
 from models.state import CaseState
@@ -93,3 +94,42 @@ def timeline_description(state: CaseState, *, as_of: date, registry: Registry) -
             f"{registry.stage_of(state).value}. Each item is due by the end of its due date, London time; "
             "\"late by\" counts the working days after it, until the item was done or, still open, "
             "until today.")
+
+
+# -- the deadlines ahead -----------------------------------------------------------------------------
+
+DEADLINES_KEY = "deadlines"
+# How far ahead the deadlines table looks, in working days after today.
+DEADLINES_WORKING_DAYS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class UpcomingAlert:
+    """One timer still to fire, as the deadlines table needs it."""
+
+    case_ref: str
+    item: str  # the step id, and the subject (an agency, an action) after a colon
+    kind: TimerKind
+    sequence: int
+    fire_at: datetime
+
+
+def deadlines_until(*, today: date, calendar: WorkingDayCalendar) -> date:
+    """The last day the deadlines table shows: `DEADLINES_WORKING_DAYS` working days after today."""
+    return calendar.add_working_days(today, DEADLINES_WORKING_DAYS)
+
+
+def deadline_rows(alerts: Iterable[UpcomingAlert]) -> list[dict[str, str]]:
+    """The deadlines table: every reminder, overdue alert and escalation still to go out, by when
+    (London time), then case and item."""
+    ordered = sorted(alerts, key=lambda a: (a.fire_at, a.case_ref, a.item, a.kind.value, a.sequence))
+    return [{"when (London)": f"{a.fire_at.astimezone(LONDON):%a %d %b %Y %H:%M}", "case": a.case_ref,
+             "item": a.item,
+             "alert": a.kind.value + (f" {a.sequence}" if a.kind is TimerKind.ESCALATION else "")}
+            for a in ordered]
+
+
+def deadlines_description(*, today: date, until: date) -> str:
+    return (f"**Deadlines ahead** from {today:%A %d %B %Y} to the end of {until:%A %d %B %Y}: every "
+            "reminder, overdue alert and escalation still to go out, by when it goes (London time). "
+            "Refreshed by each timer pass and each change to a case's timers.")

@@ -45,14 +45,23 @@ class Recorded:
 
 
 @dataclass(frozen=True, slots=True)
-class TimerFired:
-    """A deadline timer of an item has come due."""
+class DueTimer:
+    """One of an item's timers whose time has come: `id` is the store's, so the effect that settles
+    it names the row it settles."""
 
+    id: int
     step: str
     subject: str
     kind: TimerKind
     sequence: int
     fire_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TimersDue:
+    """A timer pass found these timers of the case due (in the order they came due)."""
+
+    timers: tuple[DueTimer, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +93,7 @@ class Acted:
     form: BaseModel
 
 
-Event = Referred | Recorded | Acted | TimerFired | Retimed | AnchorMoved
+Event = Referred | Recorded | Acted | TimersDue | Retimed | AnchorMoved
 
 
 # -- emails ----------------------------------------------------------------------------------------
@@ -144,16 +153,34 @@ class ReminderMail(_ToOwner):
 
 
 @dataclass(frozen=True, slots=True)
-class OverdueMail(_ToOwner):
-    pass
+class OverdueMail(MailRequest):
+    """To the item's owner: the item is overdue, and how late it is on `on`."""
+
+    rule: StepRule
+    due: date
+    owner: Role | Agency
+    on: date
+    working_days_late: int
+    subject: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LateItem:
+    """One overdue item in an escalation: what it is, when it was due and how late it is."""
+
+    rule: StepRule
+    due: date
+    working_days_late: int
+    subject: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class EscalationMail(MailRequest):
-    rule: StepRule
-    due: date
+    """To the DSPs, copied to the SBU: every item of the case escalated on `on`, in one email.
+    Every escalation goes to the same people, so one email a case a pass is one a recipient."""
+
     on: date
-    subject: str = ""
+    items: tuple[LateItem, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +369,9 @@ class CancelAlerts:
 
 @dataclass(frozen=True, slots=True)
 class AlertSent:
+    """The timer `timer` fired: its alert went out."""
+
+    timer: int
     step: str
     subject: str
     kind: TimerKind
@@ -351,6 +381,33 @@ class AlertSent:
     def audit(self) -> tuple[str, dict[str, Any]]:
         return f"{self.kind.value}-sent", _with_subject(
             {"step": self.step, "due": self.due.isoformat(), "sequence": self.sequence}, self.subject)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSuperseded:
+    """The timer `timer` came due with a later alert of its item, which went out instead: no email,
+    only this record."""
+
+    timer: int
+    step: str
+    subject: str
+    kind: TimerKind
+    due: date
+    sequence: int
+    by: TimerKind
+
+    def audit(self) -> tuple[str, dict[str, Any]]:
+        return f"{self.kind.value}-superseded", _with_subject(
+            {"step": self.step, "due": self.due.isoformat(), "sequence": self.sequence,
+             "by": self.by.value}, self.subject)
+
+
+@dataclass(frozen=True, slots=True)
+class DropAlert:
+    """The timer `timer` came due for an item no longer open: it is cancelled, quietly (the item's
+    own change is the record)."""
+
+    timer: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -479,8 +536,9 @@ class SendEmail:
 
 
 Effect = (OpenItem | CompleteItem | UpdateItem | CancelItem | RetimeItem | ScheduleAlert | CancelAlerts
-          | AlertSent | SetAnchor | MoveAnchor | SetPath | SetStatus | StoreDecision | StoreRecord
-          | ArrangeMeeting | SetReview | StartProcess | RepairRun | CloseCase | SendEmail)
+          | AlertSent | AlertSuperseded | DropAlert | SetAnchor | MoveAnchor | SetPath | SetStatus
+          | StoreDecision | StoreRecord | ArrangeMeeting | SetReview | StartProcess | RepairRun | CloseCase
+          | SendEmail)
 
 
 def audit_of(effect: Effect) -> tuple[str, dict[str, Any]] | None:

@@ -20,20 +20,25 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from models.alerts import AlertPolicy, next_escalation, planned_alerts
+from models.alerts import AlertPolicy, collapse_due, planned_alerts, working_days_late
 from models.calendar import WorkingDayCalendar, london_date
 from models.effects import (
     Acted,
     AlertSent,
+    AlertSuperseded,
     AnchorMoved,
     CancelAlerts,
     CancelItem,
     CaseClosedMail,
     CloseCase,
     CompleteItem,
+    DropAlert,
+    DueTimer,
     Effect,
     EscalationMail,
     Event,
+    LateItem,
+    MailRequest,
     MoveAnchor,
     OpenItem,
     OverdueMail,
@@ -48,7 +53,7 @@ from models.effects import (
     StartProcess,
     StepOpenedMail,
     StoreRecord,
-    TimerFired,
+    TimersDue,
     UpdateItem,
 )
 from models.enums import Agency, CaseStatus, Category, Role, StepState, TimerKind
@@ -109,8 +114,8 @@ def handle(state: CaseState, event: Event, ctx: Context) -> Outcome:
             return record(state, event, ctx)
         case Acted():
             return act(state, event, ctx)
-        case TimerFired():
-            return _fire(state, event, ctx)
+        case TimersDue():
+            return fire_due(state, event, ctx)
         case Retimed():
             return _settled(state, retime(state, event, ctx), ctx)
         case AnchorMoved():
@@ -354,39 +359,61 @@ def _check_anchors_set(effects: list[Effect], ctx: Context) -> None:
 
 # -- timers ------------------------------------------------------------------------------------------
 
-def _fire(state: CaseState, event: TimerFired, ctx: Context) -> Outcome:
-    """A reminder, overdue alert or escalation whose item is still open goes out; an escalation
-    schedules the next working day's."""
-    item = state.item(event.step, event.subject)
-    spec = ctx.registry.item(event.step)
-    if item is None or not item.is_open or spec is None:
-        return Outcome(reason="step no longer open")
-    rule = spec.rule
-    owner = owner_of(rule, item.agency)
+def fire_due(state: CaseState, event: TimersDue, ctx: Context) -> Outcome:
+    """The case's alerts due at `ctx.now`, as one timer pass finds them. For each item still open,
+    only its latest alert due goes out (`models.alerts.collapse_due`) and the others are recorded
+    as superseded; a timer of an item no longer open is dropped. The reminders and overdue alerts
+    go to each item's owner; the escalations go to the DSPs in one email listing every item
+    escalated. The emails are queued in the order their alerts came due, so the SBU (copied on the
+    overdue alerts and the escalations) reads them in order."""
+    items: dict[tuple[str, str], list[DueTimer]] = {}
+    for timer in event.timers:
+        items.setdefault((timer.step, timer.subject), []).append(timer)
     effects: list[Effect] = []
-    match event.kind:
-        case TimerKind.REMINDER:
-            effects.append(SendEmail(ReminderMail(rule=rule, due=item.due, owner=owner,
-                                                  subject=item.subject)))
-        case TimerKind.OVERDUE:
-            effects.append(SendEmail(OverdueMail(rule=rule, due=item.due, owner=owner,
-                                                 subject=item.subject)))
-        case TimerKind.ESCALATION:
-            effects.append(SendEmail(EscalationMail(rule=rule, due=item.due, on=london_date(event.fire_at),
-                                                    subject=item.subject)))
-        case _:
-            raise AssertionError(f"unhandled timer kind {event.kind}")
-    effects.append(AlertSent(step=item.step, subject=item.subject, kind=event.kind, due=item.due,
-                             sequence=event.sequence))
-    if event.kind is not TimerKind.ESCALATION:
-        return Outcome(effects=tuple(effects), fired=True, reason=f"{event.kind.value} queued")
-    nxt = next_escalation(after=london_date(event.fire_at), sequence=event.sequence + 1,
-                          calendar=ctx.calendar, policy=ctx.alerts)
-    if nxt is None:
-        return Outcome(effects=tuple(effects), fired=True, reason="last escalation queued")
-    effects.append(ScheduleAlert(step=item.step, subject=item.subject, due=item.due, kind=nxt.kind,
-                                 sequence=nxt.sequence, fire_at=nxt.fire_at))
-    return Outcome(effects=tuple(effects), fired=True, reason="escalation queued")
+    mails: list[tuple[datetime, MailRequest]] = []
+    escalated: list[tuple[datetime, LateItem]] = []
+    sent = superseded = dropped = 0
+    for (step, subject), timers in items.items():
+        item = state.item(step, subject)
+        spec = ctx.registry.item(step)
+        if item is None or not item.is_open or spec is None:
+            effects += [DropAlert(timer.id) for timer in timers]
+            dropped += len(timers)
+            continue
+        collapsed = collapse_due(timers, today=ctx.today, calendar=ctx.calendar, policy=ctx.alerts)
+        fires = collapsed.fires
+        rule = spec.rule
+        late = working_days_late(due=item.due, today=ctx.today, calendar=ctx.calendar)
+        owner = owner_of(rule, item.agency)
+        match fires.kind:
+            case TimerKind.REMINDER:
+                mails.append((fires.fire_at, ReminderMail(rule=rule, due=item.due, owner=owner,
+                                                          subject=subject)))
+            case TimerKind.OVERDUE:
+                mails.append((fires.fire_at, OverdueMail(rule=rule, due=item.due, owner=owner, on=ctx.today,
+                                                         working_days_late=late, subject=subject)))
+            case TimerKind.ESCALATION:
+                escalated.append((fires.fire_at, LateItem(rule=rule, due=item.due, working_days_late=late,
+                                                          subject=subject)))
+            case _:
+                raise AssertionError(f"unhandled timer kind {fires.kind}")
+        effects += [AlertSuperseded(timer=timer.id, step=step, subject=subject, kind=timer.kind, due=item.due,
+                                    sequence=timer.sequence, by=fires.kind) for timer in collapsed.superseded]
+        effects.append(AlertSent(timer=fires.id, step=step, subject=subject, kind=fires.kind, due=item.due,
+                                 sequence=fires.sequence))
+        superseded += len(collapsed.superseded)
+        sent += 1
+        if (nxt := collapsed.next_escalation) is not None:
+            effects.append(ScheduleAlert(step=step, subject=subject, due=item.due, kind=nxt.kind,
+                                         sequence=nxt.sequence, fire_at=nxt.fire_at))
+    if escalated:
+        escalated.sort(key=lambda pair: pair[0])
+        listed = tuple(late for _, late in escalated)
+        mails.append((escalated[0][0], EscalationMail(on=ctx.today, items=listed)))
+    mails.sort(key=lambda pair: pair[0])
+    effects += [SendEmail(mail) for _, mail in mails]
+    return Outcome(effects=tuple(effects), fired=sent > 0,
+                   reason=f"{sent} sent, {superseded} superseded, {dropped} dropped")
 
 
 # -- moving dates ------------------------------------------------------------------------------------

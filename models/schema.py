@@ -347,7 +347,8 @@ outbox = Table(
     _optional("sent_at", UtcDateTime()),
 )
 
-# A durable deadline timer of one item: a deadline-check run scheduled in Prefect at `fire_at`.
+# A durable deadline timer of one item, fired by the first timer pass at or after `fire_at`;
+# `flow_run_id` is the pass planned for it, once Prefect has been told.
 timers = Table(
     "timers", metadata,
     _id(),

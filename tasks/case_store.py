@@ -15,7 +15,7 @@ from models.registry import Act
 from models.state import CaseState
 from tasks import runtime
 from tasks.run_inputs import domain_form, recorded_by
-from tasks.service import Actor, TimerOutcome
+from tasks.service import Actor, PassOutcome
 
 NOT_THROUGH_GATEWAY = ("this form must be submitted through the partnership's sign-in (the gateway); "
                        "nothing was recorded")
@@ -36,6 +36,7 @@ def _ui_actor(name: str, *, run_id: str, key: str) -> Actor | None:
 # Reads are never cached: on every replay the flow must see the store as it is now.
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=1)
 def read_case(case_ref: str) -> CaseState:
+    runtime.hold_point("read-case", case_ref)  # a fault test's seam; nothing unless one asks
     return runtime.service().case_view(case_ref)
 
 
@@ -61,6 +62,9 @@ def record_answer(case_ref: str, process: str, wait: str, answer: RunInput, *, r
     return None
 
 
-@task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=1)
-def fire_timer(timer_key: str) -> TimerOutcome:
-    return runtime.service().fire_timer(timer_key)
+# No retries: a pass that failed part-way has committed the cases it finished, and the next pass
+# (planned again at once, since the timers left are still due) takes the rest.
+@task(cache_policy=NO_CACHE, persist_result=False)
+def fire_due_timers() -> PassOutcome:
+    """Fire every timer due now, case by case (`CaseService.fire_due_timers`)."""
+    return runtime.service().fire_due_timers()

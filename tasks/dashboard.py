@@ -12,8 +12,18 @@ from datetime import date
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from models.calendar import WorkingDayCalendar, london_date
-from models.dashboard import retagged, timeline_description, timeline_key, timeline_rows
+from models.calendar import WorkingDayCalendar, end_of_london_day, london_date
+from models.dashboard import (
+    DEADLINES_KEY,
+    UpcomingAlert,
+    deadline_rows,
+    deadlines_description,
+    deadlines_until,
+    retagged,
+    timeline_description,
+    timeline_key,
+    timeline_rows,
+)
 from models.registry import Registry
 from models.state import CaseState
 
@@ -42,25 +52,65 @@ def retag_runs(client: SyncPrefectClient, state: CaseState, runs: Iterable[UUID]
     return changed
 
 
+def publish_markdown(client: SyncPrefectClient, *, key: str, markdown: str, description: str,
+                     flow_run_id: UUID | None = None) -> bool:
+    """A new version of the Markdown artifact `key`, unless its latest version already says the
+    same; whether it published. A run that replays from the top shows the same page once."""
+    return _publish_table(client, key=key, data=markdown, description=description, flow_run_id=flow_run_id,
+                          task_run_id=None, kind="markdown")
+
+
+def _publish_table(client: SyncPrefectClient, *, key: str, data: str, description: str,
+                   flow_run_id: UUID | None, task_run_id: UUID | None, kind: str = "table") -> bool:
+    """A new version of the artifact `key` (a table, or the `kind` given), unless its latest version
+    already says the same; whether it published."""
+    from prefect.client.schemas.actions import ArtifactCreate
+    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
+
+    latest = client.read_latest_artifacts(
+        artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key])), limit=1)
+    if latest and latest[0].data == data and latest[0].description == description:
+        return False
+    client.create_artifact(ArtifactCreate(key=key, type=kind, data=data, description=description,
+                                          flow_run_id=flow_run_id, task_run_id=task_run_id))
+    return True
+
+
+def publish_deadlines(client: SyncPrefectClient, service: CaseService, *, flow_run_id: UUID | None = None,
+                      task_run_id: UUID | None = None) -> bool:
+    """Publish the `deadlines` table (every alert to go out in the next working days, by case and
+    item) if it changed; whether it published."""
+    today = london_date(service.clock.now())
+    until = deadlines_until(today=today, calendar=service.calendar)
+    alerts = [UpcomingAlert(case_ref=t.case_ref, item=f"{t.step}:{t.subject}" if t.subject else t.step,
+                            kind=t.kind, sequence=t.sequence, fire_at=t.fire_at)
+              for t in service.timers(due_by=end_of_london_day(until))]
+    return _publish_table(client, key=DEADLINES_KEY, data=json.dumps(deadline_rows(alerts)),
+                          description=deadlines_description(today=today, until=until),
+                          flow_run_id=flow_run_id, task_run_id=task_run_id)
+
+
 def publish_timeline(client: SyncPrefectClient, state: CaseState, *, as_of: date,
                      calendar: WorkingDayCalendar, registry: Registry, flow_run_id: UUID | None = None,
                      task_run_id: UUID | None = None) -> bool:
     """Publish the case's timeline as a new version of its table artifact, unless the latest
     version already says the same; return whether it published. Linked to the run that published
     it, when there is one, so the run's own Artifacts tab shows it too."""
-    from prefect.client.schemas.actions import ArtifactCreate
-    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
-
-    key = timeline_key(state.case_ref)
     data = json.dumps([row.as_row() for row in timeline_rows(state, as_of=as_of, calendar=calendar)])
-    description = timeline_description(state, as_of=as_of, registry=registry)
-    latest = client.read_latest_artifacts(
-        artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key])), limit=1)
-    if latest and latest[0].data == data and latest[0].description == description:
-        return False
-    client.create_artifact(ArtifactCreate(key=key, type="table", data=data, description=description,
-                                          flow_run_id=flow_run_id, task_run_id=task_run_id))
-    return True
+    return _publish_table(client, key=timeline_key(state.case_ref), data=data,
+                          description=timeline_description(state, as_of=as_of, registry=registry),
+                          flow_run_id=flow_run_id, task_run_id=task_run_id)
+
+
+def show_timelines(client: SyncPrefectClient, service: CaseService, case_refs: Iterable[str], *,
+                   flow_run_id: UUID | None = None) -> int:
+    """Publish the timelines of `case_refs` as of today (after a timer pass: their items' lateness
+    counts from today); how many changed. Their runs' tags are left alone: a timer changes no
+    case's path or stage."""
+    as_of = london_date(service.clock.now())
+    return sum(publish_timeline(client, service.case_view(case_ref), as_of=as_of, calendar=service.calendar,
+                                registry=service.registry, flow_run_id=flow_run_id)
+               for case_ref in case_refs)
 
 
 def show_case(client: SyncPrefectClient, service: CaseService, case_ref: str, *,

@@ -33,7 +33,7 @@ def service() -> CaseService:
 
 
 # A test seam for the fault tests (tests/flows/test_faults_e2e.py), read here at the process's edge.
-# `SBU_TEST_HOLD="sync-case/SR-2026-0002@1,..."` makes the first (`@1`), second, ... arrival of
+# `SBU_TEST_HOLD="read-case/SR-2026-0002@1,..."` makes the first (`@1`), second, ... arrival of
 # that case's run at that named point stop there for ten minutes, after writing
 # `<data_dir>/holds/<point>-<case>.held`: the test waits for the file, then kills `sbu serve`
 # with the run stopped at a known point. Unset (always, outside those tests) it costs one lookup.

@@ -28,12 +28,15 @@ from models.clock import Clock
 from models.effects import (
     Acted,
     AlertSent,
+    AlertSuperseded,
     AnchorMoved,
     ArrangeMeeting,
     CancelAlerts,
     CancelItem,
     CloseCase,
     CompleteItem,
+    DropAlert,
+    DueTimer,
     Effect,
     Event,
     MoveAnchor,
@@ -52,7 +55,7 @@ from models.effects import (
     StartProcess,
     StoreDecision,
     StoreRecord,
-    TimerFired,
+    TimersDue,
     UpdateItem,
     audit_of,
 )
@@ -87,7 +90,7 @@ from tasks.store.repositories import TimerView
 if TYPE_CHECKING:
     from tasks.mail.directory import Directory
 
-__all__ = ["SYSTEM", "Actor", "CaseService", "ChangeOutcome", "ReferOutcome", "TimerOutcome", "TimerView"]
+__all__ = ["SYSTEM", "Actor", "CaseService", "ChangeOutcome", "PassOutcome", "ReferOutcome", "TimerView"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +143,14 @@ class ChangeOutcome:
 
 
 @dataclass(frozen=True, slots=True)
-class TimerOutcome:
-    fired: bool
-    reason: str
-    case_ref: str | None = None
-    next_timer_key: str | None = None
+class PassOutcome:
+    """What a timer pass did: the cases it fired timers of, and how many alerts it sent (one an
+    item at most), recorded as superseded, and dropped (their items no longer open)."""
+
+    cases: tuple[str, ...]
+    sent: int
+    superseded: int
+    dropped: int
 
 
 def fingerprint(referral: Referral) -> str:
@@ -215,9 +221,10 @@ class CaseService:
         else:
             check_change(people, actor=actor.name, event=event, registry=self.registry)
 
-    def context(self) -> Context:
-        return Context(now=self.clock.now(), clocks=self.clocks, calendar=self.calendar,
-                       alerts=self.settings.alerts, registry=self.registry, reviews=self.settings.reviews)
+    def context(self, *, now: datetime | None = None) -> Context:
+        return Context(now=now if now is not None else self.clock.now(), clocks=self.clocks,
+                       calendar=self.calendar, alerts=self.settings.alerts, registry=self.registry,
+                       reviews=self.settings.reviews)
 
     # -- commands --------------------------------------------------------------------------------
 
@@ -356,55 +363,45 @@ class CaseService:
             self._apply(session, case, outcome.effects, actor=actor, ctx=ctx)
             return ChangeOutcome.of(case_ref, outcome)
 
-    def fire_timer(self, key: str) -> TimerOutcome:
-        """A deadline-check run has come due: send its alert if its item is still open, and
-        schedule the next escalation. Quiet (and harmless) if the item is done or the timer ran."""
-        with self.store.transaction() as session:
-            found = repo.find_timer(session=session, key=key)
-            if found is None:
-                return TimerOutcome(False, "unknown timer")
-            # The case row first, then the timer's: the order every change takes them in (it locks
-            # its case, then cancels or adds its timers). Taken the other way round, a timer firing
-            # while its step was recorded deadlocked on PostgreSQL, and one of the two failed.
-            case = repo.lock_case(session=session, case_id=found.case_id)
-            timer = repo.find_timer(session=session, key=key, for_update=True)
-            assert timer is not None  # timers are never deleted
-            session.refresh(timer)  # as it stands now we hold the case, not as first read
-            if timer.state is not TimerState.SCHEDULED:
-                return TimerOutcome(False, f"timer already {timer.state.value}")
-            ctx = self.context()
-            # The item's earlier timers already due go first, in order: after an outage their
-            # runs all start at once, and the SBU must not read an escalation before the overdue
-            # alert it follows. Their own runs then find them fired and stay quiet.
-            earlier = sorted((t for t in repo.scheduled_timers_of(session=session, item_id=timer.item_id)
-                              if (t.fire_at, t.id) < (timer.fire_at, timer.id) and t.fire_at <= ctx.now),
-                             key=lambda t: (t.fire_at, t.id))
-            fired, added = False, list[Timer]()
-            for each in [*earlier, timer]:
-                outcome, new_timers = self._fire(session, case, each, ctx)
-                fired, added = fired or outcome.fired, added + new_timers
-            return TimerOutcome(fired, outcome.reason, case_ref=case.case_ref,
-                                next_timer_key=added[0].key if added else None)
+    def fire_due_timers(self, *, now: datetime | None = None) -> PassOutcome:
+        """A timer pass: fire every timer due at `now` (the clock's now if not given), case by
+        case, the longest due first, each case in one transaction: its alerts collapsed and sent
+        (queued to the outbox), the superseded ones recorded, the next escalations planned
+        (`models.procedure.fire_due`). A timer already fired or cancelled by the time its case is
+        reached (another pass, a step recorded) is not fired again, so passes may overlap."""
+        moment = now if now is not None else self.clock.now()
+        with self.store.reading() as session:
+            case_ids = repo.cases_with_due_timers(session=session, partnership=self.settings.partnership,
+                                                  due_by=moment)
+        cases: list[str] = []
+        sent = superseded = dropped = 0
+        for case_id in case_ids:
+            with self.store.transaction() as session:
+                # The case row first, then its timers: the order every change takes them in (it
+                # locks its case, then cancels or adds its timers). Taken the other way round, a
+                # timer firing while its step was recorded deadlocked on PostgreSQL.
+                case = repo.lock_case(session=session, case_id=case_id)
+                due = repo.due_timers_of(session=session, case_id=case_id, due_by=moment)
+                if not due:
+                    continue
+                ctx = self.context(now=moment)
+                event = TimersDue(tuple(DueTimer(id=timer.id, step=step, subject=subject, kind=timer.kind,
+                                                 sequence=timer.sequence, fire_at=timer.fire_at)
+                                        for timer, step, subject in due))
+                outcome = handle(self._state(session, case, ctx), event, ctx)
+                self._apply(session, case, outcome.effects, actor=SYSTEM, ctx=ctx)
+                cases.append(case.case_ref)
+                sent += sum(isinstance(effect, AlertSent) for effect in outcome.effects)
+                superseded += sum(isinstance(effect, AlertSuperseded) for effect in outcome.effects)
+                dropped += sum(isinstance(effect, DropAlert) for effect in outcome.effects)
+        return PassOutcome(cases=tuple(cases), sent=sent, superseded=superseded, dropped=dropped)
 
-    def _fire(self, session: Session, case: Case, timer: Timer, ctx: Context) -> tuple[Outcome, list[Timer]]:
-        event = TimerFired(step=timer.item.step, subject=timer.item.subject, kind=timer.kind,
-                           sequence=timer.sequence, fire_at=timer.fire_at)
-        outcome = handle(self._state(session, case, ctx), event, ctx)
-        timer.fired_at = ctx.now
-        timer.state = TimerState.FIRED if outcome.fired else TimerState.CANCELLED
-        return outcome, self._apply(session, case, outcome.effects, actor=SYSTEM, ctx=ctx)
-
-    def mark_timer_scheduled(self, key: str, flow_run_id: str) -> None:
+    def mark_timers_told(self, flow_run_id: str | None, *, first_due: datetime | None) -> None:
+        """Prefect has the pass `flow_run_id` planned for the timers due from `first_due` on (None:
+        no timer is scheduled, and no pass planned). See `repositories.mark_timers_told`."""
         with self.store.transaction() as session:
-            timer = repo.find_timer(session=session, key=key)
-            assert timer is not None
-            timer.flow_run_id = flow_run_id
-
-    def forget_timer_run(self, key: str) -> None:
-        with self.store.transaction() as session:
-            timer = repo.find_timer(session=session, key=key)
-            assert timer is not None
-            timer.flow_run_id = None
+            repo.mark_timers_told(session=session, partnership=self.settings.partnership,
+                                  flow_run_id=flow_run_id, from_=first_due)
 
     def replace_run(self, case_ref: str, process: str, flow_run_id: str, *, loss: RunLoss,
                     replaced: str) -> None:
@@ -433,10 +430,12 @@ class CaseService:
                           today=london_date(self.clock.now()))
 
     def timers(self, *, case_ref: str | None = None,
-               states: Iterable[TimerState] = (TimerState.SCHEDULED,)) -> list[TimerView]:
+               states: Iterable[TimerState] = (TimerState.SCHEDULED,),
+               due_by: datetime | None = None) -> list[TimerView]:
+        """The timers in `states` (of one case, if given; due by `due_by`, if given), by time."""
         with self.store.reading() as session:
             return repo.timers(session=session, partnership=self.settings.partnership,
-                               case_ref=case_ref, states=states)
+                               case_ref=case_ref, states=states, due_by=due_by)
 
     def untold_timers(self) -> bool:
         with self.store.reading() as session:
@@ -445,6 +444,11 @@ class CaseService:
     def cases_with_untold_runs(self) -> list[str]:
         with self.store.reading() as session:
             return repo.cases_with_untold_runs(session=session, partnership=self.settings.partnership)
+
+    def earliest_timer(self) -> datetime | None:
+        """When the next timer comes due (case time), or None if none is scheduled."""
+        with self.store.reading() as session:
+            return repo.earliest_timer(session=session, partnership=self.settings.partnership)
 
     def expected_runs(self) -> list[tuple[str, CaseStatus, str, str | None]]:
         """Every case's runs as the store has them: (case, its status, process, flow run id)."""
@@ -460,11 +464,6 @@ class CaseService:
     def case_views_of(self, case_refs: Sequence[str]) -> list[CaseState]:
         return case_views_of(self.store.engine, partnership=self.settings.partnership,
                              case_refs=case_refs, today=london_date(self.clock.now()))
-
-    def timer_runs_to_cancel(self, *, case_ref: str | None = None) -> list[TimerView]:
-        """Cancelled timers whose deadline-check run may still be waiting in Prefect."""
-        return [t for t in self.timers(case_ref=case_ref, states=(TimerState.CANCELLED,))
-                if t.flow_run_id is not None]
 
     # -- applying the procedure's answer ------------------------------------------------------------
 
@@ -569,7 +568,10 @@ class CaseService:
                 case SendEmail():
                     self._queue(session, case, effect, ctx)
                 case AlertSent():
-                    pass  # its audit event is the record
+                    self._settle_timer(session, effect.timer, TimerState.FIRED, ctx)
+                case AlertSuperseded() | DropAlert():
+                    # It never went out: its audit event (for one superseded) is the record.
+                    self._settle_timer(session, effect.timer, TimerState.CANCELLED, ctx)
                 case _:
                     raise AssertionError(f"unhandled effect {effect!r}")
             audit = audit_of(effect)
@@ -584,6 +586,13 @@ class CaseService:
         repo.add_audit_events(session=session, case_id=case.id, at=audit_at or ctx.now, actor=actor.name,
                               via=actor.via, events=pending)
         return added
+
+    def _settle_timer(self, session: Session, timer_id: int, state: TimerState, ctx: Context) -> None:
+        timer = session.get(Timer, timer_id)
+        assert timer is not None  # timers are never deleted
+        timer.state, timer.fired_at = state, ctx.now
+        # Settled by the pass that ran: no pass need be planned for it any more.
+        timer.flow_run_id = None
 
     def _item(self, session: Session, case: Case, step: str, subject: str) -> Item:
         return repo.get_item(session=session, case_id=case.id, step=step, subject=subject)

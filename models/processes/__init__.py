@@ -3,7 +3,7 @@ sources: the case (`models.processes.case`), the Rapid Review (`models.processes
 the CSPR (`models.processes.cspr`) and the action plan (`models.processes.action_plan`).
 
 The first is the root: it starts at referral and says when a case closes. The system flows are the
-deployments that belong to no case: durable timers, outbox delivery, the reconciliation sweep, and
+deployments that belong to no case: the timer pass, outbox delivery, the reconciliation sweep, and
 the daily digest, monthly progress summary and yearly report at times of day.
 
 `build_registry` puts them together with a partnership's own processes and steps; `StepId` and
@@ -31,7 +31,8 @@ BUILTIN_PROCESSES: tuple[Process, ...] = (CASE, RAPID_REVIEW, CSPR, ACTION_PLAN)
 OUTBOX_SWEEP_SECONDS = 300
 RECONCILE_SECONDS = 600
 
-DEADLINE_CHECK = SystemFlow("deadline-check", "flows.deadline_check:deadline_check", ("timer",))
+# Runs when told: one run planned at the time the next timer comes due (`tasks.prefect.timers`).
+TIMER_PASS = SystemFlow("timer-pass", "flows.timer_pass:timer_pass", ("timer",))
 DELIVER_OUTBOX = SystemFlow("deliver-outbox", "flows.outbox_delivery:deliver_outbox", ("email",),
                             every_seconds=OUTBOX_SWEEP_SECONDS)
 RECONCILE = SystemFlow("reconcile", "flows.reconcile:reconcile", ("sweep",),
@@ -44,7 +45,7 @@ PROGRESS_SUMMARY = SystemFlow("progress-summary", "flows.progress_summary:progre
                               ("email", "report"), cron=PROGRESS_SUMMARY_CRON)
 YEARLY_REPORT = SystemFlow("yearly-report", "flows.yearly_report:yearly_report", ("report",),
                            cron=YEARLY_REPORT_CRON)
-SYSTEM_FLOWS: tuple[SystemFlow, ...] = (DEADLINE_CHECK, DELIVER_OUTBOX, RECONCILE, DAILY_DIGEST,
+SYSTEM_FLOWS: tuple[SystemFlow, ...] = (TIMER_PASS, DELIVER_OUTBOX, RECONCILE, DAILY_DIGEST,
                                         PROGRESS_SUMMARY, YEARLY_REPORT)
 
 

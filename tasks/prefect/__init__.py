@@ -2,7 +2,7 @@
 
     connection  Prefect's settings for our processes, finding the server, a client for it
     runs        creating, replacing and abandoning the flow runs of a case's processes
-    timers      scheduling and cancelling the deadline-check runs of the store's timers
+    timers      planning the timer pass at the time the store's next timer comes due
     resume      waking a run suspended on a wait the store shows answered
     reconcile   repairing whatever the store and Prefect disagree on
     ops         the Prefect tasks the flows call to do the above from inside a run

@@ -15,7 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks import dashboard, runtime
 from tasks.prefect import connection, hooks, timers
 from tasks.prefect.reconcile import reconcile
-from tasks.prefect.runs import ensure_runs
+from tasks.prefect.runs import ensure_runs, trigger_delivery
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
@@ -24,15 +24,15 @@ if TYPE_CHECKING:
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=2)
 def sync_case(case_ref: str) -> int:
     """Make Prefect match the store for one case: a run for every process it has started (a
-    Rapid Review the change began, say), a deadline-check run for every timer, and the case's
-    tags and timeline on the dashboard. Returns how many timer runs changed."""
+    Rapid Review the change began, say), the next timer pass planned, and the case's tags and
+    timeline on the dashboard. Returns how many timer-pass runs changed."""
     runtime.hold_point("sync-case", case_ref)  # a fault test's seam; nothing unless one asks
     with connection.prefect_client(runtime.settings()) as client:
         if client is None:
             raise RuntimeError("the Prefect API is not reachable from this flow run")
         service = runtime.service()
         runs = ensure_runs(client, service, case_ref)
-        changed = timers.sync_timers(client, service, case_ref=case_ref)
+        changed = timers.sync_timers(client, service)
         _show_case(client, case_ref, runs=runs.values())
         return changed
 
@@ -65,19 +65,68 @@ def _show_case(client: SyncPrefectClient, case_ref: str, *, runs: Iterable[UUID]
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, retries=3, retry_delay_seconds=2)
-def sync_timers(case_ref: str | None = None) -> int:
-    """Schedule the deadline-check runs of the store's timers; cancel those no longer needed."""
+def sync_timers() -> int:
+    """Plan the next timer pass at the time the store's next timer comes due."""
     with connection.prefect_client(runtime.settings()) as client:
         if client is None:
             raise RuntimeError("the Prefect API is not reachable from this flow run")
-        return timers.sync_timers(client, runtime.service(), case_ref=case_ref)
+        return timers.sync_timers(client, runtime.service())
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def show_deadlines(case_refs: list[str]) -> int:
+    """After a timer pass: the `deadlines` table, and the timelines of the cases it fired timers
+    of, brought up to date; how many artifacts changed. Like a case's timeline, never worth
+    failing the pass: a failure is logged, and the next pass shows them again."""
+    from prefect import get_run_logger
+    from prefect.runtime import flow_run
+
+    run_id = flow_run.get_id()
+    try:
+        with connection.prefect_client(runtime.settings()) as client:
+            if client is None:
+                return 0
+            service = runtime.service()
+            changed = dashboard.show_timelines(client, service, case_refs,
+                                               flow_run_id=UUID(run_id) if run_id else None)
+            return changed + dashboard.publish_deadlines(client, service,
+                                                         flow_run_id=UUID(run_id) if run_id else None)
+    except Exception as error:  # noqa: BLE001 - see the docstring
+        get_run_logger().warning("the deadlines and timelines were not updated (%s)",
+                                 error.__class__.__name__)
+        return 0
+
+
+def show_markdown(key: str, markdown: str, *, description: str) -> bool:
+    """Show a page on the dashboard as this run's Markdown artifact `key`, only if it changed (a
+    run replays from the top on every resume). Not a task: one read, and a write when it changed,
+    cost less than a task run would. Whether it published."""
+    from prefect.runtime import flow_run
+
+    run_id = flow_run.get_id()
+    with connection.prefect_client(runtime.settings()) as client:
+        return client is not None and dashboard.publish_markdown(
+            client, key=key, markdown=markdown, description=description,
+            flow_run_id=UUID(run_id) if run_id else None)
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def request_delivery() -> bool:
+    """Have the delivery deployment deliver what the change just queued: one `deliver-outbox` run
+    for any number of changes (`runs.trigger_delivery`). A failure leaves the mail queued for the
+    scheduled delivery sweep, so it never fails the case's run."""
+    try:
+        with connection.prefect_client(runtime.settings()) as client:
+            return client is not None and trigger_delivery(client)
+    except Exception:  # noqa: BLE001 - the outbox keeps the mail; the sweep delivers it
+        return False
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
 def deliver_mail() -> int:
-    """Deliver what the change just queued, here in this run's own process: starting a delivery
-    run of its own would cost a second Python process per change. A failure leaves the mail
-    queued for the scheduled delivery sweep, so it never fails the case's run."""
+    """Deliver what is queued, here in this run's own process: for a run that queued many emails
+    (a timer pass) or must not wait for another (the reconciliation sweep). A failure leaves the
+    mail queued for the scheduled delivery sweep, so it never fails the run."""
     from tasks.mail.delivery import DEFAULT_BATCH_SIZE
     from tasks.outbox import deliver_outbox_batch
 

@@ -31,7 +31,7 @@ from models.enums import CaseStatus
 from models.state import CaseState
 from tasks.prefect.connection import LARGE_PAGE
 from tasks.prefect.resume import Resumed, resume_if_waiting, resume_waiting
-from tasks.prefect.runs import ensure_runs
+from tasks.prefect.runs import ensure_runs, trigger_delivery
 from tasks.prefect.timers import sync_timers
 from tasks.service import CaseService
 from tasks.store.locks import store_lock
@@ -106,6 +106,8 @@ def tell_untold(client: SyncPrefectClient, service: CaseService) -> int:
         for case_ref in service.cases_with_untold_runs()[:REPAIR_BATCH]:
             ensure_runs(client, service, case_ref)
             told += 1
+        if told:
+            trigger_delivery(client)  # what the changes queued: their runs only read the store and wait
         if service.untold_timers():
             told += sync_timers(client, service)
         return told

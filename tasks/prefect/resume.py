@@ -143,13 +143,11 @@ def wake_case(service: CaseService, case_ref: str, *, step: str | None = None,
                                              wait_seconds=wait_seconds if mine else 0.0)
             if not runs:
                 note = "note: the case has no flow run yet; `sbu serve` will create it"
-            if not resumed:
-                # A resumed run schedules its timers and delivers its mail itself; doing it here
-                # as well would only make the two race for the same rows.
-                sync_timers(client, service, case_ref=case_ref)
-                trigger_delivery(client)
-                # Nor is any run told to show the change (a step re-timed, say): show it here.
-                dashboard.show_case(client, service, case_ref, runs=runs.values())
+            # A resumed run only reads the store and waits again: what else the change needs
+            # Prefect to know is told here, whether a run was resumed or not.
+            sync_timers(client, service)
+            trigger_delivery(client)
+            dashboard.show_case(client, service, case_ref, runs=runs.values())
         except Exception as error:  # noqa: BLE001 - the store is the truth; reconcile repairs this
             return not_told(error)
         return note

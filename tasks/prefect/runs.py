@@ -8,9 +8,10 @@ from uuid import UUID
 
 from models.dashboard import case_tags
 from models.enums import CaseStatus, RunLoss
-from models.processes import DEADLINE_CHECK, DELIVER_OUTBOX, RECONCILE
+from models.processes import DELIVER_OUTBOX, RECONCILE
 from models.registry import Process
 from models.state import CaseState
+from tasks import dashboard
 from tasks.prefect.connection import (
     NO_SERVER_NOTE,
     deployment_id,
@@ -25,22 +26,24 @@ if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
     from prefect.client.schemas.objects import FlowRun
 
-DEADLINE_CHECK_DEPLOYMENT = DEADLINE_CHECK.deployment
 OUTBOX_DEPLOYMENT = DELIVER_OUTBOX.deployment
 RECONCILE_DEPLOYMENT = RECONCILE.deployment
 
 
 def create_case_run(service: CaseService, case_ref: str) -> str | None:
     """Create the case's flow runs (each keyed by the case and process, so each can exist only
-    once) and schedule its timers. Returns a note for the user when Prefect could not be told:
-    the store has committed, so that is never an error."""
+    once), plan the timer pass for its timers, deliver the mail the referral queued (by the
+    delivery deployment: the case run itself only reads the store and waits) and show the case on
+    the dashboard. Returns a note for the user when Prefect could not be told: the store has
+    committed, so that is never an error."""
     with prefect_client(service.settings) as client:
         if client is None:
             return NO_SERVER_NOTE
         try:
-            # The case run's first act is to deliver the mail the referral queued.
-            ensure_runs(client, service, case_ref)
-            sync_timers(client, service, case_ref=case_ref)
+            runs = ensure_runs(client, service, case_ref)
+            sync_timers(client, service)
+            trigger_delivery(client)
+            dashboard.show_case(client, service, case_ref, runs=runs.values())
         except Exception as error:  # noqa: BLE001 - the store is the truth; reconcile repairs this
             return not_told(error)
     return None
@@ -107,6 +110,28 @@ def _live_run(client: SyncPrefectClient, run_id: str | None, *,
     return None, losses.get(state)
 
 
-def trigger_delivery(client: SyncPrefectClient) -> None:
-    """Deliver the outbox now rather than at the next scheduled sweep."""
+def trigger_delivery(client: SyncPrefectClient) -> bool:
+    """Deliver the outbox now rather than at the next scheduled sweep, by one `deliver-outbox` run
+    for any number of changes: none is started when one is already due to start and has not yet
+    (it will read the outbox when it does). Returns whether it started one."""
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterExpectedStartTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    deployment = deployment_id(client, OUTBOX_DEPLOYMENT)
+    # The interval sweep's next runs are Scheduled too, but for later: only one due now counts.
+    waiting = client.count_flow_runs(flow_run_filter=FlowRunFilter(
+        deployment_id=FlowRunFilterDeploymentId(any_=[deployment]),
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING])),
+        expected_start_time=FlowRunFilterExpectedStartTime(before_=datetime.now(UTC) + timedelta(seconds=2))))
+    if waiting:
+        return False
     create_from_deployment(client, OUTBOX_DEPLOYMENT, name="deliver-outbox (after a change)")
+    return True

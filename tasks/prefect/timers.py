@@ -1,46 +1,70 @@
-"""Scheduling the deadline-check runs of the store's timers, and cancelling those of timers the
-store has cancelled."""
+"""Planning the timer pass: one scheduled run of `timer-pass` at the time the store's next timer
+comes due, and no other, so that between passes nothing runs."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from models.processes import DEADLINE_CHECK
+from models.calendar import LONDON
+from models.processes import TIMER_PASS
 from tasks.prefect.connection import deployment_id
 from tasks.service import CaseService
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.objects import FlowRun
+
+# A scheduled pass this close to the time wanted is the pass wanted (Prefect keeps the time it is
+# given, but a plan made on another process's clock may differ by a rounding).
+SAME_TIME = timedelta(seconds=1)
 
 
-def sync_timers(client: SyncPrefectClient, service: CaseService, *, case_ref: str | None = None) -> int:
-    """Schedule a deadline-check run for every timer the store has that Prefect does not, and
-    cancel the runs of timers the store has cancelled. Returns how many runs it changed."""
-    from prefect.client.schemas.objects import StateType
+def sync_timers(client: SyncPrefectClient, service: CaseService) -> int:
+    """Make Prefect's plan match the store's timers: one Scheduled `timer-pass` run at the wall
+    time of the earliest timer scheduled (at once, if that is past), and no other Scheduled pass
+    (one earlier would find nothing due; one later is the plan of a pass that has since run).
+    With no timer scheduled, no pass. Returns how many runs it created or cancelled.
+
+    Safe to call from any process at any time: two calls racing may both create a run, and the
+    next call cancels one of them; a pass that finds nothing due fires nothing."""
     from prefect.states import Cancelled, Scheduled
 
+    first = service.earliest_timer()
+    deployment = deployment_id(client, TIMER_PASS.deployment)
+    wanted = service.clock.wall_time_for(first) if first is not None else None
+    keep: FlowRun | None = None
     changed = 0
-    deployment = None
-    for timer in service.timers(case_ref=case_ref):
-        if timer.flow_run_id is not None:
+    for run in _scheduled_passes(client, deployment):
+        at = run.state.state_details.scheduled_time if run.state is not None else None
+        if keep is None and wanted is not None and at is not None and abs(at - wanted) <= SAME_TIME:
+            keep = run
             continue
-        deployment = deployment or deployment_id(client, DEADLINE_CHECK.deployment)
-        wall_time = service.clock.wall_time_for(timer.fire_at)
-        item = f"{timer.step}:{timer.subject}" if timer.subject else timer.step
-        run = client.create_flow_run_from_deployment(
-            deployment, parameters={"timer_key": timer.key},
-            name=f"{timer.case_ref} {item} {timer.kind.value}"
-                 + (f" {timer.sequence}" if timer.sequence else ""),
-            state=Scheduled(scheduled_time=wall_time), idempotency_key=timer.key,
-        )
-        service.mark_timer_scheduled(timer.key, str(run.id))
+        client.set_flow_run_state(run.id, Cancelled(message="the next pass is planned for another time"),
+                                  force=True)
         changed += 1
-    for timer in service.timer_runs_to_cancel(case_ref=case_ref):
-        assert timer.flow_run_id is not None
-        run = client.read_flow_run(UUID(timer.flow_run_id))
-        if run.state is not None and run.state.type == StateType.SCHEDULED:
-            client.set_flow_run_state(run.id, Cancelled(message="the step was done"), force=True)
-            changed += 1
-        service.forget_timer_run(timer.key)
+    if first is not None and wanted is not None and keep is None:
+        keep = client.create_flow_run_from_deployment(
+            deployment, name=f"timer-pass {first.astimezone(LONDON):%a %d %b %H:%M}",
+            state=Scheduled(scheduled_time=wanted))
+        changed += 1
+    service.mark_timers_told(str(keep.id) if keep is not None else None, first_due=first)
     return changed
+
+
+def _scheduled_passes(client: SyncPrefectClient, deployment: UUID) -> list[FlowRun]:
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    return client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            deployment_id=FlowRunFilterDeploymentId(any_=[deployment]),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))),
+        sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=50)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import schema
@@ -20,7 +20,8 @@ from models.tables import Case, CaseRun, CaseSequence, Item, Timer
 
 @dataclass(frozen=True, slots=True)
 class TimerView:
-    """A timer as the bridge schedules it in Prefect."""
+    """A timer as the store has it, with its case and item: `flow_run_id` is the timer pass
+    planned to fire it, once Prefect has been told."""
 
     case_ref: str
     key: str
@@ -91,14 +92,56 @@ def scheduled_timers_of(*, session: Session, item_id: int) -> list[Timer]:
                                                     Timer.state == TimerState.SCHEDULED)).all())
 
 
+def cases_with_due_timers(*, session: Session, partnership: str, due_by: datetime) -> list[int]:
+    """The cases with a timer still scheduled at or before `due_by`, the longest due first."""
+    first_due = func.min(Timer.fire_at)
+    return list(session.scalars(
+        select(Timer.case_id).join(Case, Case.id == Timer.case_id)
+        .where(Case.partnership == partnership, Timer.state == TimerState.SCHEDULED, Timer.fire_at <= due_by)
+        .group_by(Timer.case_id).order_by(first_due, Timer.case_id)))
+
+
+def due_timers_of(*, session: Session, case_id: int, due_by: datetime) -> list[tuple[Timer, str, str]]:
+    """The case's timers still scheduled at or before `due_by`, in the order they came due, each
+    with its item's step and subject. Read after the case is locked, so as they stand now."""
+    rows = session.execute(
+        select(Timer, Item.step, Item.subject).join(Item, Item.id == Timer.item_id)
+        .where(Timer.case_id == case_id, Timer.state == TimerState.SCHEDULED, Timer.fire_at <= due_by)
+        .order_by(Timer.fire_at, Timer.id).with_for_update(of=Timer))
+    return [(timer, step, subject) for timer, step, subject in rows.tuples()]
+
+
+def earliest_timer(*, session: Session, partnership: str) -> datetime | None:
+    """When the next timer of the partnership comes due, or None if none is scheduled."""
+    return session.scalar(select(func.min(Timer.fire_at)).join(Case, Case.id == Timer.case_id)
+                          .where(Case.partnership == partnership, Timer.state == TimerState.SCHEDULED))
+
+
+def mark_timers_told(*, session: Session, partnership: str, flow_run_id: str | None,
+                     from_: datetime | None) -> None:
+    """Prefect has a pass planned (`flow_run_id`) at `from_`: every timer scheduled from then on is
+    in its care (that pass plans the next), and no timer no longer scheduled needs a pass any more.
+    A timer added meanwhile that comes due before `from_` stays untold."""
+    cases = select(Case.id).where(Case.partnership == partnership).scalar_subquery()
+    if flow_run_id is not None and from_ is not None:
+        session.execute(update(Timer).where(Timer.case_id.in_(cases), Timer.state == TimerState.SCHEDULED,
+                                            Timer.flow_run_id.is_(None), Timer.fire_at >= from_)
+                        .values(flow_run_id=flow_run_id))
+    session.execute(update(Timer).where(Timer.case_id.in_(cases), Timer.state != TimerState.SCHEDULED,
+                                        Timer.flow_run_id.is_not(None))
+                    .values(flow_run_id=None))
+
+
 def timers(*, session: Session, partnership: str, case_ref: str | None,
-           states: Iterable[TimerState]) -> list[TimerView]:
+           states: Iterable[TimerState], due_by: datetime | None = None) -> list[TimerView]:
     query = (select(Timer, Item.step, Item.subject, Case.case_ref)
              .join(Item, Item.id == Timer.item_id).join(Case, Case.id == Timer.case_id)
              .where(Timer.state.in_(list(states)), Case.partnership == partnership)
              .order_by(Timer.fire_at, Timer.id))
     if case_ref is not None:
         query = query.where(Case.case_ref == case_ref)
+    if due_by is not None:
+        query = query.where(Timer.fire_at <= due_by)
     return [TimerView(case_ref=ref, key=t.key, step=known_step(step), subject=subject, kind=t.kind,
                       sequence=t.sequence, fire_at=t.fire_at, state=t.state, flow_run_id=t.flow_run_id)
             for t, step, subject, ref in session.execute(query).all()]
@@ -111,11 +154,12 @@ def find_run(*, session: Session, case_id: int, process: str) -> CaseRun | None:
 
 
 def untold_timers(*, session: Session, partnership: str) -> bool:
-    """Whether a timer waits to be scheduled in Prefect, or a cancelled one's run to be cancelled."""
+    """Whether Prefect's plan of timer passes may no longer match the store: a timer added since
+    the plan was made, or one it counted on cancelled (the next pass may come too early)."""
     untold = (select(Timer.id).join(Case, Case.id == Timer.case_id)
               .where(Case.partnership == partnership,
                      ((Timer.state == TimerState.SCHEDULED) & Timer.flow_run_id.is_(None))
-                     | ((Timer.state == TimerState.CANCELLED) & Timer.flow_run_id.is_not(None)))
+                     | ((Timer.state != TimerState.SCHEDULED) & Timer.flow_run_id.is_not(None)))
               .limit(1))
     return session.execute(untold).first() is not None
 

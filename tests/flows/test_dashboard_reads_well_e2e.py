@@ -1,8 +1,9 @@
 """What an operator reads on the dashboard, end to end on a real Prefect server
 with `sbu serve`'s runner: each case run named by its case reference and tagged with its path and
 stage, re-tagged as they change; the case's timeline artifact, a new version after each change; and
-its upcoming deadlines as scheduled runs named for a person to read. A decision is answered on the
-dashboard's form (as the Prefect UI answers it), the SIN's submission with `sbu record`."""
+the upcoming deadlines: the `deadlines` table, and the next timer pass as a scheduled run. A
+decision is answered on the dashboard's form (as the Prefect UI answers it), the SIN's submission
+with `sbu record`."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.states import Scheduled
 
 from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
-from models.dashboard import timeline_key
+from models.dashboard import DEADLINES_KEY, timeline_key
 from tests.conftest import EXAMPLE_REFERRAL, SIGNATURES
 from tests.flows.conftest import SystemFactory
 
@@ -29,6 +30,16 @@ TIMEOUT = 60.0 + STALL_ALLOWANCE
 
 def tags_of(system: LocalSystem, run_id: UUID) -> set[str]:
     return set(system.run(run_id).tags)
+
+
+def table(system: LocalSystem, key: str) -> list[dict[str, str]]:
+    """The rows of the latest version of the table artifact `key` (none if it has none)."""
+    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
+
+    with system.client() as client:
+        latest = client.read_latest_artifacts(
+            artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key])))
+    return json.loads(str(latest[0].data)) if latest else []
 
 
 def timeline(system: LocalSystem, case_ref: str) -> tuple[list[dict[str, str]], str, int]:
@@ -74,23 +85,34 @@ def test_the_dashboard_shows_each_case_by_reference_path_stage_and_timeline_as_i
         "done": "", "state": "open", "late by (working days)": ""}
     assert description.startswith(f"**Timeline of case {case_ref}** as of Wednesday 23 December 2026")
 
-    # Its upcoming deadlines are scheduled runs, named for a person to read.
+    # Its next deadline is the next timer pass, a scheduled run named for when it goes (case time,
+    # London): the overdue alert's time.
+    def planned() -> FlowRun | None:
+        with system.client() as client:
+            runs = [r for r in client.read_flow_runs(limit=200)
+                    if r.name.startswith("timer-pass") and r.state_type is not None
+                    and r.state_type.value == "SCHEDULED"]
+        return runs[0] if len(runs) == 1 else None
+
+    timer_pass = wait_until(planned, timeout=TIMEOUT, what="the timer pass to be planned")
+    assert timer_pass.name == "timer-pass Fri 25 Dec 00:01"
+    # Brought forward to now it runs, and keeps its name (Prefect would rename it to the flow's
+    # own run name when it starts); it finds nothing due yet, plans the pass again, and refreshes
+    # the deadlines table: every alert still to go, by when it goes, case and item.
     with system.client() as client:
-        timers = {r.name: r for r in client.read_flow_runs(limit=200)
-                  if r.name.startswith(f"{case_ref} dsp-decision")}
-    assert {name: run.state_type.value for name, run in timers.items() if run.state_type} == {
-        f"{case_ref} dsp-decision overdue": "SCHEDULED", f"{case_ref} dsp-decision escalation 1": "SCHEDULED"}
-    # One brought forward to now runs, and keeps its name (Prefect would rename it to the flow's
-    # own run name when it starts).
-    overdue = timers[f"{case_ref} dsp-decision overdue"]
-    with system.client() as client:
-        client.set_flow_run_state(overdue.id, Scheduled(scheduled_time=datetime.now(UTC)), force=True)
+        client.set_flow_run_state(timer_pass.id, Scheduled(scheduled_time=datetime.now(UTC)), force=True)
     def completed() -> FlowRun | None:
-        run = system.run(overdue.id)
+        run = system.run(timer_pass.id)
         return run if run.state_type is not None and run.state_type.value == "COMPLETED" else None
 
-    assert wait_until(completed, timeout=TIMEOUT, what="the timer to run").name == \
-        f"{case_ref} dsp-decision overdue"
+    assert wait_until(completed, timeout=TIMEOUT, what="the pass to run").name == \
+        "timer-pass Fri 25 Dec 00:01"
+    assert wait_until(planned, timeout=TIMEOUT, what="the pass planned again").name == \
+        "timer-pass Fri 25 Dec 00:01"
+    rows = [row for row in table(system, DEADLINES_KEY) if row["case"] == case_ref]
+    assert [(row["when (London)"], row["item"], row["alert"]) for row in rows] == [
+        ("Fri 25 Dec 2026 00:01", "dsp-decision", "overdue"),
+        ("Tue 29 Dec 2026 09:00", "dsp-decision", "escalation 1")]
 
     # The DSPs decide on the dashboard's form: path and stage move, and the timeline has a new version.
     with system.client() as client:

@@ -2,8 +2,9 @@
 cleanly and carries on where it stopped.
 
 "In the middle" is made certain rather than hoped for: the case's run is stopped inside its
-`sync-case` task by the fault tests' seam (`SBU_TEST_HOLD`, `tasks.runtime.hold_point`), and serve
-is stopped only once the run is seen running there."""
+`read-case` task (the first it runs: a run only reads the store before it waits) by the fault
+tests' seam (`SBU_TEST_HOLD`, `tasks.runtime.hold_point`), and serve is stopped only once the run
+is seen running there."""
 
 from __future__ import annotations
 
@@ -26,12 +27,12 @@ CASE_REF = "SR-2026-0001"
 
 def test_ctrl_c_mid_run_then_restart_carries_on(local_system: SystemFactory, tmp_path: Path) -> None:
     system = local_system(case_start=datetime(2026, 12, 23, 12, 0, tzinfo=UTC),
-                          extra_env={"SBU_TEST_HOLD": f"sync-case/{CASE_REF}@1"})
+                          extra_env={"SBU_TEST_HOLD": f"read-case/{CASE_REF}@1"})
     referral = tmp_path / "referral.json"
     referral.write_text(json.dumps(EXAMPLE_REFERRAL))
     case_ref = system.sbu_json("refer", str(referral))["case_ref"]
     assert case_ref == CASE_REF
-    held = system.data_dir / "holds" / f"sync-case-{case_ref}.held"
+    held = system.data_dir / "holds" / f"read-case-{case_ref}.held"
     wait_until(held.exists, timeout=60 + STALL_ALLOWANCE, what="the case's run to stop inside a task")
     [interrupted] = system.runs_named(case_ref)
     assert interrupted.state_type is not None

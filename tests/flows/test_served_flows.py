@@ -23,7 +23,7 @@ SAMPLE_PARAMETERS: dict[str, dict[str, Any]] = {
     "rapid-review": {"case_ref": "SR-2026-0001"},
     "cspr": {"case_ref": "SR-2026-0001"},
     "action-plan": {"case_ref": "SR-2026-0001"},
-    "deadline-check": {"timer_key": "SR-2026-0001:dsp-decision:reminder:2026-12-23"},
+    "timer-pass": {},
     "deliver-outbox": {"batch_size": 10},
     "reconcile": {"serve_started": datetime(2026, 12, 23, 9, 0, tzinfo=UTC).isoformat()},
     # As the dashboard sends a date typed into a run's parameters.

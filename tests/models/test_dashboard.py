@@ -9,9 +9,19 @@ from datetime import UTC, date, datetime
 import pytest
 
 from models.calendar import WorkingDayCalendar
-from models.dashboard import case_tags, retagged, timeline_description, timeline_key, timeline_rows
+from models.dashboard import (
+    UpcomingAlert,
+    case_tags,
+    deadline_rows,
+    deadlines_description,
+    deadlines_until,
+    retagged,
+    timeline_description,
+    timeline_key,
+    timeline_rows,
+)
 from models.descriptions import form_markdown
-from models.enums import AbuseOrNeglect, Agency, Anchor, CasePath, CaseStatus, Category, StepState
+from models.enums import AbuseOrNeglect, Agency, Anchor, CasePath, CaseStatus, Category, StepState, TimerKind
 from models.processes import BUILTIN_PROCESSES, build_registry
 from models.registry import Process, Wait
 from models.reporting import Timing
@@ -141,3 +151,31 @@ def test_every_form_says_what_is_asked_by_when_and_under_which_rule(process: Pro
         assert open_item.rule in markdown, named
         assert spec.rule.source in markdown, named
 
+
+
+# -- the deadlines ahead -----------------------------------------------------------------------------
+
+def test_the_deadlines_table_lists_each_alert_by_when_it_goes_in_london_time() -> None:
+    summer = datetime(2027, 6, 1, 8, 0, tzinfo=UTC)  # 09:00 in London (BST)
+    alerts = [
+        UpcomingAlert("SR-2027-0002", "sin-submission", TimerKind.ESCALATION, 3, summer),
+        UpcomingAlert("SR-2027-0001", "rr-agency-responses:police", TimerKind.OVERDUE, 0,
+                      datetime(2027, 5, 31, 23, 1, tzinfo=UTC)),
+        UpcomingAlert("SR-2027-0001", "dsp-decision", TimerKind.REMINDER, 0, summer),
+    ]
+    assert deadline_rows(alerts) == [
+        {"when (London)": "Tue 01 Jun 2027 00:01", "case": "SR-2027-0001",
+         "item": "rr-agency-responses:police", "alert": "overdue"},
+        {"when (London)": "Tue 01 Jun 2027 09:00", "case": "SR-2027-0001", "item": "dsp-decision",
+         "alert": "reminder"},
+        {"when (London)": "Tue 01 Jun 2027 09:00", "case": "SR-2027-0002", "item": "sin-submission",
+         "alert": "escalation 3"},
+    ]
+
+
+def test_the_deadlines_table_looks_five_working_days_ahead() -> None:
+    # From Wednesday 23 December 2026: 24, 29, 30, 31 December and 4 January (Christmas Day, Boxing
+    # Day, Monday 28th in lieu and New Year's Day are not working days).
+    assert deadlines_until(today=date(2026, 12, 23), calendar=CALENDAR) == date(2027, 1, 4)
+    assert "to the end of Monday 04 January 2027" in deadlines_description(
+        today=date(2026, 12, 23), until=date(2027, 1, 4))

@@ -7,7 +7,7 @@ case as they would leave it (`CaseState.after`). No store, no clock, no Prefect.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,20 +15,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.alerts import AlertPolicy
-from models.calendar import WorkingDayCalendar
+from models.calendar import WorkingDayCalendar, london_date
 from models.effects import (
     AlertSent,
+    AlertSuperseded,
     AnchorMoved,
     CancelAlerts,
     CaseClosedMail,
     CloseCase,
     CompleteItem,
     DecisionRecordedMail,
+    DropAlert,
+    DueTimer,
     Effect,
     EscalationMail,
     InformationRequestMail,
     MeetingInvitationMail,
     OpenItem,
+    OverdueMail,
     Recorded,
     ReferralReceivedMail,
     Referred,
@@ -38,7 +42,7 @@ from models.effects import (
     SendEmail,
     StartProcess,
     StepOpenedMail,
-    TimerFired,
+    TimersDue,
 )
 from models.enums import (
     AbuseOrNeglect,
@@ -268,23 +272,116 @@ def test_a_step_the_case_does_not_wait_for_is_refused() -> None:
 
 # -- timers ----------------------------------------------------------------------------------------------
 
+DueAt = tuple[int, StepId, TimerKind, int, datetime]
+
+
+def due(*timers: DueAt, subject: str = "") -> TimersDue:
+    return TimersDue(tuple(DueTimer(id=id_, step=step, subject=subject, kind=kind, sequence=seq, fire_at=at)
+                           for id_, step, kind, seq, at in timers))
+
+
+# The DSP decision of the example referral, due by the end of Thursday 24 December 2026: its
+# reminder, its overdue alert and its first escalation (Christmas and Boxing Day are holidays).
+DSP_TIMERS: tuple[DueAt, ...] = (
+    (1, StepId.DSP_DECISION, TimerKind.REMINDER, 0, datetime(2026, 12, 23, 9, tzinfo=UTC)),
+    (2, StepId.DSP_DECISION, TimerKind.OVERDUE, 0, datetime(2026, 12, 25, 0, 1, tzinfo=UTC)),
+    (3, StepId.DSP_DECISION, TimerKind.ESCALATION, 1, datetime(2026, 12, 29, 9, tzinfo=UTC)))
+DSP_DUE = date(2026, 12, 24)
+
+
 def test_an_escalation_goes_out_and_schedules_the_next_working_days() -> None:
-    state = referred()
-    fired = handle(state, TimerFired(StepId.DSP_DECISION, "", TimerKind.ESCALATION, 1,
-                                     datetime(2026, 12, 29, 9, 0, tzinfo=UTC)), context())
+    state = referred()  # the DSP decision is due by the end of Thursday 24 December
+    fired = handle(state, due((7, StepId.DSP_DECISION, TimerKind.ESCALATION, 1,
+                               datetime(2026, 12, 29, 9, 0, tzinfo=UTC))),
+                   context(datetime(2026, 12, 29, 9, 0, 5, tzinfo=UTC)))
     assert fired.fired
     [mail] = mails(fired.effects)
     assert isinstance(mail, EscalationMail)
     assert mail.on == date(2026, 12, 29)
-    assert AlertSent(StepId.DSP_DECISION, "", TimerKind.ESCALATION, date(2026, 12, 24), 1) in fired.effects
+    # Christmas Day and Boxing Day (a Monday in lieu, 28 December) are not working days.
+    assert [(item.rule.step, item.due, item.working_days_late) for item in mail.items] == [
+        (StepId.DSP_DECISION, date(2026, 12, 24), 1)]
+    assert AlertSent(7, StepId.DSP_DECISION, "", TimerKind.ESCALATION, DSP_DUE, 1) in fired.effects
     [nxt] = of_type(fired.effects, ScheduleAlert)
     assert (nxt.sequence, nxt.fire_at) == (2, datetime(2026, 12, 30, 9, 0, tzinfo=UTC))
 
 
 def test_a_timer_for_a_done_step_sends_nothing() -> None:
     state = notified()
-    outcome = handle(state, TimerFired(StepId.DSP_DECISION, "", TimerKind.OVERDUE, 0, NOW), context())
-    assert (outcome.fired, outcome.effects, outcome.reason) == (False, (), "step no longer open")
+    outcome = handle(state, due((3, StepId.DSP_DECISION, TimerKind.OVERDUE, 0, NOW)), context())
+    assert (outcome.fired, outcome.effects) == (False, (DropAlert(3),))
+    assert outcome.reason == "0 sent, 0 superseded, 1 dropped"
+
+
+def test_alerts_due_together_collapse_to_the_latest_which_says_how_late_the_item_is() -> None:
+    """After an outage a pass finds the reminder, the overdue alert and the first escalation of
+    one item due at once: only the escalation goes out, the others are recorded as superseded,
+    and the next escalation is planned from today, not from the day the first was planned for."""
+    state = referred()  # the DSP decision is due by the end of Thursday 24 December
+    today = datetime(2027, 1, 6, 10, 0, tzinfo=UTC)  # a Wednesday: 6 working days late
+    outcome = handle(state, due(*DSP_TIMERS), context(today))
+    [mail] = mails(outcome.effects)
+    assert isinstance(mail, EscalationMail)
+    assert (mail.on, [item.working_days_late for item in mail.items]) == (date(2027, 1, 6), [6])
+    assert of_type(outcome.effects, AlertSuperseded) == [
+        AlertSuperseded(1, StepId.DSP_DECISION, "", TimerKind.REMINDER, DSP_DUE, 0, TimerKind.ESCALATION),
+        AlertSuperseded(2, StepId.DSP_DECISION, "", TimerKind.OVERDUE, DSP_DUE, 0, TimerKind.ESCALATION)]
+    assert [sent.timer for sent in of_type(outcome.effects, AlertSent)] == [3]
+    [nxt] = of_type(outcome.effects, ScheduleAlert)
+    assert (nxt.kind, nxt.sequence) == (TimerKind.ESCALATION, 2)
+    assert nxt.fire_at == datetime(2027, 1, 7, 9, tzinfo=UTC)
+    assert outcome.reason == "1 sent, 2 superseded, 0 dropped"
+
+
+def test_a_late_overdue_alert_says_how_late_and_plans_nothing() -> None:
+    state = referred()
+    sunday = datetime(2026, 12, 27, 12, 0, tzinfo=UTC)
+    outcome = handle(state, due(*DSP_TIMERS[:2]), context(sunday))
+    [mail] = mails(outcome.effects)
+    assert isinstance(mail, OverdueMail)
+    assert (mail.on, mail.working_days_late) == (date(2026, 12, 27), 0)
+    assert [s.kind for s in of_type(outcome.effects, AlertSuperseded)] == [TimerKind.REMINDER]
+    # The first escalation was planned with the item: nothing more is planned until it goes.
+    assert of_type(outcome.effects, ScheduleAlert) == []
+
+
+def test_a_cases_escalations_go_as_one_email_listing_every_item_after_its_owners_alerts() -> None:
+    state = referred()
+    state = follow(state, handle(state, Recorded(StepId.DSP_DECISION, decision(sin=True, rapid_review=True)),
+                                 context()))
+    nine = datetime(2027, 1, 4, 9, tzinfo=UTC)
+    now = context(datetime(2027, 1, 4, 9, 0, 5, tzinfo=UTC))
+    outcome = handle(state, due((1, StepId.SIN_SUBMISSION, TimerKind.ESCALATION, 2, nine),
+                                (2, StepId.PARTNERS_INFORMED, TimerKind.ESCALATION, 2, nine),
+                                (3, StepId.DSP_DECISION, TimerKind.ESCALATION, 4, nine)), now)
+    [mail] = mails(outcome.effects)
+    assert isinstance(mail, EscalationMail)
+    assert [item.rule.step for item in mail.items] == [StepId.SIN_SUBMISSION, StepId.PARTNERS_INFORMED]
+    assert [sent.timer for sent in of_type(outcome.effects, AlertSent)] == [1, 2]
+    assert of_type(outcome.effects, DropAlert) == [DropAlert(3)]  # the decision is recorded
+    assert {(s.step, s.sequence) for s in of_type(outcome.effects, ScheduleAlert)} == {
+        (StepId.SIN_SUBMISSION, 3), (StepId.PARTNERS_INFORMED, 3)}
+    # The emails go in the order their alerts came due: an overdue alert at midnight, then the
+    # escalation at 09:00, whichever item each is about.
+    outcome = handle(state, due((1, StepId.SIN_SUBMISSION, TimerKind.ESCALATION, 2, nine),
+                                (2, StepId.PARTNERS_INFORMED, TimerKind.OVERDUE, 0,
+                                 datetime(2027, 1, 4, 0, 1, tzinfo=UTC))), now)
+    assert [type(mail) for mail in mails(outcome.effects)] == [OverdueMail, EscalationMail]
+
+
+@settings(max_examples=60, deadline=None)
+@given(outage=st.integers(min_value=0, max_value=40), kinds=st.integers(min_value=1, max_value=3))
+def test_one_pass_sends_one_alert_an_item_and_plans_the_next_escalation_after_today(outage: int,
+                                                                                   kinds: int) -> None:
+    state = referred()
+    planned = DSP_TIMERS[:kinds]
+    now = planned[-1][4] + timedelta(days=outage, minutes=1)
+    outcome = handle(state, due(*planned), context(now))
+    assert len(of_type(outcome.effects, AlertSent)) == 1 == len(mails(outcome.effects))
+    assert len(of_type(outcome.effects, AlertSuperseded)) == kinds - 1
+    for nxt in of_type(outcome.effects, ScheduleAlert):
+        assert london_date(nxt.fire_at) > london_date(now)
+        assert CALENDAR.is_working_day(london_date(nxt.fire_at))
 
 
 # -- moving dates ------------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def test_the_built_in_registry_has_the_case_first_and_every_served_flow() -> Non
     assert registry.root is CASE
     assert [p.id for p in registry.processes] == ["case", "rapid-review", "cspr", "action-plan"]
     assert registry.process_of(StepId.RR_MEETING) is RAPID_REVIEW
-    assert {f.name for f in registry.system_flows} == {"deadline-check", "deliver-outbox", "reconcile",
+    assert {f.name for f in registry.system_flows} == {"timer-pass", "deliver-outbox", "reconcile",
                                                        "daily-digest", "progress-summary", "yearly-report"}
     assert registry.flows[0] == "flows.case:case_flow"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from models.enums import Agency, CasePath, CaseStatus, Interface, StepState, Tim
 from models.errors import NotFound, Refused
 from models.forms import DspDecisionForm, MeetingHeldForm, MeetingMoveForm, SinSubmissionForm, parse_referral
 from models.processes import StepId
-from models.tables import AuditEvent, Case, Decision, Meeting, OutboxMessage, Record, Timer
+from models.tables import AuditEvent, Case, Decision, Meeting, OutboxMessage, Record
 from tasks.service import Actor, CaseService
 from tests.conftest import EXAMPLE_NOW, EXAMPLE_REFERRAL, SIGNATURES
 
@@ -164,60 +164,84 @@ def test_completing_a_step_cancels_its_timers(service: CaseService) -> None:
                    SinSubmissionForm(national_ref="CSIN-1", completed_on=date(2026, 12, 23)), actor=OFFICER)
     left = [t for t in service.timers(case_ref=ref) if t.step == StepId.SIN_SUBMISSION]
     assert left == []
-    # A timer firing after its step was done exits quietly and sends nothing.
-    outbox_before = count(service, OutboxMessage)
-    outcome = service.fire_timer(sin_timers[0].key)
-    assert not outcome.fired
-    assert count(service, OutboxMessage) == outbox_before
+    # A pass after the step's alerts were due sends nothing for it: they are no longer scheduled.
+    outcome = service.fire_due_timers(now=max(t.fire_at for t in sin_timers) + timedelta(minutes=1))
+    assert outcome.sent > 0  # the other steps' alerts
+    with service.store.reading() as session:
+        details = session.scalars(select(AuditEvent.detail).where(AuditEvent.action.like("%-sent"))).all()
+    assert [d for d in details if d.get("step") == StepId.SIN_SUBMISSION] == []
+
+
+def outbox_events(service: CaseService, *, after: int = 0) -> list[str]:
+    """The outbox's messages after id `after`, in order, each as "event dedup-key"."""
+    with service.store.reading() as session:
+        return [f"{event} {key}" for event, key in session.execute(
+            select(OutboxMessage.event, OutboxMessage.dedup_key).where(OutboxMessage.id > after)
+            .order_by(OutboxMessage.id)).tuples()]
+
+
+def audit_actions(service: CaseService, ref: str) -> list[str]:
+    with service.store.reading() as session:
+        return list(session.scalars(select(AuditEvent.action).join(Case, Case.id == AuditEvent.case_id)
+                                    .where(Case.case_ref == ref).order_by(AuditEvent.id)))
 
 
 def test_an_escalation_schedules_the_next_one(service: CaseService) -> None:
     ref = service.refer(referral(), actor=OFFICER).case_ref
     escalation = next(t for t in service.timers(case_ref=ref) if t.kind is TimerKind.ESCALATION)
-    outcome = service.fire_timer(escalation.key)
-    assert outcome.fired
-    assert outcome.next_timer_key
-    again = service.fire_timer(escalation.key)
-    assert not again.fired  # a timer fires once, however often its run is retried
-    with service.store.reading() as session:
-        nxt = session.scalars(select(Timer).where(Timer.key == outcome.next_timer_key)).one()
-    assert (nxt.sequence, nxt.state) == (2, TimerState.SCHEDULED)
+    outcome = service.fire_due_timers(now=escalation.fire_at)
+    assert (outcome.cases, outcome.sent) == ((ref,), 1)
+    again = service.fire_due_timers(now=escalation.fire_at)
+    assert (again.cases, again.sent) == ((), 0)  # a timer fires once, however often a pass runs
+    [nxt] = service.timers(case_ref=ref)
+    assert (nxt.kind, nxt.sequence, nxt.state) == (TimerKind.ESCALATION, 2, TimerState.SCHEDULED)
     assert nxt.fire_at > escalation.fire_at
 
 
-def test_timers_that_come_due_together_fire_in_order(service: CaseService, clock: FixedClock) -> None:
-    # After an outage, the runs of a step's overdue alert and first escalation start together, and
-    # the escalation's may be the first to reach the store.
+def test_alerts_due_together_send_only_the_latest_and_record_the_others_superseded(
+        service: CaseService, clock: FixedClock) -> None:
+    """After an outage, a step's overdue alert and first escalation are due together, with the
+    escalations of other steps: one pass sends one escalation email for the case, listing each
+    item with how late it is; the overdue alerts are recorded as superseded, and sent to nobody."""
     ref = service.refer(referral(), actor=OFFICER).case_ref
     service.decide(ref, decision(sin=True, rapid_review=True), actor=OFFICER)
     planned = sorted((t for t in service.timers(case_ref=ref) if t.step == StepId.SIN_SUBMISSION),
                      key=lambda t: t.fire_at)
     assert [t.kind for t in planned] == [TimerKind.REMINDER, TimerKind.OVERDUE, TimerKind.ESCALATION]
-    reminder, overdue, escalation = planned
-    service.fire_timer(reminder.key)
-    clock.advance(escalation.fire_at - clock.now() + timedelta(minutes=1))
+    reminder, _overdue, escalation = planned
+    assert service.fire_due_timers(now=reminder.fire_at).sent == 2  # both steps' reminders, on time
+    before = count(service, OutboxMessage)
+    audit_before = len(audit_actions(service, ref))
+
+    later = escalation.fire_at + timedelta(days=3)  # the escalation's day and two more
+    clock.advance(later - clock.now())
+    outcome = service.fire_due_timers()
+    sent = outbox_events(service, after=before)
+    assert len(sent) == 1  # the case's escalations, in one email
+    assert sent[0].startswith("escalation ")
+    assert outcome.sent == 2  # sin-submission's and partners-informed's escalations
+    assert outcome.superseded == 2  # their overdue alerts
+    actions = audit_actions(service, ref)[audit_before:]
+    assert actions.count("overdue-superseded") == 2
+    assert actions.count("escalation-sent") == 2
     with service.store.reading() as session:
-        before = int(session.scalar(select(func.max(OutboxMessage.id))) or 0)
-
-    outcome = service.fire_timer(escalation.key)
-    assert outcome.fired
-    assert outcome.next_timer_key  # the next working day's escalation
-    with service.store.reading() as session:
-        written = list(session.scalars(select(OutboxMessage.event).where(OutboxMessage.id > before)
-                                       .order_by(OutboxMessage.id)))
-    assert written == ["overdue", "escalation"]
-    late = service.fire_timer(overdue.key)
-    assert (late.fired, late.reason) == (False, "timer already fired")
+        body = session.scalars(select(OutboxMessage.body_text).where(OutboxMessage.id > before)).one()
+    # Due by the end of Thursday 31 December; 1 January is a bank holiday; the pass is on Thursday 7th.
+    assert body.count("overdue since Thu 31 Dec 2026, 4 working days") == 2
+    # The next escalations come the working day after the pass, not the days it missed.
+    assert {t.fire_at for t in service.timers(case_ref=ref) if t.kind is TimerKind.ESCALATION} == {
+        datetime(2027, 1, 8, 9, 0, tzinfo=UTC)}
 
 
-def test_a_timer_run_early_fires_no_earlier_timer_not_yet_due(service: CaseService) -> None:
+def test_a_pass_fires_no_timer_not_yet_due(service: CaseService) -> None:
     ref = service.refer(referral(), actor=OFFICER).case_ref
     service.decide(ref, decision(sin=True, rapid_review=True), actor=OFFICER)
     reminder, overdue, escalation = sorted((t for t in service.timers(case_ref=ref)
                                             if t.step == StepId.SIN_SUBMISSION), key=lambda t: t.fire_at)
-    service.fire_timer(escalation.key)  # before its time, as an operator's manual run would
+    service.fire_due_timers(now=reminder.fire_at)
     left = {t.key for t in service.timers(case_ref=ref)}
-    assert {reminder.key, overdue.key} <= left
+    assert reminder.key not in left
+    assert {overdue.key, escalation.key} <= left
 
 
 def test_audit_events_cannot_be_changed_or_deleted(service: CaseService) -> None:
@@ -248,17 +272,18 @@ def test_near_miss_rapid_review_uses_longer_clocks(service: CaseService) -> None
 def test_what_prefect_was_never_told_is_found_in_the_store(service: CaseService) -> None:
     ref = service.refer(referral(), actor=OFFICER).case_ref
     assert service.cases_with_untold_runs() == [ref]
-    assert service.untold_timers()  # its timers are not yet runs in Prefect
+    assert service.untold_timers()  # no timer pass is planned for its timers yet
     service.set_run(ref, "case", "11111111-1111-1111-1111-111111111111")
-    for timer in service.timers(case_ref=ref):
-        service.mark_timer_scheduled(timer.key, "22222222-2222-2222-2222-222222222222")
+    first = service.earliest_timer()
+    assert first == min(t.fire_at for t in service.timers(case_ref=ref))
+    service.mark_timers_told("22222222-2222-2222-2222-222222222222", first_due=first)
     assert service.cases_with_untold_runs() == []
     assert not service.untold_timers()
-    # A done step's timers are cancelled in the store while their runs still wait in Prefect.
+    # A done step's timers are cancelled in the store while the pass planned for them still waits.
     service.record(ref, StepId.DSP_DECISION, decision(sin=False, rapid_review=False), actor=OFFICER)
     assert service.untold_timers()
-    for timer in service.timer_runs_to_cancel(case_ref=ref):
-        service.forget_timer_run(timer.key)
+    assert service.earliest_timer() is None
+    service.mark_timers_told(None, first_due=None)
     assert not service.untold_timers()
     assert service.cases_with_untold_runs() == []  # closed: nothing left to tell
 

@@ -34,6 +34,7 @@ from tasks.mail.messages.digests import (
 from tasks.mail.messages.importing import LateRow, import_summary_email
 from tasks.mail.messages.rapid_review import rr_information_request_email, rr_meeting_invitation_email
 from tasks.mail.messages.steps import (
+    EscalatedStep,
     StepBuilder,
     escalation_email,
     overdue_email,
@@ -42,7 +43,7 @@ from tasks.mail.messages.steps import (
 )
 
 __all__ = [
-    "DigestRow", "LateRow", "ProgressItem", "ProgressRow", "ReportHeadline", "StepBuilder",
+    "DigestRow", "EscalatedStep", "LateRow", "ProgressItem", "ProgressRow", "ReportHeadline", "StepBuilder",
     "action_assigned_email", "case_closed_email", "cspr_commissioned_email", "daily_digest_email",
     "dead_letter_alert_email", "decision_recorded_email", "escalation_email", "import_summary_email",
     "imr_incomplete_email", "imr_request_email", "overdue_email",

@@ -23,6 +23,7 @@ from uuid import UUID
 
 from models.calendar import end_of_london_day
 from models.clock import FixedClock
+from models.effects import LateItem
 from models.enums import Agency, CasePath, ReviewRoute, Role, RunLoss, Stage, StepState
 from models.forms import DspDecisionForm, parse_referral
 from models.processes import StepId
@@ -40,7 +41,7 @@ from tasks.mail.checked import (
 from tasks.mail.delivery import deliver_pending
 from tasks.mail.directory import Directory
 from tasks.mail.drafts import mail_requests
-from tasks.mail.messages import DigestRow, LateRow, ProgressItem, ProgressRow, ReportHeadline
+from tasks.mail.messages import DigestRow, EscalatedStep, LateRow, ProgressItem, ProgressRow, ReportHeadline
 from tasks.mail.outbox import queue_email
 from tasks.mail.rendering import EmailDraft
 from tasks.mail.sender import SmtpSender
@@ -102,6 +103,10 @@ def test_no_builder_takes_free_text() -> None:
                 else:
                     assert kind in IDENTIFIER_TYPES or (name, kind) in ALLOWED_TYPED_TEXT, (
                         builder.__name__, name, kind)
+    # An escalation's items: a step (an id or a rule) and a subject held to an identifier's spelling.
+    item_hints = typing.get_type_hints(EscalatedStep, localns={"StepRule": StepRule})
+    assert {f.name: _text_types(item_hints[f.name]) for f in dataclasses.fields(EscalatedStep)
+            if _text_types(item_hints[f.name])} == {"subject": {Subject}}
     digest_fields = {name: _text_types(info.annotation) for name, info in DigestRow.model_fields.items()}
     # A row's title is its step rule's, held to a title's spelling; the rest are identifiers.
     assert {name: kinds for name, kinds in digest_fields.items() if kinds} == {
@@ -125,7 +130,7 @@ def test_no_builder_takes_free_text() -> None:
 # enum or a step's rule (written in code).
 REQUEST_TEXT_FIELDS = {
     ("StepOpenedMail", "subject"): Subject, ("ReminderMail", "subject"): Subject,
-    ("OverdueMail", "subject"): Subject, ("EscalationMail", "subject"): Subject,
+    ("OverdueMail", "subject"): Subject,
     ("ActionAssignedMail", "action"): Subject, ("ImrRequestMail", "sections"): SectionName,
     ("ImrIncompleteMail", "missing"): SectionName, ("MeetingInvitationMail", "place"): MeetingPlace,
     ("RunRepairedMail", "process"): ProcessName, ("RunRepairedMail", "replaced"): UUID,
@@ -148,6 +153,9 @@ def test_no_mail_request_carries_free_text() -> None:
             if _text_types(hints[name]):
                 text_fields[(kind.__name__, name)] = REQUEST_TEXT_FIELDS.get((kind.__name__, name))
     assert text_fields == REQUEST_TEXT_FIELDS
+    # An escalation's items are structured values too: only their subject is text, made a Subject.
+    hints = typing.get_type_hints(LateItem, localns={"StepRule": StepRule})
+    assert {f.name for f in dataclasses.fields(LateItem) if _text_types(hints[f.name])} == {"subject"}
 
 
 def _text_types(hint: Any) -> set[type]:
@@ -213,7 +221,8 @@ def _every_email(case_ref: str, agencies: Sequence[Agency], directory: Directory
     for step in StepId:
         for build in (messages.step_opened_email, messages.reminder_email, messages.overdue_email):
             drafts.append(build(step=step, due=due, owner=Role.SBU, **common))
-        drafts.append(messages.escalation_email(step=step, due=due, on=date(2026, 3, 10), **common))
+    escalated = [EscalatedStep(step=step, due=due, working_days_late=1) for step in StepId]
+    drafts.append(messages.escalation_email(on=date(2026, 3, 10), items=escalated, **common))
     for number, agency in enumerate(agencies, start=1):
         action = Subject(f"a{number}")
         drafts += [

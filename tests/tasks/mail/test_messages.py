@@ -18,7 +18,7 @@ from models.processes import STEP_RULES, StepId
 from tasks.mail import messages
 from tasks.mail.checked import MeetingPlace, ProcessName, SectionName, StepName, StepTitle, Subject
 from tasks.mail.directory import Directory
-from tasks.mail.messages import DigestRow
+from tasks.mail.messages import DigestRow, EscalatedStep
 from tasks.mail.rendering import EmailDraft
 
 DASHBOARD = "http://127.0.0.1:4200/runs"
@@ -75,12 +75,44 @@ def test_step_messages_go_to_the_owner_with_a_dedup_key_per_step_and_due_date(
 
 
 def test_escalation_goes_to_the_dsps_once_per_working_day(directory: Directory) -> None:
-    monday, tuesday = (messages.escalation_email(case_ref=REF, step=StepId.RR_MEETING, due=date(2026, 3, 6),
-                                                 on=day, directory=directory, dashboard_url=DASHBOARD)
+    meeting = EscalatedStep(step=StepId.RR_MEETING, due=date(2026, 3, 6), working_days_late=1)
+    monday, tuesday = (messages.escalation_email(case_ref=REF, on=day, items=[meeting], directory=directory,
+                                                 dashboard_url=DASHBOARD)
                        for day in (date(2026, 3, 9), date(2026, 3, 10)))
     assert monday.to == directory.dsps
-    assert monday.dedup_key == f"escalation:{REF}:rr-meeting:2026-03-06:2026-03-09"
+    assert monday.dedup_key.startswith(f"escalation:{REF}:2026-03-09:")
     assert monday.dedup_key != tuesday.dedup_key
+    assert "overdue since Fri 6 Mar 2026, 1 working day" in monday.text
+
+
+def test_one_escalation_lists_every_item_of_the_case_with_how_late_it_is(directory: Directory) -> None:
+    items = [EscalatedStep(step=StepId.SIN_SUBMISSION, due=date(2026, 3, 2), working_days_late=5),
+             EscalatedStep(step=StepId.RR_AGENCY_RESPONSES, subject=Subject("police"), due=date(2026, 3, 6),
+                           working_days_late=1)]
+    draft = messages.escalation_email(case_ref=REF, on=date(2026, 3, 9), items=items, directory=directory,
+                                      dashboard_url=DASHBOARD)
+    assert draft.subject == f"[{REF}] ESCALATION: 2 overdue items for Monday 9 March 2026"
+    assert "sin-submission" in draft.text
+    assert "overdue since Mon 2 Mar 2026, 5 working days" in draft.text
+    assert "rr-agency-responses:police" in draft.text
+    assert draft.html is not None
+    assert "overdue since Fri 6 Mar 2026, 1 working day" in draft.html
+    # The same items on the same day are the same email, whatever their order; others are not.
+    again = messages.escalation_email(case_ref=REF, on=date(2026, 3, 9), items=items[::-1],
+                                      directory=directory, dashboard_url=DASHBOARD)
+    one = messages.escalation_email(case_ref=REF, on=date(2026, 3, 9), items=items[:1],
+                                    directory=directory, dashboard_url=DASHBOARD)
+    assert again.dedup_key == draft.dedup_key != one.dedup_key
+    with pytest.raises(ValueError, match="at least one item"):
+        messages.escalation_email(case_ref=REF, on=date(2026, 3, 9), items=[], directory=directory,
+                                  dashboard_url=DASHBOARD)
+
+
+def test_an_overdue_alert_says_how_late_the_step_is(directory: Directory) -> None:
+    draft = messages.overdue_email(case_ref=REF, step=StepId.SIN_SUBMISSION, due=date(2027, 4, 5),
+                                   owner=Role.LOCAL_AUTHORITY, working_days_late=8, directory=directory,
+                                   dashboard_url=DASHBOARD)
+    assert "overdue since Mon 5 Apr 2027, 8 working days" in draft.text
 
 
 def test_decision_and_information_request(directory: Directory) -> None:
@@ -227,12 +259,12 @@ def test_role_agency_is_not_an_address(directory: Directory, build: messages.Ste
 
 
 def test_an_escalation_of_an_agency_item_still_goes_to_the_dsps(directory: Directory) -> None:
-    draft = messages.escalation_email(case_ref=REF, step=StepId.RR_AGENCY_RESPONSES,
-                                      subject=Subject("police"), due=date(2026, 3, 6),
-                                      on=date(2026, 3, 9), directory=directory, dashboard_url=DASHBOARD)
+    police = EscalatedStep(step=StepId.RR_AGENCY_RESPONSES, subject=Subject("police"), due=date(2026, 3, 6),
+                           working_days_late=1)
+    draft = messages.escalation_email(case_ref=REF, on=date(2026, 3, 9), items=[police], directory=directory,
+                                      dashboard_url=DASHBOARD)
     assert draft.to == directory.dsps
     assert draft.cc == (directory.address(Role.SBU),)
-    assert draft.dedup_key == f"escalation:{REF}:rr-agency-responses:police:2026-03-06:2026-03-09"
 
 
 # -- the meeting invitation and its updates --------------------------------------------------------
@@ -459,7 +491,9 @@ BUILDERS: dict[str, tuple[Callable[..., EmailDraft], dict[str, Any]]] = {
     "overdue": (messages.overdue_email,
                 {"step": StepId.SIN_SUBMISSION, "due": date(2026, 3, 6), "owner": Role.LOCAL_AUTHORITY}),
     "escalation": (messages.escalation_email,
-                   {"step": StepId.RR_MEETING, "due": date(2026, 3, 6), "on": date(2026, 3, 9)}),
+                   {"on": date(2026, 3, 9),
+                    "items": [EscalatedStep(step=StepId.RR_MEETING, due=date(2026, 3, 6),
+                                            working_days_late=1)]}),
     "rr-information-request": (messages.rr_information_request_email,
                                {"agency": Agency.POLICE, "due": date(2026, 3, 9)}),
     "rr-meeting-invitation": (messages.rr_meeting_invitation_email,

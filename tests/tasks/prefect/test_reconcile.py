@@ -26,7 +26,7 @@ from prefect.states import Failed, Suspended
 from models.clock import FixedClock
 from models.enums import Interface
 from models.forms import DspDecisionForm, parse_referral
-from models.processes import DEADLINE_CHECK
+from models.processes import TIMER_PASS
 from models.settings import Settings
 from tasks.prefect import reconcile as sweep
 from tasks.prefect.reconcile import reconcile, sweep_lock, tell_untold
@@ -45,14 +45,9 @@ DECISION = DspDecisionForm.model_validate({"sin": True, "rapid_review": True, **
 
 def register_deployments(client: SyncPrefectClient, service: CaseService) -> None:
     """The deployments `sbu serve` would register, without a runner behind them."""
-    for name in [process.deployment for process in service.registry.processes] + [DEADLINE_CHECK.deployment]:
+    for name in [process.deployment for process in service.registry.processes] + [TIMER_PASS.deployment]:
         flow_name, _, deployment = name.partition("/")
         client.create_deployment(flow_id=client.create_flow_from_name(flow_name), name=deployment)
-
-
-@flow(name="timer-stand-in", persist_result=False)
-def timer_stand_in() -> None:
-    """Never run: the one run the tests' timers all point at."""
 
 
 def refer_cases(service: CaseService, count: int, *, first: int = 1) -> list[str]:
@@ -60,13 +55,9 @@ def refer_cases(service: CaseService, count: int, *, first: int = 1) -> list[str
     for number in range(first, first + count):
         data = copy.deepcopy(EXAMPLE_REFERRAL) | {"external_ref": f"POL-2026-{number:05d}"}
         refs.append(service.refer(parse_referral(data, now=EXAMPLE_NOW), actor=OFFICER).case_ref)
-    # Their timers are the timer pass's business, not the sweep's: marked told (all pointing at one
-    # run that is never started), so that the sweep under test has only the case runs to compare.
-    with get_client(sync_client=True) as client:
-        stand_in = str(client.create_flow_run(timer_stand_in).id)
-    for timer in service.timers():
-        if timer.flow_run_id is None:
-            service.mark_timer_scheduled(timer.key, stand_in)
+    # Their timers are the timer pass's business, not the sweep's: marked told, so that the sweep
+    # under test has only the case runs to compare (and the one planned pass to check).
+    service.mark_timers_told(str(uuid4()), first_due=service.earliest_timer())
     return refs
 
 
