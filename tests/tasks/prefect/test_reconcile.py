@@ -18,7 +18,6 @@ from uuid import UUID, uuid4
 
 import httpx
 import pytest
-from prefect import flow
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.objects import StateType
 from prefect.states import Failed, Suspended
