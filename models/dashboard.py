@@ -1,6 +1,6 @@
 """What the operators' dashboard shows of a case, beyond its forms: the tags on its flow runs (its
 path and its stage, so runs can be filtered by them) and its timeline, a table of every dated item
-with its due date, when it was done and how late.
+with its due date, when it was done and how late, linked from the case's own run.
 
 Pure: computed from the case as the store shows it (`CaseState`), a date and the working-day
 calendar. Built from the case reference, step ids, rule titles, dates and states only, never
@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from datetime import date
 
 from models.calendar import WorkingDayCalendar
+from models.choices import ACTION_STEP
 from models.registry import Registry
 from models.reporting import AWAITING_DECISION, Timing, days_late, timing_of
 from models.state import CaseState
+from models.titles import agency_title, title_of
 
 PATH_TAG = "path:"
 STAGE_TAG = "stage:"
@@ -50,19 +52,11 @@ class TimelineRow:
 
     item: str  # the step id, and the subject (an agency, an action) after a colon
     title: str
+    subject: str  # the agency or action it is owed by or for, as a person reads it ("" if none)
     due: date
     done: date | None
     state: Timing
     late_by: int | None
-
-    def as_row(self) -> dict[str, str]:
-        """The row as the dashboard's table shows it, in its column order."""
-        return {
-            "item": self.item, "what": self.title, "due": self.due.isoformat(),
-            "done": self.done.isoformat() if self.done is not None else "",
-            "state": self.state.value,
-            "late by (working days)": "" if self.late_by is None else str(self.late_by),
-        }
 
 
 def timeline_rows(state: CaseState, *, as_of: date, calendar: WorkingDayCalendar) -> tuple[TimelineRow, ...]:
@@ -73,17 +67,47 @@ def timeline_rows(state: CaseState, *, as_of: date, calendar: WorkingDayCalendar
     for item in state.steps:
         timing = timing_of(item, as_of=as_of)
         late = timing in (Timing.LATE, Timing.OPEN_OVERDUE)
+        subject = item.subject.upper() if item.step == ACTION_STEP else (
+            agency_title(item.subject) if item.agency is not None else item.subject)
         rows.append(TimelineRow(
-            item=item.label, title=item.title, due=item.due,
+            item=item.label, title=item.title, subject=subject, due=item.due,
             done=item.completed_on if timing in (Timing.ON_TIME, Timing.LATE) else None, state=timing,
             late_by=days_late(item, as_of=as_of, calendar=calendar) if late else None))
     return tuple(sorted(rows, key=lambda row: (row.due, row.item)))
+
+
+# The timeline's columns. The table must fit a 1,280 px screen on the artifact's page: five
+# columns, dates spelt short, the item's title its only long one.
+TIMELINE_HEADER = ("Item", "Due", "Done", "Where it stands", "Late by")
+
+
+def timeline_table(rows: tuple[TimelineRow, ...]) -> str:
+    """The timeline as one Markdown table: each item by its title (and its agency or action), its
+    due date, when it was done, where it stands in words, and how many working days late."""
+    lines = ["| " + " | ".join(TIMELINE_HEADER) + " |", "|" + "---|" * len(TIMELINE_HEADER)]
+    for row in rows:
+        late = "" if row.late_by is None else \
+            f"{row.late_by} working day{'' if row.late_by == 1 else 's'}"
+        cells = (f"{row.title} ({row.subject})" if row.subject else row.title, f"{row.due:%a %d %b %Y}",
+                 f"{row.done:%a %d %b %Y}" if row.done is not None else "", title_of(row.state), late)
+        lines.append("| " + " | ".join(cell.replace("|", "/") for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def timeline_key(case_ref: str) -> str:
     """The key of the case's timeline artifact. Artifact keys allow lowercase letters, digits and
     dashes; case references are letters, digits and dashes."""
     return f"timeline-{case_ref.lower()}"
+
+
+def timeline_link_key(case_ref: str) -> str:
+    """The key of the link to the timeline on the case's own run (its Artifacts tab)."""
+    return f"timeline-link-{case_ref.lower()}"
+
+
+def timeline_url(case_ref: str) -> str:
+    """Where the dashboard shows the timeline's latest version (a path on the dashboard)."""
+    return f"/artifacts/key/{timeline_key(case_ref)}"
 
 
 def timeline_description(state: CaseState, *, as_of: date, registry: Registry) -> str:

@@ -9,7 +9,14 @@ from datetime import UTC, date, datetime
 import pytest
 
 from models.calendar import WorkingDayCalendar
-from models.dashboard import case_tags, retagged, timeline_description, timeline_key, timeline_rows
+from models.dashboard import (
+    case_tags,
+    retagged,
+    timeline_description,
+    timeline_key,
+    timeline_rows,
+    timeline_table,
+)
 from models.descriptions import form_markdown
 from models.enums import AbuseOrNeglect, Agency, Anchor, CasePath, CaseStatus, Category, StepState
 from models.processes import BUILTIN_PROCESSES, build_registry
@@ -26,7 +33,7 @@ def item(step: str, *, due: date, state: StepState = StepState.OPEN, done: date 
          subject: str = "", process: str = "case") -> ItemState:
     return ItemState(step=step, subject=subject, process=process, title=f"The {step} step", state=state,
                      anchor=Anchor.LA_AWARE, anchor_on=date(2026, 12, 22), due=due, rule="5 working days",
-                     completed_on=done)
+                     completed_on=done, agency=Agency(subject) if subject in set(Agency) else None)
 
 
 def case(*steps: ItemState, path: CasePath | None = None) -> CaseState:
@@ -87,9 +94,15 @@ def test_the_timeline_lists_every_item_by_due_date_with_how_late_in_working_days
         ("rr-agency-responses:police", date(2027, 1, 8), None, Timing.OPEN, None),
         ("rr-report-to-panel", date(2027, 1, 20), None, Timing.CANCELLED, None),
     ]
-    assert rows[2].as_row() == {"item": "partners-informed", "what": "The partners-informed step",
-                                "due": "2026-12-30", "done": "", "state": "open-overdue",
-                                "late by (working days)": "3"}
+    # One Markdown table: each item by its title (and its agency), where it stands in words.
+    table = timeline_table(rows).splitlines()
+    assert table[:2] == ["| Item | Due | Done | Where it stands | Late by |", "|---|---|---|---|---|"]
+    assert table[3] == ("| The sin-submission step | Thu 24 Dec 2026 | Tue 29 Dec 2026 | Done late "
+                        "| 1 working day |")
+    assert table[4] == "| The partners-informed step | Wed 30 Dec 2026 |  | Overdue | 3 working days |"
+    assert table[5] == "| The rr-agency-responses step (Police) | Fri 08 Jan 2027 |  | Open |  |"
+    assert table[6].endswith("| Cancelled |  |")
+    assert len(table) == 2 + len(rows)
     # A day on, the open item is a day later; the one done late is not.
     later = timeline_rows(state, as_of=date(2027, 1, 6), calendar=CALENDAR)
     assert (later[1].late_by, later[2].late_by) == (1, 4)
