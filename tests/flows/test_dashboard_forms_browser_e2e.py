@@ -19,24 +19,35 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import pytest
 
+from deployments.local import STALL_ALLOWANCE, wait_until
 from models.descriptions import form_markdown
 from models.processes import BUILTIN_PROCESSES
 from models.registry import Wait
 from tasks.prefect.resume import waiting_key
 from tasks.run_inputs import RECORD, RECORDED_BY, case_form
+from tests.conftest import EXAMPLE_REFERRAL
 from tests.flows.browser import (
+    RESUMED,
     Dashboard,
     browser_context,
+    choose,
     field_of,
+    pick_date,
+    pick_tab,
+    type_into,
 )
+from tests.flows.conftest import SystemFactory
 from tests.flows.test_dashboard_browser_e2e import chromium
 from tests.tasks.test_dashboard_form_schemas import SECTIONS, domain_fields, fields, label, open_case
 
@@ -170,3 +181,128 @@ def test_every_form_marks_what_is_required_and_refuses_it_left_empty(chromium: N
         assert dashboard.went_wrong == []
     print(f"\nrefused with a required field empty: {checked}")
     assert len(checked) == len(WAITS)
+
+
+CASE_START = datetime(2026, 12, 23, 12, 0, tzinfo=UTC)
+DAY = date(2026, 12, 23)  # the referral day, and "today" on the case clock
+SIGNATURES = {"Director of Children's Services (local authority)": "Dana Lee",
+              "Director of Nursing (ICB)": "Sam Patel", "Chief Superintendent (police)": "Alex Morgan"}
+REFUSED = "Your answer was not recorded."
+
+
+def refusal_first(dialog: Locator) -> str:
+    """The reason the form was asked again, checked to be the first thing on it, above its title."""
+    from playwright.sync_api import expect
+
+    reason = dialog.locator("blockquote").first
+    expect(reason).to_contain_text(REFUSED)
+    heading = dialog.get_by_role("heading", level=2)
+    above, title = reason.bounding_box(), heading.bounding_box()
+    assert above is not None
+    assert title is not None
+    assert above["y"] < title["y"]
+    return reason.inner_text()
+
+
+def screenshot(dashboard: Dashboard, target: Locator, path: Path) -> None:
+    """`target` whole, as a person sees it on a 1,280 px wide screen."""
+    page = dashboard.page
+    page.set_viewport_size({"width": 1280, "height": 2600})
+    target.screenshot(path=str(path))
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+@pytest.mark.timeout(1200)
+def test_a_refused_answer_comes_back_with_the_reason_first_and_what_was_chosen(
+        chromium: None, local_system: SystemFactory, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    system = local_system(case_start=CASE_START)
+    assert system.api_url is not None
+    base_url = system.api_url.removesuffix("/api")
+    referral = tmp_path / "referral.json"
+    referral.write_text(json.dumps(dict(EXAMPLE_REFERRAL, category="death", abuse_or_neglect="not-suspected",
+                                        children=[{"la_record_id": "LA-000777", "age_years": 15,
+                                                   "looked_after": True, "care_leaver": False}])))
+    case_ref = str(system.sbu_json("refer", str(referral))["case_ref"])
+    run_id = str(system.wait_for_wait(case_ref, "dsp-decision").id)
+    typed = "Natural causes; no concerns about the care given."
+    with browser_context() as context:
+        dashboard = Dashboard(context, base_url)
+        # "No SIN" for a looked-after child's death: the procedure refuses it.
+        form = dashboard.open_form(run_id, f"DSP decision for case {case_ref}")
+        choose(form, "SIN", "no")
+        choose(form, "Rapid Review", "no")
+        type_into(form, "Rationale", typed)
+        for role, name in SIGNATURES.items():
+            type_into(field_of(form, role), "Name", name)
+        pick_date(form, "Decided on", DAY)
+        type_into(form, "Recorded by", "Dana Duty")
+        assert dashboard.submit(form) == RESUMED
+        system.wait_for_wait(case_ref, "dsp-decision-2")
+
+        form = dashboard.open_form(run_id, f"DSP decision for case {case_ref}")
+        reason = refusal_first(form)
+        assert "looked-after" in reason
+        # What was chosen is filled in again; what was typed is not.
+        for choice in ("SIN", "Rapid Review"):
+            expect(field_of(form, choice).locator(".p-select-button__value")).to_have_text("no")
+        expect(field_of(form, "Decided on").locator(".p-date-button__value")).not_to_have_text("Select date")
+        expect(field_of(form, "Rationale").locator("textarea")).to_have_value("")
+        expect(field_of(form, "Recorded by").locator("textarea, input").first).to_have_value("")
+        shot = tmp_path / "dashboard-refused-form.png"
+        screenshot(dashboard, form, shot)
+
+        # Put right: the decision is recorded.
+        choose(form, "SIN", "yes")
+        type_into(form, "Rationale", "Looked-after child: notification is mandatory.")
+        for role, name in SIGNATURES.items():
+            type_into(field_of(form, role), "Name", name)
+        type_into(form, "Recorded by", "Dana Duty")
+        assert dashboard.submit(form) == RESUMED
+        system.wait_for_wait(case_ref, "notification-")
+
+        # A SIN submitted tomorrow: refused, and asked again on the same tab with its date.
+        form = dashboard.open_form(run_id, f"Notification by the local authority for case {case_ref}")
+        sin = pick_tab(form, "What to record", "SIN submitted")
+        type_into(sin, "National reference", "CSIN-2026-0777")
+        pick_date(sin, "Submitted on", date(2026, 12, 24))
+        type_into(form, "Recorded by", "Alex Notifier")
+        before = waiting_key(system.run(UUID(run_id)))
+        assert dashboard.submit(form) == RESUMED
+
+        def asked_again() -> str | None:
+            key = waiting_key(system.run(UUID(run_id)))
+            return key if key is not None and key != before else None
+
+        wait_until(asked_again, timeout=60 + STALL_ALLOWANCE, what="the notification to be asked again")
+        form = dashboard.open_form(run_id, f"Notification by the local authority for case {case_ref}")
+        reason = refusal_first(form)
+        assert "“Submitted on” is in the future" in reason, reason
+        assert "completed_on" not in reason
+        tab = field_of(form, "What to record")
+        chosen = tab.locator(".p-button-group").first.get_by_role("button", name="SIN submitted", exact=True)
+        expect(chosen).to_have_attribute("aria-selected", "true")
+        expect(field_of(tab, "Submitted on").locator(".p-date-button__value")).not_to_have_text("Select date")
+        expect(field_of(tab, "National reference").locator("textarea, input").first).to_have_value("")
+
+        # The case's timeline: one table on a 1,280 px screen, linked from the case's run.
+        dashboard.page.set_viewport_size({"width": 1280, "height": 1000})
+        dashboard.page.goto(f"{base_url}/runs/flow-run/{run_id}?tab=Artifacts")
+        link = dashboard.page.get_by_role("link", name=f"Timeline of case {case_ref}")
+        expect(link).to_be_visible()
+        link.click()
+        table = dashboard.page.locator("table").first
+        expect(table).to_contain_text("Where it stands")
+        widths = dashboard.page.evaluate("() => [document.documentElement.scrollWidth, "
+                                         "document.querySelector('table').getBoundingClientRect().right]")
+        assert widths[0] <= 1280, widths
+        assert widths[1] <= 1280, widths
+        timeline = tmp_path / "dashboard-timeline.png"
+        dashboard.page.screenshot(path=str(timeline), full_page=True)
+        assert dashboard.went_wrong == []
+
+    if os.environ.get("SBU_UPDATE_DOCS") == "1":
+        shutil.copyfile(shot, DOCS / "dashboard-refused-form.png")
+        shutil.copyfile(timeline, DOCS / "dashboard-timeline.png")
+    print(f"\nscreenshots: {shot}, {timeline}")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from prefect._internal.pydantic.v2_schema import create_v2_schema
-from prefect.utilities.schema_tools.validation import is_valid_schema, validate
+from prefect.utilities.schema_tools.validation import build_error_obj, is_valid_schema, validate
 from pydantic import BaseModel
 
 from models.choices import base_type
@@ -179,6 +179,16 @@ def test_the_form_is_refused_by_prefects_own_check_with_any_required_field_left_
             if path[-1] in parent.get("required", []) and _present(whole, (*inside, *path)):
                 errors = validate(without(whole, (*inside, *path)), schema)
                 assert errors, (tab["title"], path)
+                # As the UI's check answers it (Prefect's server builds this; it must not fail):
+                # a field of a choice, or of a form of one, is marked where it is.
+                answered = build_error_obj(errors)
+                assert answered["valid"] is False
+                if len(path) == 1:
+                    at = answered["errors"]
+                    if inside:
+                        at = next(entry["errors"] for entry in at if entry.get("property") == RECORD)
+                    marked = [entry for entry in at if isinstance(entry, dict)]
+                    assert any(entry.get("property") == path[0] for entry in marked), (tab["title"], answered)
                 refused += 1
     assert refused >= len(tabs)
 
