@@ -240,28 +240,10 @@ def case_schema(wait: Wait, state: CaseState, *, imr_sections: Sequence[str],
         variant["required"] = [prefix + name for name in domain_required(choice.form)]
         variants.append(variant)
     record["anyOf"] = variants
-    record.update(_marked_at_the_field(variants))
     kept = _chosen_in_tab(variants, given.get(RECORD))
     if kept:
         record["default"] = kept
     return schema
-
-
-def _marked_at_the_field(variants: list[dict[str, Any]]) -> dict[str, Any]:
-    """What makes Prefect's check of a choice left partly empty name each field missing, so the UI
-    marks it where it is. A tab that fails its `required` fails the whole `anyOf`, which Prefect's
-    check reports only as the choice not being valid; beside it, `if` the answer has any field of a
-    tab, `then` that tab's required fields are required again, and those errors come back at each
-    field. The UI draws nothing from `if`, `then` and `else`. Not a nested form's fields: Prefect
-    cannot place an error that deep under a choice (its server fails on it), so a signature's name
-    left empty is reported with the choice."""
-    chain: dict[str, Any] = {}
-    for variant in reversed(variants):
-        fields: dict[str, Any] = variant["properties"]
-        step = {"if": {"anyOf": [{"required": [name]} for name in fields]},
-                "then": {"required": variant["required"]}}
-        chain = {**step, "else": chain} if chain else step
-    return chain
 
 
 def _shape_fields(properties: dict[str, Any], form: type[BaseModel], options: dict[str, tuple[Option, ...]],
