@@ -176,7 +176,7 @@ def _context(request: Request, case_ref: str) -> CaseContext:
     try:
         state = service.case_view(case_ref)
         actions = action_plan(service.store.engine, partnership=desk.settings.partnership, case_ref=case_ref,
-                              today=today)
+                              today=today, state=state)
     except NotFound:
         raise StopPage(views.message_page(request, status=404, title="No such case",
                                           text=f"There is no case {case_ref}.",

@@ -152,16 +152,19 @@ class ActionRow:
                 "completed_on": self.completed_on.isoformat() if self.completed_on else None}
 
 
-def action_plan(engine: Engine, *, partnership: str, case_ref: str, today: date) -> list[ActionRow]:
-    """Every action of the case, in the order they were added."""
-    records = schema.records
+def action_plan(engine: Engine, *, partnership: str, case_ref: str, today: date,
+                state: CaseState | None = None) -> list[ActionRow]:
+    """Every action of the case, in the order they were added. A caller that has just read the case
+    passes it as `state`, so the case page reads it once, not twice."""
+    records, cases = schema.records, schema.cases
     with engine.connect() as connection:
-        state = case_state(connection, partnership=partnership, case_ref=case_ref, today=today)
-        case_id = connection.execute(select(schema.cases.c.id).where(
-            schema.cases.c.case_ref == case_ref, schema.cases.c.partnership == partnership)).scalar_one()
+        if state is None:
+            state = case_state(connection, partnership=partnership, case_ref=case_ref, today=today)
         added = {row.subject: row.form_values for row in connection.execute(
             select(records.c.subject, records.c.form_values)
-            .where(records.c.case_id == case_id, records.c.kind == "action-added"))}
+            .join(cases, cases.c.id == records.c.case_id)
+            .where(cases.c.case_ref == case_ref, cases.c.partnership == partnership,
+                   records.c.kind == "action-added"))}
     rows = []
     for item in state.items_of("action"):
         form = added.get(item.subject, {})
