@@ -85,8 +85,10 @@ def link_timeline(client: SyncPrefectClient, state: CaseState, *, registry: Regi
         artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key])), limit=1)
     if latest and str(latest[0].flow_run_id) == run_id:
         return False
+    # A link is a Markdown artifact, as Prefect's own `create_link_artifact` makes one: the
+    # dashboard shows a "link" artifact's text as it is, without the link.
     client.create_artifact(ArtifactCreate(
-        key=key, type="link", data=f"[Timeline of case {state.case_ref}]({timeline_url(state.case_ref)})",
+        key=key, type="markdown", data=f"[Timeline of case {state.case_ref}]({timeline_url(state.case_ref)})",
         description=f"The latest timeline of case {state.case_ref}: every item, when due, done or late.",
         flow_run_id=UUID(run_id)))
     return True

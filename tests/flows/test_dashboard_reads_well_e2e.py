@@ -156,7 +156,7 @@ def test_the_dashboard_shows_each_case_by_reference_path_stage_and_timeline_as_i
     with system.client() as client:
         linked = client.read_artifacts(artifact_filter=ArtifactFilter(
             flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
-    links = [artifact for artifact in linked if artifact.type == "link"]
+    links = [artifact for artifact in linked if artifact.key == f"timeline-link-{case_ref.lower()}"]
     assert [str(link.data) for link in links] == [
         f"[Timeline of case {case_ref}](/artifacts/key/{timeline_key(case_ref)})"]
 
