@@ -47,7 +47,7 @@ typecheck: $(STAMP)
 # pytest's 5 (no tests collected) included.
 WORKERS ?= 3
 unit: $(STAMP) bytecode
-	$(BIN)/pytest -n $(WORKERS) --dist worksteal -m "not timing" --durations=15
+	$(BIN)/pytest -n $(WORKERS) --dist worksteal -m "not timing" --durations=25
 	$(BIN)/pytest -p no:xdist -m timing
 
 test: lint typecheck unit

@@ -48,6 +48,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from models.access import sealed
+from tasks.prefect import hooks
 
 if TYPE_CHECKING:
     import httpx
@@ -70,7 +71,7 @@ DESK_SEAL_HEADER = "X-Sbu-Desk-Seal"
 # How old a seal the desk still believes: the gateway seals each request as it forwards it.
 DESK_SEAL_SECONDS = 120
 
-RESUME_PATH = re.compile(r"^/api/flow_runs/([0-9a-fA-F-]{36})/resume$")
+RESUME_PATH = hooks.RESUME_REQUEST
 # Headers that describe one hop, not the message, and those the gateway sets itself.
 _HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                   "trailer", "transfer-encoding", "upgrade", "host", "content-length",

@@ -7,15 +7,17 @@ Everything goes through the same doors a user has: the `sbu` command and the Pre
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +40,9 @@ T = TypeVar("T")
 # on it since (deployments/prefect_server.py says what it was).
 STALL_ALLOWANCE = 15.0
 SBU = str(Path(sys.executable).with_name("sbu"))
+# An `sbu` command run in this process takes the process's environment and standard streams for
+# as long as it runs, so such commands run one at a time.
+_IN_PROCESS = threading.Lock()
 
 
 def free_port() -> int:
@@ -60,6 +65,40 @@ def wait_until(check: Callable[[], T | None], *, timeout: float, what: str,
         time.sleep(interval)
 
 
+def sbu_in_process(args: list[str], environment: dict[str, str], *,
+                   stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`sbu ARGS` through its console entry point (`deployments.cli:main`) in this process, in
+    `environment` and with its output captured, answered as `subprocess.run` answers."""
+    from deployments.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with _IN_PROCESS:
+        saved, saved_stdin, prefect_settings = dict(os.environ), sys.stdin, _prefect_settings()
+        os.environ.clear()
+        os.environ.update(environment)
+        sys.stdin = io.StringIO(stdin or "")
+        try:
+            with redirect_stdout(out), redirect_stderr(err):
+                code = main(args)
+        finally:
+            sys.stdin = saved_stdin
+            os.environ.clear()
+            os.environ.update(saved)
+            if _prefect_settings() is not prefect_settings:
+                # A command that told Prefect pointed this process's Prefect at its server
+                # (`tasks.prefect.connection.prefect_rereads_environment`): read ours again.
+                from prefect.context import refresh_global_settings_context
+
+                refresh_global_settings_context()
+    return subprocess.CompletedProcess([SBU, *args], code, out.getvalue(), err.getvalue())
+
+
+def _prefect_settings() -> object:
+    """Prefect's settings for this process as last read from the environment, if it is imported."""
+    context = sys.modules.get("prefect.context")
+    return getattr(context, "GLOBAL_SETTINGS_CONTEXT", None)
+
+
 @dataclass
 class LocalSystem:
     """A data directory, a mail sink on a free port, and `sbu serve` against a Prefect server
@@ -71,6 +110,9 @@ class LocalSystem:
     time_scale: float = 1.0
     case_start: datetime | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    # `sbu` commands run by the console entry point in this process rather than in an interpreter
+    # of their own, which costs a second or two of CPU each before the command starts (`sbu`).
+    in_process: bool = False
     env: dict[str, str] = field(init=False, default_factory=dict)
     sink: MailSink | None = field(init=False, default=None)
     _serve: subprocess.Popen[bytes] | None = field(init=False, default=None)
@@ -191,16 +233,28 @@ class LocalSystem:
     # -- the user's doors ------------------------------------------------------------------------
 
     def sbu(self, *args: str, stdin: str | None = None, check: bool = True,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        """`sbu ARGS` as a user in this system runs it (`env` adds to or overrides its environment)."""
-        result = subprocess.run([SBU, *args], input=stdin, capture_output=True, text=True,
-                                env={**self.env, **(env or {})}, timeout=120, check=False)
+            env: dict[str, str] | None = None,
+            own_process: bool | None = None) -> subprocess.CompletedProcess[str]:
+        """`sbu ARGS` as a user in this system runs it (`env` adds to or overrides its environment):
+        in a process of its own, or in this one when the system is `in_process` (`own_process`
+        overrides that for one command, say one racing another)."""
+        environment = {**self.env, **(env or {})}
+        if own_process if own_process is not None else not self.in_process:
+            result = subprocess.run([SBU, *args], input=stdin, capture_output=True, text=True,
+                                    env=environment, timeout=120, check=False)
+        else:
+            result = sbu_in_process(list(args), environment, stdin=stdin)
         if check and result.returncode != 0:
             raise SbuError(f"sbu {' '.join(args[:2])} failed: {result.stderr.strip()}")
         return result
 
     def sbu_json(self, *args: str, stdin: str | None = None) -> Any:
         return json.loads(self.sbu(*args, "--json", stdin=stdin).stdout)
+
+    def ask(self, *args: str) -> Any:
+        """A query's JSON answer (`sbu status CASE --json`, `sbu cases --json`), always from this
+        process: what a test polls, many times a second, must not start an interpreter a poll."""
+        return json.loads(self.sbu(*args, "--json", own_process=False).stdout)
 
     @contextmanager
     def client(self) -> Iterator[SyncPrefectClient]:

@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from models.errors import SbuError
 from models.processes import build_registry
 from models.registry import Registry
 from tasks.prefect.connection import (
+    LARGE_PAGE,
     api_url_marker,
     prefect_environment,
     prefect_rereads_environment,
@@ -38,14 +40,20 @@ from tasks.prefect.runs import RECONCILE_DEPLOYMENT
 
 if TYPE_CHECKING:
     from prefect import Flow
+    from prefect.runner import Runner
 
     from models.settings import Settings
 
 log = logging.getLogger("sbu.serve")
 
 SERVER_START_TIMEOUT = 90.0
-# How many flow runs may execute at once; each is a Python process of its own.
-RUN_LIMIT = 8
+# How many flow runs may execute at once, each a Python process of its own: the case runs (people's
+# work: a case's process started, resumed by a decision or a form) and, in a runner of their own,
+# the background runs (timers, sweeps, mail delivery, digests, reports). Background runs can never
+# take a case run's slot, so a resumed case never waits behind them; and the background is held to
+# two at a time, so a backlog of it leaves the CPU mostly to people's runs too.
+CASE_RUN_LIMIT = 8
+BACKGROUND_RUN_LIMIT = 2
 
 
 def port_is_free(port: int) -> bool:
@@ -76,6 +84,8 @@ def local_prefect_server(settings: Settings, *, port: int,
            # Interval schedules need only the next few runs made ahead, not Prefect's default 100.
            "PREFECT_SERVER_SERVICES_SCHEDULER_MIN_RUNS": "1",
            "PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS": "3",
+           # A sweep reads every waiting case's run in a page or two, not fifty.
+           "PREFECT_SERVER_API_DEFAULT_LIMIT": str(LARGE_PAGE),
            # A request refused because SQLite was busy is answered 503 and by default not logged;
            # it should not happen on this server (deployments/prefect_server.py), so say if it does.
            "PREFECT_SERVER_LOG_RETRYABLE_ERRORS": "true"}
@@ -115,8 +125,9 @@ def local_prefect_server(settings: Settings, *, port: int,
 
 @dataclass(frozen=True)
 class Served:
-    """One deployment `sbu serve` offers: a flow, its name, and its schedule if it has one: an
-    interval (the sweeps) or a cron read in `timezone` (the digests and reports)."""
+    """One deployment `sbu serve` offers: a flow, its name, whether it is background work (a
+    system flow, not a case's process), and its schedule if it has one: an interval (the sweeps)
+    or a cron read in `timezone` (the digests and reports)."""
 
     flow: Flow[..., Any]
     name: str
@@ -124,6 +135,7 @@ class Served:
     every: timedelta | None = None
     cron: str | None = None
     timezone: str | None = None
+    background: bool = False
 
     def schedule(self) -> dict[str, Any]:
         """The schedule as `Runner.add_flow` takes it: at most one of `interval` and `schedule`."""
@@ -157,7 +169,7 @@ def served_flows(registry: Registry) -> list[Served]:
     for system in registry.system_flows:
         every = timedelta(seconds=system.every_seconds) if system.every_seconds else None
         served.append(Served(resolve_flow(system.flow), system.name, system.tags, every, system.cron,
-                             system.timezone))
+                             system.timezone, background=True))
     # Every flow reads its settings at its own process's edge, so none is passed here.
     return served
 
@@ -220,6 +232,27 @@ class CatchUp(threading.Thread):
         service.store.dispose()
 
 
+async def _run_together(runners: list[Runner]) -> None:
+    """Run `runners` until they stop; SIGTERM stops every one of them. Each runner's `start` puts
+    its own SIGTERM handler in place of the one before, which would stop only the last."""
+    started = [asyncio.create_task(runner.start()) for runner in runners]
+    await asyncio.sleep(0)  # each start has set its handler by its first await
+
+    def stop_all(*_signal: object) -> None:
+        leaving: SystemExit | None = None
+        for runner in runners:
+            try:
+                runner.handle_sigterm()
+            except SystemExit as exit_:  # a runner not started yet: the process leaves
+                leaving = exit_
+        if leaving is not None:
+            raise leaving
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop_all)
+    await asyncio.gather(*started)
+
+
 def _serve(settings: Settings, url: str) -> None:
     os.environ["PREFECT_API_URL"] = url
     prefect_rereads_environment()  # this process imported Prefect before the URL was known
@@ -228,20 +261,29 @@ def _serve(settings: Settings, url: str) -> None:
     from prefect.runner import Runner
 
     from deployments import warm_start
+    from tasks.prefect import hooks
 
     started = datetime.now(UTC)
+    # A Prefect upgraded under us refuses here, naming the hook, rather than serving slowly or wrongly.
+    hooks.check_all(hooks.CLIENT_CHECKS)
     _say("loading the flows and starting the warm start")
     registry = build_registry(settings.process_modules)
     if not warm_start.install(warm_start.preload_for(registry)):
         log.warning("this platform has no forkserver: each flow run starts a fresh interpreter")
-    runner = Runner(limit=RUN_LIMIT, query_seconds=settings.runner_poll_seconds, pause_on_shutdown=False)
+    # People first: the case runs and the background runs in runners of their own, each with its
+    # own limit, both polling this server from this process.
+    cases = Runner(name="sbu-cases", limit=CASE_RUN_LIMIT, query_seconds=settings.runner_poll_seconds,
+                   pause_on_shutdown=False)
+    background = Runner(name="sbu-background", limit=BACKGROUND_RUN_LIMIT,
+                        query_seconds=settings.runner_poll_seconds, pause_on_shutdown=False)
     served = served_flows(registry)
     _say(f"registering {len(served)} deployments")
     for item in served:
         # `add_flow`, unlike `add_deployment`, keeps the flow object in the runner, which then
         # starts each run from that object in a child process (from the warm forkserver) rather
         # than running `python -m prefect.engine` to import everything again.
-        runner.add_flow(item.flow, name=item.name, tags=list(item.tags), **item.schedule())
+        (background if item.background else cases).add_flow(
+            item.flow, name=item.name, tags=list(item.tags), **item.schedule())
     marker = api_url_marker(settings)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(url)
@@ -256,7 +298,7 @@ def _serve(settings: Settings, url: str) -> None:
     catch_up = CatchUp(settings)
     catch_up.start()
     try:
-        asyncio.run(runner.start())
+        asyncio.run(_run_together([cases, background]))
     except (KeyboardInterrupt, TerminationSignal):
         pass
     finally:

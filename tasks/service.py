@@ -396,6 +396,11 @@ class CaseService:
         with self.store.reading() as session:
             return repo.cases_with_untold_runs(session=session, partnership=self.settings.partnership)
 
+    def expected_runs(self) -> list[tuple[str, CaseStatus, str, str | None]]:
+        """Every case's runs as the store has them: (case, its status, process, flow run id)."""
+        with self.store.reading() as session:
+            return repo.expected_runs(session=session, partnership=self.settings.partnership)
+
     def timer_runs_to_cancel(self, *, case_ref: str | None = None) -> list[TimerView]:
         """Cancelled timers whose deadline-check run may still be waiting in Prefect."""
         return [t for t in self.timers(case_ref=case_ref, states=(TimerState.CANCELLED,))

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 
     from models.settings import Settings
 
+# The most runs one request may read from the server `sbu serve` starts (its
+# PREFECT_SERVER_API_DEFAULT_LIMIT; Prefect's default, 200, would make a sweep over 10,000 waiting
+# cases fifty requests). A server started otherwise may refuse pages this large: see `reconcile`.
+LARGE_PAGE = 5000
+
 NO_SERVER_NOTE = ("note: no Prefect server is running (start one with `sbu serve`); the case store "
                   "has the change and the case's flow run will catch up when it starts")
 
@@ -133,6 +138,21 @@ def not_told(error: Exception) -> str:
             "the change and the reconciliation sweep of `sbu serve` will catch up")
 
 
+# Deployment ids by server and name, for the process's lifetime: a deployment keeps its id for as
+# long as the server's database does, and a sweep or a change would otherwise ask for it each time.
+_DEPLOYMENT_IDS: dict[tuple[str, str], UUID] = {}
+
+
 def deployment_id(client: SyncPrefectClient, name: str) -> UUID:
-    """The id of the deployment `name` (`flow-name/deployment-name`)."""
-    return client.read_deployment_by_name(name).id
+    """The id of the deployment `name` (`flow-name/deployment-name`), asked of the server once."""
+    key = (str(client.api_url), name)
+    found = _DEPLOYMENT_IDS.get(key)
+    if found is None:
+        found = _DEPLOYMENT_IDS[key] = client.read_deployment_by_name(name).id
+    return found
+
+
+def forget_deployment_ids() -> None:
+    """Ask the server again next time: after it said a cached deployment does not exist (its
+    database replaced under a running serve, say)."""
+    _DEPLOYMENT_IDS.clear()

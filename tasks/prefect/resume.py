@@ -5,10 +5,12 @@ Prefect."""
 from __future__ import annotations
 
 import time
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from models.registry import Process
+from models.state import CaseState
 from tasks import dashboard
 from tasks.prefect import hooks
 from tasks.prefect.connection import NO_SERVER_NOTE, not_told, prefect_client
@@ -81,7 +83,7 @@ def resume_if_waiting(client: SyncPrefectClient, service: CaseService, run_id: U
     while True:
         run = client.read_flow_run(run_id)
         if waiting_key(run) is not None:
-            return resume_waiting(client, service, run, process=process, case_ref=case_ref)
+            return resume_waiting(client, service, run, process=process, case_ref=case_ref) is Resumed.RESUMED
         state = run.state.type if run.state else None
         if state not in (StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING) or \
                 time.monotonic() >= deadline:
@@ -89,24 +91,33 @@ def resume_if_waiting(client: SyncPrefectClient, service: CaseService, run_id: U
         time.sleep(0.1)
 
 
+class Resumed(Enum):
+    """What `resume_waiting` did with a suspended run."""
+
+    RESUMED = "resumed"
+    CANCELLED = "cancelled"  # waiting on a key its process no longer has: to be replaced
+    LEFT = "left"  # still waiting on an open question, or not waiting at all
+
+
 def resume_waiting(client: SyncPrefectClient, service: CaseService, run: FlowRun, *,
-                   process: Process, case_ref: str) -> bool:
-    """`resume_if_waiting` for a run already read, and seen suspended."""
+                   process: Process, case_ref: str, state: CaseState | None = None) -> Resumed:
+    """`resume_if_waiting` for a run already read; `state`, the case as the store has it, if
+    already read too."""
     from prefect.states import Cancelled
 
     key = waiting_key(run)
     if key is None:
-        return False
+        return Resumed.LEFT
     wait = process.wait_for_key(key)
     if wait is None:
         client.set_flow_run_state(run.id, Cancelled(message="waiting on a form this version "
                                                     "no longer has; replaced"), force=True)
-        return False
-    if not wait.answered(key, service.case_view(case_ref)):
-        return False
+        return Resumed.CANCELLED
+    if not wait.answered(key, state if state is not None else service.case_view(case_ref)):
+        return Resumed.LEFT
     resume_run(client, run.id, wake_up_answer(stored_schema(client, run.id, key)
                                               or run_input_for(wait).model_json_schema()))
-    return True
+    return Resumed.RESUMED
 
 
 def stored_schema(client: SyncPrefectClient, run_id: UUID, key: str) -> dict[str, Any] | None:

@@ -3,8 +3,7 @@ abandoning those a stopped `sbu serve` left mid-way."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from models.dashboard import case_tags
@@ -12,12 +11,19 @@ from models.enums import CaseStatus, RunLoss
 from models.processes import DEADLINE_CHECK, DELIVER_OUTBOX, RECONCILE
 from models.registry import Process
 from models.state import CaseState
-from tasks.prefect.connection import NO_SERVER_NOTE, deployment_id, not_told, prefect_client
+from tasks.prefect.connection import (
+    NO_SERVER_NOTE,
+    deployment_id,
+    forget_deployment_ids,
+    not_told,
+    prefect_client,
+)
 from tasks.prefect.timers import sync_timers
 from tasks.service import CaseService
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.objects import FlowRun
 
 DEADLINE_CHECK_DEPLOYMENT = DEADLINE_CHECK.deployment
 OUTBOX_DEPLOYMENT = DELIVER_OUTBOX.deployment
@@ -58,8 +64,8 @@ def ensure_run(client: SyncPrefectClient, service: CaseService, view: CaseState,
     if run_id is not None:
         return run_id
     key = process.idempotency_key(view.case_ref) + (f"-after-{current}" if current else "")
-    run = client.create_flow_run_from_deployment(
-        deployment_id(client, process.deployment), parameters={"case_ref": view.case_ref},
+    run = create_from_deployment(
+        client, process.deployment, parameters={"case_ref": view.case_ref},
         name=process.name_run(view.case_ref), idempotency_key=key, tags=case_tags(view, service.registry))
     if current != str(run.id):
         if current is not None and loss is not None:
@@ -67,6 +73,18 @@ def ensure_run(client: SyncPrefectClient, service: CaseService, view: CaseState,
         else:
             service.set_run(view.case_ref, process.id, str(run.id))
     return run.id
+
+
+def create_from_deployment(client: SyncPrefectClient, deployment: str, **options: Any) -> FlowRun:
+    """A run of `deployment`, by name; its id cached, and asked again once if the server no longer
+    knows the cached one."""
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        return client.create_flow_run_from_deployment(deployment_id(client, deployment), **options)
+    except ObjectNotFound:
+        forget_deployment_ids()
+        return client.create_flow_run_from_deployment(deployment_id(client, deployment), **options)
 
 
 def _live_run(client: SyncPrefectClient, run_id: str | None, *,
@@ -89,33 +107,6 @@ def _live_run(client: SyncPrefectClient, run_id: str | None, *,
     return None, losses.get(state)
 
 
-def abandon_orphans(client: SyncPrefectClient, service: CaseService, *, serve_started: datetime) -> int:
-    """Mark Crashed the case runs left Running or Pending by a `sbu serve` that was stopped
-    mid-run, so `ensure_run` replaces them: those whose state began before this serve started.
-    With one serve per store (as now) nothing else can be running them."""
-    from prefect.client.schemas.objects import StateType
-    from prefect.exceptions import ObjectNotFound
-    from prefect.states import Crashed
-
-    marked = 0
-    for view in service.list_cases():
-        for run_id in view.runs.values():
-            if run_id is None:
-                continue
-            try:
-                run = client.read_flow_run(UUID(run_id))
-            except ObjectNotFound:
-                continue
-            state = run.state
-            if state is not None and state.type in (StateType.RUNNING, StateType.PENDING) \
-                    and state.timestamp < serve_started:
-                client.set_flow_run_state(run.id, Crashed(message="left running by a stopped serve"),
-                                          force=True)
-                marked += 1
-    return marked
-
-
 def trigger_delivery(client: SyncPrefectClient) -> None:
     """Deliver the outbox now rather than at the next scheduled sweep."""
-    client.create_flow_run_from_deployment(deployment_id(client, OUTBOX_DEPLOYMENT),
-                                           name="deliver-outbox (after a change)")
+    create_from_deployment(client, OUTBOX_DEPLOYMENT, name="deliver-outbox (after a change)")

@@ -129,6 +129,15 @@ def cases_with_untold_runs(*, session: Session, partnership: str) -> list[str]:
         .distinct().order_by(Case.case_ref)).all())
 
 
+def expected_runs(*, session: Session, partnership: str) -> list[tuple[str, CaseStatus, str, str | None]]:
+    """Every flow run the store expects Prefect to have, in one query: each case's reference and
+    status with each process it runs and that process's run (None while Prefect is untold)."""
+    return [(row.case_ref, row.status, row.process, row.flow_run_id) for row in session.execute(
+        select(Case.case_ref, Case.status, CaseRun.process, CaseRun.flow_run_id)
+        .join(CaseRun, CaseRun.case_id == Case.id)
+        .where(Case.partnership == partnership).order_by(Case.case_ref, CaseRun.process))]
+
+
 # -- audit ----------------------------------------------------------------------------------------
 
 def add_audit_event(*, session: Session, case_id: int | None, at: datetime, actor: str, via: Interface,

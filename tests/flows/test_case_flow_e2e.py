@@ -37,12 +37,12 @@ def refer(system: LocalSystem, path: Path, **changes: Any) -> str:
 def steps_of(system: LocalSystem, case_ref: str) -> dict[str, dict[str, Any]]:
     """The case's items by label: the step, and its subject after a colon (`rr-agency-responses:police`)."""
     return {f"{row['step']}:{row['subject']}" if row["subject"] else row["step"]: row
-            for row in system.sbu_json("status", case_ref)["steps"]}
+            for row in system.ask("status", case_ref)["steps"]}
 
 
-def test_refer_decide_submit_and_the_rapid_review_starts(local_system: SystemFactory, tmp_path: Path) -> None:
-    system = local_system(case_start=datetime(2026, 12, 23, 12, 0, tzinfo=UTC))
-    case_ref = refer(system, tmp_path / "referral.json")
+def test_refer_decide_submit_and_the_rapid_review_starts(shared_system: LocalSystem, tmp_path: Path) -> None:
+    system = shared_system  # its case clock starts at noon on Wednesday 23 December 2026
+    case_ref = refer(system, tmp_path / "referral.json", external_ref="POL-FLOW-START")
 
     run = system.wait_for_wait(case_ref, "dsp-decision")
     with system.client() as client:
@@ -124,14 +124,17 @@ def test_an_undone_step_is_reminded_alerted_and_escalated_in_order(
     assert seen.count("escalation") <= 3  # at most one more crossed paths with the decision
 
 
-def test_same_referral_twice_gives_one_case_and_one_run(local_system: SystemFactory, tmp_path: Path) -> None:
-    system = local_system(case_start=datetime(2026, 12, 23, 12, 0, tzinfo=UTC))
-    first = refer(system, tmp_path / "a.json")
-    second = refer(system, tmp_path / "b.json")
+def test_same_referral_twice_gives_one_case_and_one_run(shared_system: LocalSystem, tmp_path: Path) -> None:
+    system = shared_system
+    # The shared system holds other tests' cases: this test counts the cases it adds.
+    before = {row["case_ref"] for row in system.ask("cases")["cases"]}
+    first = refer(system, tmp_path / "a.json", external_ref="POL-FLOW-TWICE")
+    second = refer(system, tmp_path / "b.json", external_ref="POL-FLOW-TWICE")
     assert first == second
     system.wait_for_wait(first, "dsp-decision")
     assert len(system.runs_named(first)) == 1
-    assert len(system.sbu_json("cases")["cases"]) == 1
+    assert [row["case_ref"] for row in system.ask("cases")["cases"]
+            if row["case_ref"] not in before] == [first]
 
     system.sbu("decide", first, "--sin", "--rapid-review", "--rationale", "Criteria met on the facts.", *DSPS)
     conflicting = system.sbu("decide", first, "--no-sin", "--no-rapid-review", "--rationale",

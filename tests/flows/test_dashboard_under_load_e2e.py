@@ -25,7 +25,6 @@ import pytest
 
 from deployments.local import LocalSystem
 from tests.conftest import EXAMPLE_REFERRAL, SIGNATURES
-from tests.flows.conftest import SystemFactory
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
@@ -134,13 +133,13 @@ def locked_errors(log: Path) -> int:
 
 
 def test_decisions_submitted_on_the_dashboard_all_land_while_other_runs_write(
-        local_system: SystemFactory, prefect_server_home: Path, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    system = local_system(case_start=CASE_START)
+        shared_system: LocalSystem, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    system = shared_system  # its Prefect server is the one its `sbu serve` started
+    assert system.settings().time_start == CASE_START
     assert system.api_url is not None
     refs = [refer(system, tmp_path / f"referral-{n}.json", n) for n in range(CASES)]
     runs = [system.wait_for_wait(ref, "dsp-decision").id for ref in refs]
-    server_log = prefect_server_home / "prefect" / "server.log"
+    server_log = system.data_dir / "prefect" / "server.log"
     locked_before = locked_errors(server_log)
 
     with other_runs_writing(system.api_url) as other:
@@ -159,7 +158,7 @@ def test_decisions_submitted_on_the_dashboard_all_land_while_other_runs_write(
     # Every decision landed: each case records it and moves on to its notification (the SIN).
     for ref in refs:
         system.wait_for_wait(ref, "notification")
-        steps = {row["step"]: row for row in system.sbu_json("status", ref)["steps"]}
+        steps = {row["step"]: row for row in system.ask("status", ref)["steps"]}
         assert (steps["dsp-decision"]["state"], steps["dsp-decision"]["completed_by"]) == \
             ("done", "Dana Duty")
     # Nothing else of Prefect's own failed on the lock meanwhile (its services, the runs' events).

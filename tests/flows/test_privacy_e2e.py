@@ -242,7 +242,7 @@ def await_recorded(system: LocalSystem, case_ref: str, step: str, *,
                    timeout: float = 30.0 + STALL_ALLOWANCE) -> None:
     """Wait for the store to show `step` done; on failure say where the case's run ended up."""
     def done() -> bool:
-        steps = system.sbu_json("status", case_ref)["steps"]
+        steps = system.ask("status", case_ref)["steps"]
         return any(row["step"] == step and row["state"] == "done" for row in steps)
 
     try:
@@ -255,11 +255,13 @@ def await_recorded(system: LocalSystem, case_ref: str, step: str, *,
 
 
 def test_a_canary_referral_leaves_nothing_personal_in_prefect(
-        local_system: SystemFactory, tmp_path: Path) -> None:
+        shared_system: LocalSystem, tmp_path: Path) -> None:
     test_started = datetime.now(UTC) - timedelta(seconds=5)
     token = f"zq{uuid4().hex[:10]}"  # z and q: never in a UUID or a hex digest
     by_cli, by_ui = Markers(token, "cli"), Markers(token, "ui")
-    system = local_system(case_start=CASE_START)
+    # Its case clock starts at CASE_START; what other tests left in it is searched too.
+    system = shared_system
+    assert system.settings().time_start == CASE_START
     cli_case = refer(system, tmp_path / "cli.json", by_cli)
     ui_case = refer(system, tmp_path / "ui.json", by_ui)
     assert cli_case != ui_case
@@ -604,7 +606,7 @@ def answer_forms(system: LocalSystem, case_ref: str, steps: list[tuple[int, Step
 
 
 def closed(system: LocalSystem, case_ref: str) -> bool:
-    return bool(system.sbu_json("status", case_ref)["status"] == "closed")
+    return bool(system.ask("status", case_ref)["status"] == "closed")
 
 
 def store_text(system: LocalSystem) -> str:

@@ -16,7 +16,7 @@ from models.calendar import LONDON, end_of_london_day
 from models.enums import Agency, CasePath, Role, RunLoss, StepState
 from models.processes import STEP_RULES, StepId
 from tasks.mail import messages
-from tasks.mail.checked import MeetingPlace, ProcessName, SectionName, StepTitle, Subject
+from tasks.mail.checked import MeetingPlace, ProcessName, SectionName, StepName, StepTitle, Subject
 from tasks.mail.directory import Directory
 from tasks.mail.messages import DigestRow
 from tasks.mail.rendering import EmailDraft
@@ -615,7 +615,9 @@ def test_the_digest_refuses_bad_arguments(directory: Directory) -> None:
 def test_a_digest_row_holds_identifiers_and_a_title_only(directory: Directory) -> None:
     assert _row(REF, "rr-meeting", DAY).step_title == STEP_RULES[StepId.RR_MEETING].title
     assert _row(REF, "cspr-imr", DAY, subject="health").item == "cspr-imr:health"
-    assert isinstance(_row(REF, StepId.RR_MEETING, DAY).step, str)
+    # A step given as the procedure's enum is held as a checked step id: the value, not the enum.
+    given_as_enum = _row(REF, StepId.RR_MEETING, DAY).step
+    assert (type(given_as_enum), given_as_enum) == (StepName, "rr-meeting")
     with pytest.raises(ValidationError, match="needs its title"):
         _row(REF, "toy-review-panel", DAY)
     for step in ("Toy", "toy--step", "toy step", "-toy", "toy\n", "t" * 41):
