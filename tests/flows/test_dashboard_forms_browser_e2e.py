@@ -319,6 +319,8 @@ def test_a_refused_answer_comes_back_with_the_reason_first_and_what_was_chosen(
         href = link.get_attribute("href")
         assert href == f"/artifacts/key/timeline-{case_ref.lower()}", href
         page.goto(f"{base_url}{href}")
+        # The timeline's page lists its versions, newest first: the newest is the table.
+        page.get_by_role("listitem").first.get_by_role("heading", level=6).get_by_role("link").click()
         table = page.locator("table").first
         expect(table).to_contain_text("Where it stands")
         widths = page.evaluate("() => [document.documentElement.scrollWidth, "
