@@ -217,6 +217,32 @@ class RunRepairedMail(MailRequest):
     replaced: str
 
 
+@dataclass(frozen=True, slots=True)
+class LateStep:
+    """An open step of a case already past its due date: which, due when, and how many working
+    days late."""
+
+    case_ref: str
+    step: str
+    subject: str
+    title: str
+    due: date
+    days_late: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSummaryMail(MailRequest):
+    """To the SBU, once for a whole import of open cases (`sbu import`): how many cases came in,
+    and each step still open and already late, by case reference and step only. The history
+    itself is alerted for nothing; this is the one email an import sends. `file_sha256` names the
+    file, so the same file imported again sends no second summary."""
+
+    imported: int
+    late: tuple[LateStep, ...]
+    on: date
+    file_sha256: str
+
+
 # -- effects ---------------------------------------------------------------------------------------
 
 

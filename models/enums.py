@@ -232,12 +232,15 @@ class Interface(StrEnum):
     # The officers' desk (`sbu web`).
     WEB = "web"
     SYSTEM = "system"
+    # A case's history brought in from a file (`sbu import`).
+    IMPORT = "import"
 
 
 # How a message to a person names each interface.
 INTERFACE_NAMES: dict[Interface, str] = {Interface.CLI: "the `sbu` command",
                                          Interface.PREFECT_UI: "the dashboard",
                                          Interface.WEB: "the desk",
+                                         Interface.IMPORT: "an import",
                                          Interface.SYSTEM: "the system"}
 
 

@@ -11,8 +11,8 @@ lives here.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -59,6 +59,7 @@ from models.effects import (
 from models.enums import Anchor, CaseStatus, Interface, RunLoss, StepState, TimerState
 from models.errors import Refused, SbuError
 from models.forms import DspDecisionForm, Referral, RetimeForm
+from models.importing import HistoryEntry, HistoryRefused, catch_up_alerts, historical, moment_of
 from models.procedure import Context, Outcome, handle
 from models.processes import build_registry
 from models.processes.case import DSP_DECISION, referral_anchors
@@ -246,11 +247,21 @@ class CaseService:
             return ReferOutcome(existing.case_ref, created=False)
 
         ctx = self.context()
+        case = self._new_case(session, referral, ctx)
+        self._apply(session, case, handle(self._state(session, case, ctx), Referred(), ctx).effects,
+                    actor=actor, ctx=ctx,
+                    audits=[("case-referred", {"category": case.category.value,
+                                               "children": len(case.children)})])
+        return ReferOutcome(case.case_ref, created=True)
+
+    def _new_case(self, session: Session, referral: Referral, ctx: Context) -> Case:
+        """The case row of `referral`, with its children, agencies and the anchors it brings."""
+        partnership = self.settings.partnership
         case = Case(
             case_ref=repo.next_case_ref(session=session, partnership=partnership,
                                         prefix=self.settings.case_ref_prefix, year=referral.referred_on.year),
             partnership=partnership, referring_agency=referral.referring_agency,
-            external_ref=referral.external_ref, fingerprint=digest, category=referral.category,
+            external_ref=referral.external_ref, fingerprint=fingerprint(referral), category=referral.category,
             abuse_or_neglect=referral.abuse_or_neglect, status=CaseStatus.AWAITING_DECISION, path=None,
             incident_on=referral.incident_date, la_aware_on=referral.la_aware_date,
             referred_at=referral.referred_at, referred_on=referral.referred_on, created_at=ctx.now,
@@ -266,11 +277,50 @@ class CaseService:
         for anchor, on in referral_anchors(referred_on=referral.referred_on,
                                            la_aware_on=referral.la_aware_date).items():
             _set_anchor(session, case, anchor, on)
-        self._apply(session, case, handle(self._state(session, case, ctx), Referred(), ctx).effects,
-                    actor=actor, ctx=ctx,
+        return case
+
+    def replay(self, session: Session, referral: Referral, history: Sequence[HistoryEntry], *,
+               importer: Actor, imported: Mapping[str, Any]) -> CaseState:
+        """Store a case that began before the system did, with its history, in the caller's
+        transaction (`tasks.importing` owns it): the referral, then each entry in order, each
+        handled by the procedure exactly as if recorded on its own date (the case clock set to
+        it), and written without the emails and timers of the past (`models.importing.historical`).
+        Last, the timers of what is still open, from now on only. Each audit event says it was
+        imported (`imported`: who ran the import, from which file) and the date it records; it is
+        stamped with the moment it was written. Raises `HistoryRefused` naming the entry the
+        procedure refused; the caller rolls back."""
+        self._check(importer, None)
+        ctx = self.context()
+        now = ctx.now
+
+        def at(moment: datetime) -> Context:
+            return replace(ctx, now=moment)
+
+        def mark(on: date) -> dict[str, Any]:
+            return {"imported": {**imported, "on": on.isoformat()}}
+
+        moment = min(now, referral.referred_at)
+        case = self._new_case(session, referral, at(moment))
+        referred = handle(self._state(session, case, at(moment)), Referred(), at(moment))
+        self._apply(session, case, historical(referred.effects), actor=importer, ctx=at(moment),
                     audits=[("case-referred", {"category": case.category.value,
-                                               "children": len(case.children)})])
-        return ReferOutcome(case.case_ref, created=True)
+                                               "children": len(case.children)})],
+                    mark=mark(referral.referred_on), audit_at=now)
+        for index, entry in enumerate(history):
+            moment = moment_of(entry.on, after=moment, now=now)
+            step_ctx = at(moment)
+            try:
+                outcome = handle(self._state(session, case, step_ctx), entry.event, step_ctx)
+            except Refused as error:
+                # The case reference is this transaction's, rolled back with the refusal.
+                raise HistoryRefused(index, str(error).replace(case.case_ref, "the case")) from None
+            who = Actor(entry.by, Interface.IMPORT) if entry.by else importer
+            self._apply(session, case, historical(outcome.effects), actor=who, ctx=step_ctx,
+                        mark=mark(entry.on), audit_at=now)
+        state = self._state(session, case, ctx)
+        self._apply(session, case, catch_up_alerts(state, ctx), actor=SYSTEM, ctx=ctx,
+                    mark=mark(ctx.today), audit_at=now)
+        return state  # timers change nothing the case's state shows
 
     def record(self, case_ref: str, step: str, form: BaseModel, *, actor: Actor) -> ChangeOutcome:
         """Record a step (or, for a step with several parts, one part of it) with its form."""
@@ -423,9 +473,11 @@ class CaseService:
                           today=ctx.today)
 
     def _apply(self, session: Session, case: Case, effects: Sequence[Effect], *, actor: Actor,
-               ctx: Context, audits: Sequence[tuple[str, dict[str, Any]]] = ()) -> list[Timer]:
+               ctx: Context, audits: Sequence[tuple[str, dict[str, Any]]] = (),
+               mark: Mapping[str, Any] | None = None, audit_at: datetime | None = None) -> list[Timer]:
         """Write `effects`, each with its audit event, after `audits` already due. Returns the
-        timers added."""
+        timers added. `mark` is added to every audit event's detail, and `audit_at` (default: the
+        context's now) stamps them: an imported history is written now, about its own dates."""
         added: list[Timer] = []
         pending = list(audits)
         for effect in effects:
@@ -517,8 +569,10 @@ class CaseService:
         # head until the commit, and the change itself (its emails rendered, its rows written)
         # need not hold it.
         session.flush()
-        repo.add_audit_events(session=session, case_id=case.id, at=ctx.now, actor=actor.name, via=actor.via,
-                              events=pending)
+        if mark:
+            pending = [(action, {**detail, **mark}) for action, detail in pending]
+        repo.add_audit_events(session=session, case_id=case.id, at=audit_at or ctx.now, actor=actor.name,
+                              via=actor.via, events=pending)
         return added
 
     def _item(self, session: Session, case: Case, step: str, subject: str) -> Item:

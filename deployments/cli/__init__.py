@@ -17,7 +17,7 @@ import sys
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 # Imported for their commands: each registers itself, in the order `sbu --help` lists them.
-from deployments.cli import commands, mail, reports, reviews, trail  # noqa: F401
+from deployments.cli import commands, importing, mail, reports, reviews, trail  # noqa: F401
 from deployments.cli.app import main
 
 __all__ = ["main"]

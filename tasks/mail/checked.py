@@ -133,6 +133,17 @@ class StepTitle(_Checked):
         return super().__new__(cls, value)
 
 
+class FileDigest(_Checked):
+    """A file's SHA-256, as 64 lowercase hex digits: how an import's summary names its file."""
+
+    __slots__ = ()
+
+    def __new__(cls, value: str) -> Self:
+        if not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ValueError("a file's digest is 64 lowercase hex digits")
+        return super().__new__(cls, value)
+
+
 def no_line_breaks(value: str) -> str:
     # A CR or LF in a header value would start a new header: refused outright, never folded away.
     if "\r" in value or "\n" in value:

@@ -1,7 +1,7 @@
 """The procedure's own emails, one builder function per email, grouped by what they are about:
 the case (`case`), one item and its alerts (`steps`), the Rapid Review (`rapid_review`), the CSPR
-(`cspr`), the action plan (`action_plan`), the digests and reports (`digests`) and the alerts about
-undelivered mail (`alerts`).
+(`cspr`), the action plan (`action_plan`), the digests and reports (`digests`), an import of open
+cases (`importing`) and the alerts about undelivered mail (`alerts`).
 
 Each email the procedure asks for by type (`models.effects.MailRequest`) has its builder registered
 for that type beside it (`tasks.mail.drafts.builds`); importing this package registers them all.
@@ -31,6 +31,7 @@ from tasks.mail.messages.digests import (
     progress_summary_email,
     report_ready_email,
 )
+from tasks.mail.messages.importing import LateRow, import_summary_email
 from tasks.mail.messages.rapid_review import rr_information_request_email, rr_meeting_invitation_email
 from tasks.mail.messages.steps import (
     StepBuilder,
@@ -41,10 +42,11 @@ from tasks.mail.messages.steps import (
 )
 
 __all__ = [
-    "DigestRow", "ProgressItem", "ProgressRow", "ReportHeadline", "StepBuilder", "action_assigned_email",
-    "case_closed_email", "cspr_commissioned_email", "daily_digest_email", "dead_letter_alert_email",
-    "decision_recorded_email", "escalation_email", "imr_incomplete_email", "imr_request_email",
-    "overdue_email", "progress_summary_email", "referral_received_email", "refused_recipients_alert_email",
+    "DigestRow", "LateRow", "ProgressItem", "ProgressRow", "ReportHeadline", "StepBuilder",
+    "action_assigned_email", "case_closed_email", "cspr_commissioned_email", "daily_digest_email",
+    "dead_letter_alert_email", "decision_recorded_email", "escalation_email", "import_summary_email",
+    "imr_incomplete_email", "imr_request_email", "overdue_email",
+    "progress_summary_email", "referral_received_email", "refused_recipients_alert_email",
     "reminder_email", "report_ready_email", "rr_information_request_email", "rr_meeting_invitation_email",
     "run_repaired_alert_email", "step_opened_email",
 ]

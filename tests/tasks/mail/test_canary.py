@@ -28,11 +28,19 @@ from models.forms import DspDecisionForm, parse_referral
 from models.processes import StepId
 from models.timetable import StepRule
 from tasks.mail import messages
-from tasks.mail.checked import MeetingPlace, ProcessName, SectionName, StepName, StepTitle, Subject
+from tasks.mail.checked import (
+    FileDigest,
+    MeetingPlace,
+    ProcessName,
+    SectionName,
+    StepName,
+    StepTitle,
+    Subject,
+)
 from tasks.mail.delivery import deliver_pending
 from tasks.mail.directory import Directory
 from tasks.mail.drafts import mail_requests
-from tasks.mail.messages import DigestRow, ProgressItem, ProgressRow, ReportHeadline
+from tasks.mail.messages import DigestRow, LateRow, ProgressItem, ProgressRow, ReportHeadline
 from tasks.mail.outbox import queue_email
 from tasks.mail.rendering import EmailDraft
 from tasks.mail.sender import SmtpSender
@@ -49,13 +57,14 @@ CONTRACT_BUILDERS: list[Callable[..., EmailDraft]] = [
     messages.daily_digest_email, messages.cspr_commissioned_email, messages.imr_request_email,
     messages.imr_incomplete_email, messages.action_assigned_email, messages.case_closed_email,
     messages.progress_summary_email, messages.report_ready_email, messages.run_repaired_alert_email,
+    messages.import_summary_email,
 ]
 # The alerts to the fallback address carry the mail server's reply, not a case's details.
 ALERT_BUILDERS = {messages.dead_letter_alert_email, messages.refused_recipients_alert_email}
 # The only str parameters a builder may take, each validated against a strict pattern.
 ALLOWED_STR_PARAMETERS = {"case_ref", "dashboard_url", "partnership"}
 # Validated str subclasses that hold identifiers (lowercase letters, digits and dashes).
-IDENTIFIER_TYPES: set[type] = {Subject, SectionName, StepName, ProcessName}
+IDENTIFIER_TYPES: set[type] = {Subject, SectionName, StepName, ProcessName, FileDigest}
 # The one piece of typed text an email may carry: a meeting's room or link, which is logistics.
 ALLOWED_TYPED_TEXT: set[tuple[str, type]] = {("place", MeetingPlace)}
 
@@ -103,6 +112,10 @@ def test_no_builder_takes_free_text() -> None:
     item_fields = {name: _text_types(info.annotation) for name, info in ProgressItem.model_fields.items()}
     assert {name: kinds for name, kinds in item_fields.items() if kinds} == {
         "step": {StepName}, "subject": {Subject}, "title": {StepTitle}}
+    # An import's summary names each late step as the progress summary does, with its case.
+    late_fields = {name: _text_types(info.annotation) for name, info in LateRow.model_fields.items()}
+    assert {name: kinds for name, kinds in late_fields.items() if kinds} == {
+        "case_ref": {str}, "step": {StepName}, "subject": {Subject}, "title": {StepTitle}}
     # A yearly report's notice carries counts only.
     assert all(info.annotation is int for info in ReportHeadline.model_fields.values())
 
@@ -116,6 +129,7 @@ REQUEST_TEXT_FIELDS = {
     ("ActionAssignedMail", "action"): Subject, ("ImrRequestMail", "sections"): SectionName,
     ("ImrIncompleteMail", "missing"): SectionName, ("MeetingInvitationMail", "place"): MeetingPlace,
     ("RunRepairedMail", "process"): ProcessName, ("RunRepairedMail", "replaced"): UUID,
+    ("ImportSummaryMail", "file_sha256"): FileDigest,
 }
 
 
@@ -187,6 +201,12 @@ def _every_email(case_ref: str, agencies: Sequence[Agency], directory: Directory
                                                     title=StepTitle("Local learning event held"),
                                                     due=date(2026, 4, 2)),),
                                  more=3)]),
+        messages.import_summary_email(
+            day=date(2026, 4, 1), imported=3, file_digest=FileDigest("ab" * 32), directory=directory,
+            dashboard_url=url,
+            late=[LateRow(case_ref=case_ref, step=StepId.RR_AGENCY_RESPONSES, subject=Subject(agency.value),
+                          title=StepTitle("Agency information for the Rapid Review"), due=due, days_late=4)
+                  for agency in agencies]),
         # The yearly report's notice (`report_ready_email`) is not here: it names no case, and its
         # parameters are dates and counts (checked above), so it can carry no marker.
     ]
