@@ -87,9 +87,9 @@ def sbu_in_process(args: list[str], environment: dict[str, str], *,
             if _prefect_settings() is not prefect_settings:
                 # A command that told Prefect pointed this process's Prefect at its server
                 # (`tasks.prefect.connection.prefect_rereads_environment`): read ours again.
-                from prefect.context import refresh_global_settings_context
+                from tasks.prefect.hooks import refresh_settings
 
-                refresh_global_settings_context()
+                refresh_settings()
     return subprocess.CompletedProcess([SBU, *args], code, out.getvalue(), err.getvalue())
 
 

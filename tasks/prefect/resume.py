@@ -127,8 +127,10 @@ def stored_schema(client: SyncPrefectClient, run_id: UUID, key: str) -> dict[str
 
     import httpx
 
+    from tasks.prefect.hooks import schema_key
+
     try:
-        stored = client.read_flow_run_input(run_id, f"suspended-{key}-schema")
+        stored = client.read_flow_run_input(run_id, schema_key(key))
     except httpx.HTTPStatusError:  # not found
         return None
     value = json.loads(stored) if stored else None
