@@ -18,15 +18,15 @@ from typing import Any
 from prefect import get_run_logger
 from prefect.flow_runs import suspend_flow_run
 from prefect.runtime import flow_run
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from models.descriptions import form_markdown
 from models.registry import Process, Wait
 from models.state import CaseState
 from tasks.case_store import read_case, record_answer
 from tasks.prefect.ops import request_delivery, scrub_run_inputs, stored_inputs, sync_case
-from tasks.run_inputs import run_input_for
-from tasks.runtime import registry
+from tasks.run_inputs import case_form, is_wake_up, run_input_for
+from tasks.runtime import registry, settings
 
 # A suspension's timeout fails the run when it expires (docs/architecture.md), so it is never the
 # statutory deadline: durable timers are. It only has to outlast any real wait.
@@ -49,6 +49,9 @@ def run_waits(process: Process, case_ref: str, *, before_wait: BeforeWait | None
     scrubbed: set[str] = set()
     attempts: dict[str, int] = {}
     refusal: str | None = None
+    # The answer asked again, whose choices (never its typed text) the next form fills in again.
+    refused: BaseModel | None = None
+    imr_sections = settings().reviews.imr_sections
     while True:
         # What people typed on a form the flow has moved past is in the store now: remove it
         # from Prefect (docs/architecture.md, "Data protection"). A wait still open keeps its answers until
@@ -69,7 +72,8 @@ def run_waits(process: Process, case_ref: str, *, before_wait: BeforeWait | None
             raise RuntimeError(f"{case_ref}: too many refused answers to {wait.name}")
         if before_wait is not None:
             before_wait(wait, state)
-        form = run_input_for(wait).with_initial_data(description=form_markdown(wait, state, refusal))
+        form = case_form(wait, state, imr_sections=imr_sections, refused=refused)
+        form = form.with_initial_data(description=form_markdown(wait, state, refusal))
         key = wait.key(base, attempt)
         answer = suspend_flow_run(wait_for_input=form, key=key, timeout=int(WAIT_LIMIT.total_seconds()))
         refusal = record_answer(case_ref, process.id, wait.name, answer, run_id=str(run_id), key=key)
@@ -78,14 +82,16 @@ def run_waits(process: Process, case_ref: str, *, before_wait: BeforeWait | None
             # Refused, or nothing new: asked again under a key of its own, since an answered key
             # keeps its answer.
             attempts[base] = attempt + 1
-            refusal = refusal or "that was already recorded"
+            refusal = refusal or "That was already recorded."
+            refused = answer
             continue
+        refused = None
         if refusal is not None:
             # Answered another way meanwhile (a conflicting decision by `sbu`, say): the case has
             # moved on without this answer, and whoever gave it is told so on the next form (the
             # refusal names the case and the step, never a value typed or who typed it).
             logger.warning("%s: an answer to %s was not recorded: %s", case_ref, wait.name, refusal)
-            refusal = f"the answer to {wait.name} was refused: {refusal}"
+            refusal = f"The answer to “{wait.title}” was not recorded: {refusal}"
         logger.info("%s: %s answered (path %s)", case_ref, wait.name,
                     state.path.value if state.path else "none yet")
         # The answer is in the store: remove it from Prefect before anything else happens (the
@@ -110,20 +116,17 @@ def _unread(process: Process, case_ref: str, wait: Wait, run_id: str,
     which refuses it or finds it already there, so whoever sent it is told on the next form
     rather than their answer vanishing. `sbu`'s own wake-up answer is skipped: it says nothing."""
     form = run_input_for(wait)
-    wake_up = form.model_validate(form.placeholder()).model_dump(mode="json")
     refusal: str | None = None
     for key, value in stored:
-        if value is None:
+        if value is None or is_wake_up(value):
             continue
         try:
             answer = form.model_validate(value)
         except ValidationError:
-            refusal = refusal or "that answer could not be read; nothing was recorded from it"
-            continue
-        if answer.model_dump(mode="json") == wake_up:
+            refusal = refusal or "That answer could not be read; nothing was recorded from it."
             continue
         refusal = record_answer(case_ref, process.id, wait.name, answer, run_id=run_id, key=key) or refusal
     if refusal is not None:
         get_run_logger().warning("%s: an answer to %s was not recorded: %s", case_ref, wait.name, refusal)
-        return f"the answer to {wait.name} was refused: {refusal}"
+        return f"The answer to “{wait.title}” was not recorded: {refusal}"
     return None

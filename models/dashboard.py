@@ -1,6 +1,7 @@
 """What the operators' dashboard shows of a case, beyond its forms: the tags on its flow runs (its
 path and its stage, so runs can be filtered by them) and its timeline, a table of every dated item
-with its due date, when it was done and how late; and, over every case, the deadlines ahead.
+with its due date, when it was done and how late, linked from the case's own run; and, over every
+case, the deadlines ahead.
 
 Pure: computed from the case as the store shows it (`CaseState`), a date and the working-day
 calendar. Built from the case reference, step ids, rule titles, dates and states only, never
@@ -15,10 +16,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from models.calendar import LONDON, WorkingDayCalendar
+from models.choices import ACTION_STEP
 from models.enums import TimerKind
 from models.registry import Registry
 from models.reporting import AWAITING_DECISION, Timing, days_late, timing_of
 from models.state import CaseState
+from models.titles import agency_title, title_of
 
 PATH_TAG = "path:"
 STAGE_TAG = "stage:"
@@ -51,19 +54,11 @@ class TimelineRow:
 
     item: str  # the step id, and the subject (an agency, an action) after a colon
     title: str
+    subject: str  # the agency or action it is owed by or for, as a person reads it ("" if none)
     due: date
     done: date | None
     state: Timing
     late_by: int | None
-
-    def as_row(self) -> dict[str, str]:
-        """The row as the dashboard's table shows it, in its column order."""
-        return {
-            "item": self.item, "what": self.title, "due": self.due.isoformat(),
-            "done": self.done.isoformat() if self.done is not None else "",
-            "state": self.state.value,
-            "late by (working days)": "" if self.late_by is None else str(self.late_by),
-        }
 
 
 def timeline_rows(state: CaseState, *, as_of: date, calendar: WorkingDayCalendar) -> tuple[TimelineRow, ...]:
@@ -74,17 +69,57 @@ def timeline_rows(state: CaseState, *, as_of: date, calendar: WorkingDayCalendar
     for item in state.steps:
         timing = timing_of(item, as_of=as_of)
         late = timing in (Timing.LATE, Timing.OPEN_OVERDUE)
+        subject = item.subject.upper() if item.step == ACTION_STEP else (
+            agency_title(item.subject) if item.agency is not None else item.subject)
         rows.append(TimelineRow(
-            item=item.label, title=item.title, due=item.due,
+            item=item.label, title=item.title, subject=subject, due=item.due,
             done=item.completed_on if timing in (Timing.ON_TIME, Timing.LATE) else None, state=timing,
             late_by=days_late(item, as_of=as_of, calendar=calendar) if late else None))
     return tuple(sorted(rows, key=lambda row: (row.due, row.item)))
+
+
+# The timeline's columns. The dashboard draws a Markdown table's cells on one line each, and its
+# artifact page leaves about 690 px for the table on a 1,280 px screen: so three columns, the
+# item's title the only long one, when it was done said with where it stands.
+TIMELINE_HEADER = ("Item", "Due", "Where it stands")
+
+
+def _standing(row: TimelineRow) -> str:
+    days = f"{row.late_by} working day{'' if row.late_by == 1 else 's'}" if row.late_by else ""
+    match row.state:
+        case Timing.LATE if days:
+            return f"Done late, by {days}"
+        case Timing.OPEN_OVERDUE if days:
+            return f"Overdue by {days}"
+        case _:
+            return title_of(row.state)
+
+
+def timeline_table(rows: tuple[TimelineRow, ...]) -> str:
+    """The timeline as one Markdown table: each item by its title (and its agency or action), its
+    due date, and where it stands in words, with how many working days late."""
+    lines = ["| " + " | ".join(TIMELINE_HEADER) + " |", "|" + "---|" * len(TIMELINE_HEADER)]
+    for row in rows:
+        cells = (f"{row.title} ({row.subject})" if row.subject else row.title, f"{row.due:%d %b %Y}",
+                 _standing(row))
+        lines.append("| " + " | ".join(cell.replace("|", "/") for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def timeline_key(case_ref: str) -> str:
     """The key of the case's timeline artifact. Artifact keys allow lowercase letters, digits and
     dashes; case references are letters, digits and dashes."""
     return f"timeline-{case_ref.lower()}"
+
+
+def timeline_link_key(case_ref: str) -> str:
+    """The key of the link to the timeline on the case's own run (its Artifacts tab)."""
+    return f"timeline-link-{case_ref.lower()}"
+
+
+def timeline_url(case_ref: str) -> str:
+    """Where the dashboard shows the timeline's latest version (a path on the dashboard)."""
+    return f"/artifacts/key/{timeline_key(case_ref)}"
 
 
 def timeline_description(state: CaseState, *, as_of: date, registry: Registry) -> str:

@@ -12,6 +12,10 @@ from models.rules import notification_duty
 from models.state import CaseState, ItemState
 from models.timetable import StepRule
 
+# Under a refusal: what the form asked again holds of the answer refused.
+REFILLED = ("Put it right and submit again. What you chose (dates, options, yes or no) is filled in "
+            "again; text you typed is not kept, so type it again.")
+
 
 def due_line(item: ItemState, rule: StepRule) -> str:
     """When `item` is due, in London and UTC, and the rule that made the date, with its source."""
@@ -40,10 +44,14 @@ def open_item_lines(wait: Wait, state: CaseState) -> list[str]:
 
 
 def form_markdown(wait: Wait, state: CaseState, refusal: str | None) -> str:
-    """The whole description of `wait`'s form for this case: its title, the wait's own lines (or
-    what it asks and each open item's due line), and why the previous answer was refused, if it
-    was."""
-    lines = [f"## {wait.title} for case {state.case_ref}", ""]
+    """The whole description of `wait`'s form for this case: why the previous answer was not
+    recorded, first, where a person looks (if it was refused), then its title, and the wait's own
+    lines (or what it asks and each open item's due line)."""
+    lines: list[str] = []
+    if refusal:
+        lines += [f"> **Your answer was not recorded.** {refusal}", ">",
+                  f"> {REFILLED}", ""]
+    lines += [f"## {wait.title} for case {state.case_ref}", ""]
     if wait.describe is not None:
         lines += wait.describe(state, wait)
     else:
@@ -52,8 +60,6 @@ def form_markdown(wait: Wait, state: CaseState, refusal: str | None) -> str:
             if item.is_open:
                 lines += [f"**{rule.title}**" + (f" ({item.subject})" if item.subject else ""),
                           "", due_line(item, rule), ""]
-    if refusal:
-        lines += ["", f"> **The previous answer was not recorded:** {refusal}"]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -10,11 +10,12 @@ from pydantic import ValidationError
 
 from models.access import unsealed
 from models.enums import Interface
-from models.errors import SbuError, describe_validation_error
+from models.errors import SbuError
+from models.refusals import field_titles, rule_in_words, validation_in_words
 from models.registry import Act
 from models.state import CaseState
 from tasks import runtime
-from tasks.run_inputs import domain_form, recorded_by
+from tasks.run_inputs import RECORDED_BY, choice_of, domain_form, recorded_by
 from tasks.service import Actor, PassOutcome
 
 NOT_THROUGH_GATEWAY = ("this form must be submitted through the partnership's sign-in (the gateway); "
@@ -44,8 +45,11 @@ def read_case(case_ref: str) -> CaseState:
 def record_answer(case_ref: str, process: str, wait: str, answer: RunInput, *, run_id: str,
                   key: str) -> str | None:
     """Record an answer typed into the dashboard form of `process`'s `wait` (the run `run_id`
-    suspended on `key`), validated into its domain form; return why it was refused, or None."""
+    suspended on `key`), validated into its domain form; return why it was refused, or None. The
+    reason names each field by its title on the form (`models.refusals`), never a value typed."""
     found = runtime.registry().process(process).wait_named(wait)
+    asked = choice_of(found, answer).form
+    titles = {RECORDED_BY: "Recorded by"}
     try:
         actor = _ui_actor(recorded_by(answer), run_id=run_id, key=key)
         if actor is None:
@@ -56,9 +60,9 @@ def record_answer(case_ref: str, process: str, wait: str, answer: RunInput, *, r
         else:
             runtime.service().record(case_ref, choice.step, form, actor=actor)
     except ValidationError as error:
-        return describe_validation_error(error)
+        return validation_in_words(error, asked, extra_titles=titles)
     except SbuError as error:
-        return str(error)
+        return rule_in_words(str(error), {**field_titles(asked), **titles})
     return None
 
 

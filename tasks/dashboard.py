@@ -1,7 +1,7 @@
-"""Showing a case on the operators' dashboard: its runs' path and stage tags, and its timeline
-artifact (`models.dashboard` says what they are). Each call reads what Prefect shows and writes only
-what differs, so the flows, `sbu` and the deadline checks can all call it after every change, any
-number of times.
+"""Showing a case on the operators' dashboard: its runs' path and stage tags, its timeline
+artifact and the link to it on the case's own run (`models.dashboard` says what they are). Each
+call reads what Prefect shows and writes only what differs, so the flows, `sbu` and the deadline
+checks can all call it after every change, any number of times.
 """
 
 from __future__ import annotations
@@ -22,7 +22,10 @@ from models.dashboard import (
     retagged,
     timeline_description,
     timeline_key,
+    timeline_link_key,
     timeline_rows,
+    timeline_table,
+    timeline_url,
 )
 from models.registry import Registry
 from models.state import CaseState
@@ -93,13 +96,13 @@ def publish_deadlines(client: SyncPrefectClient, service: CaseService, *, flow_r
 def publish_timeline(client: SyncPrefectClient, state: CaseState, *, as_of: date,
                      calendar: WorkingDayCalendar, registry: Registry, flow_run_id: UUID | None = None,
                      task_run_id: UUID | None = None) -> bool:
-    """Publish the case's timeline as a new version of its table artifact, unless the latest
-    version already says the same; return whether it published. Linked to the run that published
-    it, when there is one, so the run's own Artifacts tab shows it too."""
-    data = json.dumps([row.as_row() for row in timeline_rows(state, as_of=as_of, calendar=calendar)])
+    """Publish the case's timeline as a new version of its Markdown artifact (one table), unless the
+    latest version already says the same; return whether it published. Linked to the run that
+    published it, when there is one, so the run's own Artifacts tab shows it too."""
+    data = timeline_table(timeline_rows(state, as_of=as_of, calendar=calendar))
     return _publish_table(client, key=timeline_key(state.case_ref), data=data,
                           description=timeline_description(state, as_of=as_of, registry=registry),
-                          flow_run_id=flow_run_id, task_run_id=task_run_id)
+                          flow_run_id=flow_run_id, task_run_id=task_run_id, kind="markdown")
 
 
 def show_timelines(client: SyncPrefectClient, service: CaseService, case_refs: Iterable[str], *,
@@ -113,6 +116,30 @@ def show_timelines(client: SyncPrefectClient, service: CaseService, case_refs: I
                for case_ref in case_refs)
 
 
+def link_timeline(client: SyncPrefectClient, state: CaseState, *, registry: Registry) -> bool:
+    """Link the case's own run (its root process's) to the timeline's page, once: the run's
+    Artifacts tab then leads to the latest timeline, whoever published it. Returns whether it
+    linked (a run replaced by the reconciliation sweep is linked again)."""
+    from prefect.client.schemas.actions import ArtifactCreate
+    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
+
+    run_id = state.runs.get(registry.root.id)
+    if run_id is None:
+        return False
+    key = timeline_link_key(state.case_ref)
+    latest = client.read_latest_artifacts(
+        artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key])), limit=1)
+    if latest and str(latest[0].flow_run_id) == run_id:
+        return False
+    # A link is a Markdown artifact, as Prefect's own `create_link_artifact` makes one: the
+    # dashboard shows a "link" artifact's text as it is, without the link.
+    client.create_artifact(ArtifactCreate(
+        key=key, type="markdown", data=f"[Timeline of case {state.case_ref}]({timeline_url(state.case_ref)})",
+        description=f"The latest timeline of case {state.case_ref}: every item, when due, done or late.",
+        flow_run_id=UUID(run_id)))
+    return True
+
+
 def show_case(client: SyncPrefectClient, service: CaseService, case_ref: str, *,
               runs: Iterable[UUID] | None = None, flow_run_id: UUID | None = None,
               task_run_id: UUID | None = None) -> None:
@@ -124,3 +151,4 @@ def show_case(client: SyncPrefectClient, service: CaseService, case_ref: str, *,
     retag_runs(client, state, runs, registry=service.registry)
     publish_timeline(client, state, as_of=london_date(service.clock.now()), calendar=service.calendar,
                      registry=service.registry, flow_run_id=flow_run_id, task_run_id=task_run_id)
+    link_timeline(client, state, registry=service.registry)

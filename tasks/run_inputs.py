@@ -1,4 +1,5 @@
-"""The dashboard's forms, derived from the domain's: one Prefect `RunInput` per wait.
+"""The dashboard's forms, derived from the domain's: one Prefect `RunInput` per wait, and the form
+of that wait for one case.
 
 A wait that records one thing (one step, or one act) has that form's fields, with their titles and
 descriptions, and a "Recorded by" field. A wait that offers several has one field, "What to
@@ -7,37 +8,56 @@ Their fields are named apart (each prefixed by its choice) because the UI tells 
 belongs to by the fields it has. Nothing is copied by hand, so a field added to a domain form
 appears on the dashboard as it is.
 
-The types are loosened on purpose: a text field is plain text here, with no pattern or length,
-because Prefect's server validates an answer against the form's schema and its error would quote
-what was typed. The flow validates the answer into the domain form instead (`domain_form`), whose
-errors never echo a value (docs/architecture.md, "Data protection"), and asks again with the reason. A
-required yes-or-no is
-asked as a choice of "yes" or "no": the UI sends nothing for a switch left alone, and leaving it
-alone must not answer "no".
+Two layers. `run_input_for` is the model an answer is read with: its types are loosened on purpose
+(text as plain text, a closed choice as text, every field of a choice optional), so that any answer
+the dashboard sends is read, and the flow validates it into the domain form instead
+(`domain_form`), whose errors never echo a value, and asks again with the reason. `case_form` is
+what the dashboard is shown for one case: the same fields, with the JSON schema the Prefect UI
+draws and checks (`case_schema`): each field the domain form requires is required (so the UI marks
+it and will not submit the form without it), closed choices are offered by their titles and
+narrowed to the case (`models.choices`), a step already done is not offered, and an answer asked
+again carries what was chosen before (never free text) as the fields' defaults. A required
+yes-or-no is asked as a choice of "yes" or "no": the UI sends nothing for a switch left alone, and
+leaving it alone must not answer "no".
 """
 
 from __future__ import annotations
 
+import copy
+import re
 import types
 import typing
+from collections.abc import Sequence
 from datetime import date
-from enum import Enum
 from functools import cache
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
 from models.access import SEAL_MARK
+from models.choices import (
+    Option,
+    base_type,
+    domain_required,
+    field_options,
+    is_list,
+    offered,
+    value_of_choice,
+)
 from models.errors import SbuError
 from models.fields import HIDDEN_CHARACTERS, hidden_character_in
 from models.registry import Choice, Wait, choice_label, choice_name, choice_title
+from models.state import CaseState
 
 # What `sbu` puts in every text field when it resumes a run after recording the step in the store
-# itself (`WaitInput.placeholder`): the form's schema is met and nothing personal reaches Prefect.
+# itself (`wake_up_answer`): the form's schema is met and nothing personal reaches Prefect.
 RECORDED_IN_STORE = "Recorded with the sbu command; the details are in the case store."
 PLACEHOLDER_DATE = date(2000, 1, 1)
+# Who the wake-up answer says recorded it: "sbu" and an invisible separator, which `recorded_by`
+# refuses in any answer a person sends, so no answer that could be recorded is taken for a wake-up.
+WAKE_UP_NAME = "sbu\u2063"
 RECORDED_BY = "recorded_by"
 MAX_NAME = 80
 RECORD = "record"
@@ -45,6 +65,7 @@ YES, NO = "yes", "no"
 YesNo = Literal["yes", "no"]
 # Separates a choice's prefix from a field's own name.
 _SEPARATOR = "__"
+_ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 class _Loose(BaseModel):
@@ -55,8 +76,9 @@ class _Loose(BaseModel):
 
 
 def loosened(annotation: Any, *, optional: bool = False) -> Any:
-    """`annotation` without its constraints: text as plain `str`, lists, optionals and nested forms
-    kept (loosened in turn; with `optional`, a nested form's fields are all optional too)."""
+    """`annotation` without its constraints: text and closed choices as plain `str` (a choice is
+    offered by its title), lists, optionals and nested forms kept (loosened in turn; with
+    `optional`, a nested form's fields are all optional too)."""
     origin = typing.get_origin(annotation)
     if origin is Annotated:
         return loosened(typing.get_args(annotation)[0], optional=optional)
@@ -68,13 +90,13 @@ def loosened(annotation: Any, *, optional: bool = False) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return _loose_model(annotation, prefix="", title=annotation.model_config.get("title"),
                             optional=optional)
-    if isinstance(annotation, type) and issubclass(annotation, str) and not issubclass(annotation, Enum):
+    if isinstance(annotation, type) and issubclass(annotation, str):
         return str
     return annotation
 
 
 def _field(info: FieldInfo, *, optional: bool = False) -> tuple[Any, FieldInfo]:
-    """A domain field as the dashboard asks it; with `optional`, never required (see
+    """A domain field as the dashboard reads it; with `optional`, never required (see
     `run_input_for`: a choice's fields are all optional)."""
     annotation = loosened(info.annotation, optional=optional)
     default: Any = ... if info.is_required() else info.default
@@ -95,8 +117,8 @@ def _as_plain_input(schema: dict[str, Any]) -> None:
     The Prefect UI draws `X | None` as a switch between "X" and "None", set to "None": a person
     sees "Property is type None" where the field should be, and must find the switch before they
     can type (seen in a real browser on the SIN's form). Without the null and its default, the UI
-    draws the plain input, marked "(Optional)", and sends nothing for it when it is left empty; the
-    model still takes None, so an answer from `sbu` or the API is read as before.
+    draws the plain input and sends nothing for it when it is left empty; the model still takes
+    None, so an answer from `sbu` or the API is read as before.
     """
     variants = schema.get("anyOf")
     if isinstance(variants, list):
@@ -104,7 +126,7 @@ def _as_plain_input(schema: dict[str, Any]) -> None:
         if len(kept) == 1 and len(kept) < len(variants):
             del schema["anyOf"]
             if "$ref" in kept[0]:
-                # A shared definition (an agency) is referred to through allOf: beside a bare
+                # A shared definition (a signature) is referred to through allOf: beside a bare
                 # $ref, the field's own title would be dropped, and the form must name it.
                 schema["allOf"] = kept
             else:
@@ -114,7 +136,7 @@ def _as_plain_input(schema: dict[str, Any]) -> None:
         del schema["default"]
 
 
-# Which loosened model stands for which domain model, and which of its fields ask yes or no.
+# Which loosened model stands for which domain model.
 _DOMAIN: dict[type[BaseModel], type[BaseModel]] = {}
 
 
@@ -139,30 +161,29 @@ def _prefix(choice: Choice) -> str:
 
 
 class WaitInput(RunInput):
-    """The base of every wait's form: it knows the answer `sbu` sends in its place."""
+    """The base of every wait's form. A case's form (`case_form`) carries the JSON schema the
+    dashboard is shown in `dashboard_schema`; Prefect stores that schema with the wait, draws the
+    form from it and checks an answer against it before resuming the run."""
+
+    dashboard_schema: ClassVar[dict[str, Any] | None] = None
 
     @classmethod
-    def placeholder(cls) -> dict[str, Any]:
-        """An answer that meets this form's schema and says nothing: what `sbu` sends when it has
-        recorded the step in the store and the waiting run only needs waking. The flow reads the
-        store before it waits, so it never reads this."""
-        answer = _placeholder_of(cls)
-        answer[RECORDED_BY] = "sbu"
-        return answer
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> Any:
+        if cls.dashboard_schema is not None:
+            return copy.deepcopy(cls.dashboard_schema)
+        return handler(core_schema)
 
 
 @cache
 def run_input_for(wait: Wait) -> type[WaitInput]:
-    """The dashboard form of `wait`."""
+    """The model an answer to `wait` is read with."""
     fields: dict[str, Any] = {}
     if len(wait.choices) == 1:
         form = wait.choices[0].form
         fields.update({name: _field(info) for name, info in form.model_fields.items()})
     else:
-        # Every field of a choice is optional on the dashboard. The Prefect UI shows a choice as a
-        # tab and tells which tab an answer is by its fields; an answer that misses a required field
-        # of a union fails Prefect's own check with a message quoting everything typed in the tab.
-        # Optional, it reaches the flow, whose domain form names what is missing and asks again.
+        # Every field of a choice is optional here, whatever the form's schema requires: an answer
+        # is read whichever tab it fills in, and the domain form names what is missing.
         variants = tuple(_loose_model(choice.form, prefix=_prefix(choice), title=choice_label(choice),
                                       about=choice_title(choice), optional=True)
                          for choice in wait.choices)
@@ -177,50 +198,201 @@ def run_input_for(wait: Wait) -> type[WaitInput]:
     return model
 
 
-def _placeholder_of(model: type[BaseModel]) -> dict[str, Any]:
-    required = {name: info for name, info in model.model_fields.items() if info.is_required()}
-    if not required and model.model_fields:
-        # A choice whose fields are all optional: its first field names it.
-        first, info = next(iter(model.model_fields.items()))
-        return {first: _placeholder_value(info.annotation)}
-    return {name: _placeholder_value(info.annotation) for name, info in required.items()}
+# -- the form of one case ---------------------------------------------------------------------------
+
+def case_form(wait: Wait, state: CaseState, *, imr_sections: Sequence[str],
+              refused: BaseModel | None = None) -> type[WaitInput]:
+    """`wait`'s form for the case `state`, as the dashboard shows it (`case_schema`); an answer to it
+    is read as `run_input_for(wait)` reads it."""
+    base = run_input_for(wait)
+    model = typing.cast(type[WaitInput], create_model(base.__name__, __base__=base))
+    model.dashboard_schema = case_schema(wait, state, imr_sections=imr_sections, refused=refused)
+    return model
 
 
-def _placeholder_value(annotation: Any) -> Any:
-    origin = typing.get_origin(annotation)
-    if origin is Literal:
-        return typing.get_args(annotation)[-1]  # "no" for a yes-or-no
-    if origin is list:
-        return []
-    if origin in (Union, types.UnionType):
-        return _placeholder_value(next(arg for arg in typing.get_args(annotation) if arg is not type(None)))
-    if annotation is bool:
-        return False
-    if annotation is date:
-        return PLACEHOLDER_DATE.isoformat()
-    if isinstance(annotation, type) and issubclass(annotation, Enum):
-        return next(iter(annotation)).value
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return _placeholder_of(annotation)
-    return RECORDED_IN_STORE
+def case_schema(wait: Wait, state: CaseState, *, imr_sections: Sequence[str],
+                refused: BaseModel | None = None) -> dict[str, Any]:
+    """The JSON schema of `wait`'s form for the case `state`: every definition written out in
+    place, each field the domain form requires required, closed choices by their titles and
+    narrowed to the case, only the choices still to record offered; with `refused` (the answer
+    asked again), what was chosen in it as the fields' defaults, and no text that was typed."""
+    schema = _inlined(run_input_for(wait).model_json_schema())
+    properties: dict[str, Any] = schema["properties"]
+    given = refused.model_dump(mode="json") if refused is not None else {}
+    if len(wait.choices) == 1:
+        choice = wait.choices[0]
+        _shape_fields(properties, choice.form, field_options(choice, state, imr_sections=imr_sections))
+        schema["required"] = [*domain_required(choice.form), RECORDED_BY]
+        for name, value in given.items():
+            kept = _chosen(properties.get(name), value) if name != RECORDED_BY else None
+            if kept is not None:
+                properties[name]["default"] = kept
+        return schema
+    record = properties[RECORD]
+    variants: list[dict[str, Any]] = []
+    for choice, variant in zip(wait.choices, record["anyOf"], strict=True):
+        options = field_options(choice, state, imr_sections=imr_sections)
+        if not offered(choice, state, options):
+            continue
+        prefix = _prefix(choice)
+        _shape_fields(variant["properties"], choice.form,
+                      {prefix + name: each for name, each in options.items()}, prefix=prefix)
+        variant["required"] = [prefix + name for name in domain_required(choice.form)]
+        variants.append(variant)
+    record["anyOf"] = variants
+    kept = _chosen_in_tab(variants, given.get(RECORD))
+    if kept:
+        record["default"] = kept
+    return schema
+
+
+def _shape_fields(properties: dict[str, Any], form: type[BaseModel], options: dict[str, tuple[Option, ...]],
+                  *, prefix: str = "") -> None:
+    """Each field of `form` (named with `prefix` in `properties`) as the case offers it: its choices
+    by title, and a nested form's fields required as the domain form requires them."""
+    for name, info in form.model_fields.items():
+        prop = properties[prefix + name]
+        titles = [option.title for option in options.get(prefix + name, ())]
+        if titles:
+            if is_list(info.annotation):
+                prop["items"] = {"type": "string", "enum": titles}
+            else:
+                prop.pop("anyOf", None)
+                prop.update(type="string", enum=titles)
+        nested = base_type(info.annotation)
+        if isinstance(nested, type) and issubclass(nested, BaseModel) and "properties" in prop:
+            prop["required"] = domain_required(nested)
+
+
+def _chosen(prop: dict[str, Any] | None, value: Any) -> Any:
+    """Of `value` given for the field `prop`, what is filled in again when the form is asked again:
+    a choice still offered, a date, a yes-or-no, a nested form's choices; never text that was typed
+    (a name, a reference, a reason). None for nothing."""
+    if prop is None or value is None:
+        return None
+    if "enum" in prop:
+        return value if value in prop["enum"] else None  # a choice no longer offered is not
+    kind = prop.get("type")
+    if kind == "boolean" and isinstance(value, bool):
+        return value
+    if kind == "string" and prop.get("format") == "date" and isinstance(value, str) and _ISO_DAY.match(value):
+        return value
+    if kind == "array" and isinstance(value, list):
+        allowed = prop.get("items", {}).get("enum")
+        return value if allowed is not None and value and all(each in allowed for each in value) else None
+    if kind == "object" and isinstance(value, dict):
+        inner = {key: _chosen(prop.get("properties", {}).get(key), each) for key, each in value.items()}
+        return {key: each for key, each in inner.items() if each is not None} or None
+    return None
+
+
+def _chosen_in_tab(variants: list[dict[str, Any]], value: Any) -> dict[str, Any] | None:
+    """What is filled in again on a form of several choices: the chosen tab's values (`_chosen`);
+    the UI opens the tab whose fields they are."""
+    if not isinstance(value, dict) or not value:
+        return None
+    for variant in variants:
+        fields = variant.get("properties", {})
+        if set(value) <= set(fields):
+            kept: dict[str, Any] | None = _chosen(variant, value)
+            return kept
+    return None
+
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with every `$ref` replaced by a copy of its definition (the field's own title and
+    description kept) and a single `allOf` merged into its field: every field of a case's form is
+    shaped in place, and no case's narrowing can reach another field sharing a definition."""
+    definitions: dict[str, Any] = {**schema.get("definitions", {}), **schema.get("$defs", {})}
+
+    def resolved(node: Any) -> Any:
+        if isinstance(node, list):
+            return [resolved(each) for each in node]
+        if not isinstance(node, dict):
+            return node
+        node = dict(node)
+        ref = node.pop("$ref", None)
+        if isinstance(ref, str):
+            node = {**resolved(definitions[ref.rsplit("/", 1)[-1]]), **node}
+        merged = node.get("allOf")
+        if isinstance(merged, list) and len(merged) == 1:
+            del node["allOf"]
+            node = {**resolved(merged[0]), **node}
+        return {key: resolved(value) for key, value in node.items()}
+
+    inlined: dict[str, Any] = resolved({key: value for key, value in schema.items()
+                                        if key not in ("$defs", "definitions")})
+    return inlined
+
+
+# -- waking a run -------------------------------------------------------------------------------------
+
+def wake_up_answer(schema: dict[str, Any]) -> dict[str, Any]:
+    """An answer that meets the form's `schema` (as Prefect stores it with the wait) and says nothing:
+    what `sbu` sends when it has recorded the step in the store and the waiting run only needs
+    waking. The flow reads the store before it waits, so it never records this (`is_wake_up`)."""
+    answer = _filled(_inlined(schema))
+    assert isinstance(answer, dict)
+    answer[RECORDED_BY] = WAKE_UP_NAME
+    return answer
+
+
+def is_wake_up(answer: dict[str, Any]) -> bool:
+    """Whether a stored answer is `sbu`'s wake-up (`wake_up_answer`)."""
+    return answer.get(RECORDED_BY) == WAKE_UP_NAME
+
+
+def _filled(prop: dict[str, Any]) -> Any:
+    variants = prop.get("anyOf")
+    if isinstance(variants, list) and variants:
+        return _filled(variants[0])
+    if prop.get("enum"):
+        return prop["enum"][0]
+    match prop.get("type"):
+        case "object":
+            fields: dict[str, Any] = prop.get("properties", {})
+            required = [name for name in prop.get("required", []) if name in fields]
+            if not required and fields:
+                required = [next(iter(fields))]  # a choice is named by one of its fields
+            return {name: _filled(fields[name]) for name in required}
+        case "array":
+            return []
+        case "boolean":
+            return False
+        case "integer" | "number":
+            return 0
+        case _ if prop.get("format") == "date":
+            return PLACEHOLDER_DATE.isoformat()
+        case _:
+            return RECORDED_IN_STORE
+
+
+# -- reading an answer -------------------------------------------------------------------------------
+
+def choice_of(wait: Wait, answer: BaseModel) -> Choice:
+    """What `answer` records: the wait's one choice, or the one whose tab it filled in."""
+    if len(wait.choices) == 1:
+        return wait.choices[0]
+    picked: BaseModel = getattr(answer, RECORD)
+    return next(c for c in wait.choices if _DOMAIN.get(type(picked)) is c.form
+                and next(iter(type(picked).model_fields)).startswith(_prefix(c)))
 
 
 def domain_form(wait: Wait, answer: BaseModel) -> tuple[Choice, BaseModel]:
     """What `answer` records and its domain form, validated there (a `ValidationError` names the
     fields and never the values)."""
+    choice = choice_of(wait, answer)
     if len(wait.choices) == 1:
-        choice, values = wait.choices[0], answer.model_dump(exclude={RECORDED_BY})
+        values = answer.model_dump(exclude={RECORDED_BY})
     else:
         picked: BaseModel = getattr(answer, RECORD)
-        choice = next(c for c in wait.choices if _DOMAIN.get(type(picked)) is c.form
-                      and next(iter(type(picked).model_fields)).startswith(_prefix(c)))
         values = {name.removeprefix(_prefix(choice)): value for name, value in picked.model_dump().items()}
     return choice, choice.form.model_validate(_as_domain(choice.form, values))
 
 
 def _as_domain(form: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
-    """The loosened answer in the domain form's shape: yes or no as a boolean, nested forms in
-    turn, and empty fields left out."""
+    """The loosened answer in the domain form's shape: yes or no as a boolean, a choice's title as
+    its value, nested forms in turn, and empty fields left out."""
     fields = form.model_fields
     given: dict[str, Any] = {}
     for name, value in values.items():
@@ -231,6 +403,10 @@ def _as_domain(form: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
             continue
         if info.annotation is bool and value in (YES, NO):
             value = value == YES
+        elif isinstance(value, list):
+            value = [value_of_choice(info, name, each) for each in value]
+        else:
+            value = value_of_choice(info, name, value)
         nested = info.annotation
         if isinstance(nested, type) and issubclass(nested, BaseModel) and isinstance(value, dict):
             value = _as_domain(nested, value)

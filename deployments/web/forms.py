@@ -34,7 +34,6 @@ from typing import Annotated, Any, Union
 from pydantic import AwareDatetime, BaseModel
 from pydantic.fields import FieldInfo
 
-from deployments.web.titles import agency_title, title_of, words
 from models.access import NEW_DUE_DATE, People, roles_to_record
 from models.anchors import AnchorSpec
 from models.calendar import LONDON
@@ -44,6 +43,7 @@ from models.forms import SIGNATURE_FIELDS, DspSignature, Referral, RetimeForm
 from models.processes import StepId
 from models.registry import Act, Registry, Step
 from models.state import CaseState, ItemState
+from models.titles import agency_title, title_of, words
 
 REFERRAL = "referral"
 # The new-anchor-date form's key: moving an anchor is checked as a new due date is (no step or act

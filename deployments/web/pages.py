@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
-from deployments.web.titles import agency_title, title_of, words
 from models.calendar import WorkingDayCalendar
 from models.enums import Agency, CasePath, CaseStatus, PanelResponse, ReviewRoute, Stage, StepState
 from models.reporting import Timing, days_late, timing_of
 from models.state import CaseState, ItemState
+from models.titles import agency_title, title_of, words
 
 
 class Sort(StrEnum):

@@ -45,7 +45,6 @@ from deployments.web.forms import (
     step_title,
 )
 from deployments.web.refusals import NOTHING_WRITTEN, Problems, from_refusal, from_validation
-from deployments.web.titles import agency_title, title_of
 from deployments.web.who import (
     CSRF_FIELD,
     FLASH_COOKIE,
@@ -60,6 +59,7 @@ from models.calendar import london_date
 from models.enums import Agency, CasePath, CaseStatus, Stage
 from models.errors import NotFound, Refused, SbuError, StoreUnavailable
 from models.forms import RetimeForm, parse_referral
+from models.titles import agency_title, title_of
 
 if TYPE_CHECKING:
     from deployments.web.app import Desk

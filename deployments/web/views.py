@@ -8,9 +8,9 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from deployments.web.titles import agency_title, title_of, words
 from models.calendar import LONDON
 from models.enums import ActionSource, CasePath, ReviewRoute, Stage
+from models.titles import agency_title, title_of, words
 
 if TYPE_CHECKING:
     from starlette.requests import Request

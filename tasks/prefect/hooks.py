@@ -101,6 +101,11 @@ def input_key_prefix(wait: str) -> str:
     return f"{SUSPENDED_INPUT_PREFIX}{wait}"
 
 
+def schema_key(pause_key: str) -> str:
+    """The key of the schema Prefect stores for the form a run waits on with `pause_key`."""
+    return f"{SUSPENDED_INPUT_PREFIX}{pause_key}-schema"
+
+
 def pause_key_of_input(key: str) -> tuple[str, bool]:
     """The pause key an input's key belongs to, and whether the input is the answer (not the form's
     schema or description)."""

@@ -16,7 +16,7 @@ from tasks.prefect import hooks
 from tasks.prefect.connection import NO_SERVER_NOTE, not_told, prefect_client
 from tasks.prefect.runs import ensure_runs, trigger_delivery
 from tasks.prefect.timers import sync_timers
-from tasks.run_inputs import run_input_for
+from tasks.run_inputs import run_input_for, wake_up_answer
 from tasks.service import CaseService
 
 if TYPE_CHECKING:
@@ -115,8 +115,26 @@ def resume_waiting(client: SyncPrefectClient, service: CaseService, run: FlowRun
         return Resumed.CANCELLED
     if not wait.answered(key, state if state is not None else service.case_view(case_ref)):
         return Resumed.LEFT
-    resume_run(client, run.id, run_input_for(wait).placeholder())
+    resume_run(client, run.id, wake_up_answer(stored_schema(client, run.id, key)
+                                              or run_input_for(wait).model_json_schema()))
     return Resumed.RESUMED
+
+
+def stored_schema(client: SyncPrefectClient, run_id: UUID, key: str) -> dict[str, Any] | None:
+    """The schema of the form the run waits on with `key`, as Prefect stores it (the case's own:
+    its choices narrowed to the case), or None if Prefect has none."""
+    import json
+
+    import httpx
+
+    from tasks.prefect.hooks import schema_key
+
+    try:
+        stored = client.read_flow_run_input(run_id, schema_key(key))
+    except httpx.HTTPStatusError:  # not found
+        return None
+    value = json.loads(stored) if stored else None
+    return value if isinstance(value, dict) else None
 
 
 def wake_case(service: CaseService, case_ref: str, *, step: str | None = None,

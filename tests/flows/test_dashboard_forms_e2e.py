@@ -24,6 +24,8 @@ pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 CASE_START = datetime(2026, 12, 23, 12, 0, tzinfo=UTC)
 DAY = "2026-12-23"  # the referral day, and "today" on the case clock
 DSPS = SIGNATURES
+# How a refused answer's form begins.
+REFUSED = "> **Your answer was not recorded.**"
 
 
 def refer(system: LocalSystem, path: Path, **changes: Any) -> str:
@@ -82,12 +84,16 @@ def test_a_looked_after_childs_death_cannot_be_left_unnotified_on_the_dashboard(
     with system.client() as client:
         description = json.loads(client.read_flow_run_input(run.id, "suspended-dsp-decision-2-description"))
         schema = json.loads(client.read_flow_run_input(run.id, "suspended-dsp-decision-2-schema"))
-    assert "previous answer was not recorded" in description
-    assert "looked-after" in description.split("previous answer was not recorded", 1)[1]
+    # The reason first, above the form's title; what was chosen filled in again, not what was typed.
+    assert description.startswith(REFUSED)
+    assert "looked-after" in description.split(f"## DSP decision for case {case_ref}", 1)[0]
     assert case_ref in description
     assert {"sin", "rapid_review", "rationale", "dsp_la", "dsp_health", "dsp_police", "decided_on",
             "recorded_by"} \
         <= set(schema["properties"])
+    assert {name: prop["default"] for name, prop in schema["properties"].items() if "default" in prop} == {
+        "sin": "no", "rapid_review": "no", "decided_on": DAY, **{role: {"deputy": False} for role in DSPS}}
+    assert "natural causes" not in json.dumps(schema)
     view = status(system, case_ref)
     assert (view["status"], view["path"]) == ("awaiting-decision", None)
     assert steps_of(system, case_ref)["dsp-decision"]["state"] == "open"
@@ -98,8 +104,9 @@ def test_a_looked_after_childs_death_cannot_be_left_unnotified_on_the_dashboard(
     typed_name = "Dana\u202eeeL\r\nBcc: someone@attacker.test"
     typed_rationale = "Zq9wX vmkT7\u200b Pq8rL \x1b[2J Hb4nM."
     for attempt, answer, fields in (
-            (3, {"rationale": typed_rationale, "dsp_la": {"name": typed_name}}, ("rationale", "dsp_la.name")),
-            (4, {"recorded_by": "Dana\u2066 Duty"}, ("recorded_by",))):
+            (3, {"rationale": typed_rationale, "dsp_la": {"name": typed_name}},
+             ("“Rationale”", "“Name” of “Director of Children's Services (local authority)”")),
+            (4, {"recorded_by": "Dana\u2066 Duty"}, ("“Recorded by”",))):
         resume(system, run.id, {"sin": "yes", "rapid_review": "no",
                                 "rationale": "Looked-after child: notification is mandatory.",
                                 **DSPS, "decided_on": DAY, "recorded_by": "Dana Duty", **answer})
@@ -107,8 +114,10 @@ def test_a_looked_after_childs_death_cannot_be_left_unnotified_on_the_dashboard(
         with system.client() as client:
             description = json.loads(client.read_flow_run_input(
                 run.id, f"suspended-dsp-decision-{attempt}-description"))
-        reason = description.split("previous answer was not recorded", 1)[1]
+        reason = description.split("## DSP decision", 1)[0]
+        assert reason.startswith(REFUSED)
         assert all(field in reason for field in fields), reason
+        assert not any(code in reason for code in ("dsp_la", "rationale", "recorded_by")), reason
         assert not echoes(typed_name, description)
         assert not echoes(typed_rationale, description)
         assert not echoes("Dana\u2066 Duty", description, known="Dana")
@@ -164,7 +173,7 @@ def test_the_rapid_review_takes_records_from_the_dashboard_and_from_sbu(
     assert steps_of(system, case_ref)["rr-agency-responses:police"]["state"] == "open"
 
     # (b) The agency's information, entered on the dashboard: recorded, and a fresh wait.
-    resume(system, run.id, {"record": {"rr_agency_responses__agency": "police",
+    resume(system, run.id, {"record": {"rr_agency_responses__agency": "Police",
                                        "rr_agency_responses__completed_on": DAY},
                             "recorded_by": "Robin Rr"})
     second_key = next_wait(system, run.id, after=first_key)

@@ -19,6 +19,7 @@ from prefect.states import Scheduled
 
 from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
 from models.dashboard import DEADLINES_KEY, timeline_key
+from models.processes import build_registry
 from tests.conftest import EXAMPLE_REFERRAL, SIGNATURES
 from tests.flows.conftest import SystemFactory
 
@@ -26,6 +27,7 @@ pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
 DAY = "2026-12-23"  # the referral day, and "today" on the case clock
 TIMEOUT = 60.0 + STALL_ALLOWANCE
+REGISTRY = build_registry()
 
 
 def tags_of(system: LocalSystem, run_id: UUID) -> set[str]:
@@ -43,8 +45,8 @@ def table(system: LocalSystem, key: str) -> list[dict[str, str]]:
 
 
 def timeline(system: LocalSystem, case_ref: str) -> tuple[list[dict[str, str]], str, int]:
-    """The latest version of the case's timeline artifact, by item (its rows, its description) and
-    how many versions it has."""
+    """The latest version of the case's timeline artifact, one Markdown table, as rows by column
+    heading (its rows, its description), and how many versions it has."""
     from prefect.client.schemas.filters import (
         ArtifactCollectionFilter,
         ArtifactCollectionFilterKey,
@@ -59,12 +61,23 @@ def timeline(system: LocalSystem, case_ref: str) -> tuple[list[dict[str, str]], 
         versions = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
     if not latest:
         return [], "", 0
-    assert latest[0].type == "table"
-    return json.loads(str(latest[0].data)), str(latest[0].description), len(versions)
+    assert latest[0].type == "markdown"
+    lines = str(latest[0].data).splitlines()
+    assert all(line.startswith("|") for line in lines), "one table, nothing else"
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    rows = [dict(zip(header, (cell.strip() for cell in line.strip("|").split("|")), strict=True))
+            for line in lines[2:]]
+    return rows, str(latest[0].description), len(versions)
 
 
 def row_of(rows: list[dict[str, str]], item: str) -> dict[str, str] | None:
-    return next((row for row in rows if row["item"] == item), None)
+    return next((row for row in rows if row["Item"] == item), None)
+
+
+def title(step: str) -> str:
+    spec = REGISTRY.item(step)
+    assert spec is not None
+    return spec.title
 
 
 def test_the_dashboard_shows_each_case_by_reference_path_stage_and_timeline_as_it_changes(
@@ -80,9 +93,8 @@ def test_the_dashboard_shows_each_case_by_reference_path_stage_and_timeline_as_i
     assert {"path:awaiting-decision", "stage:awaiting-decision"} <= tags_of(system, run.id)
     rows, description, versions = timeline(system, case_ref)
     assert versions >= 1
-    assert row_of(rows, "dsp-decision") == {
-        "item": "dsp-decision", "what": "DSPs decide on a SIN and a Rapid Review", "due": "2026-12-24",
-        "done": "", "state": "open", "late by (working days)": ""}
+    assert row_of(rows, title("dsp-decision")) == {
+        "Item": "DSPs decide on a SIN and a Rapid Review", "Due": "24 Dec 2026", "Where it stands": "Open"}
     assert description.startswith(f"**Timeline of case {case_ref}** as of Wednesday 23 December 2026")
 
     # Its next deadline is the next timer pass, a scheduled run named for when it goes (case time,
@@ -124,16 +136,16 @@ def test_the_dashboard_shows_each_case_by_reference_path_stage_and_timeline_as_i
 
     def decided() -> tuple[list[dict[str, str]], int] | None:
         rows, _, versions = timeline(system, case_ref)
-        done = row_of(rows, "dsp-decision")
-        return (rows, versions) if done is not None and done["state"] == "on-time" else None
+        done = row_of(rows, title("dsp-decision"))
+        return (rows, versions) if done is not None and done["Where it stands"] == "Done on time" else None
 
     rows, after_decision = wait_until(decided, timeout=TIMEOUT, what="the timeline to show the decision")
     assert after_decision > versions
-    assert row_of(rows, "dsp-decision") == {
-        "item": "dsp-decision", "what": "DSPs decide on a SIN and a Rapid Review", "due": "2026-12-24",
-        "done": DAY, "state": "on-time", "late by (working days)": ""}
+    assert row_of(rows, title("dsp-decision")) == {
+        "Item": "DSPs decide on a SIN and a Rapid Review", "Due": "24 Dec 2026",
+        "Where it stands": "Done on time"}
     # LA aware Tue 22 Dec 2026: 23, 24, 29, 30, 31 Dec (25 and 28 Dec are bank holidays).
-    assert (row_of(rows, "sin-submission") or {}).get("due") == "2026-12-31"
+    assert (row_of(rows, title("sin-submission")) or {}).get("Due") == "31 Dec 2026"
     tags = tags_of(system, run.id)
     assert {"path:sin-and-rapid-review", "stage:notification"} <= tags
     assert not {"path:awaiting-decision", "stage:awaiting-decision"} & tags
@@ -148,15 +160,26 @@ def test_the_dashboard_shows_each_case_by_reference_path_stage_and_timeline_as_i
 
     def submitted() -> tuple[list[dict[str, str]], int] | None:
         rows, _, versions = timeline(system, case_ref)
-        sin = row_of(rows, "sin-submission")
-        return (rows, versions) if sin is not None and sin["state"] == "on-time" else None
+        sin = row_of(rows, title("sin-submission"))
+        return (rows, versions) if sin is not None and sin["Where it stands"] == "Done on time" else None
 
     rows, after_record = wait_until(submitted, timeout=TIMEOUT, what="the timeline to show the SIN")
     assert after_record > after_decision
     # Notified Wed 23 Dec: 24, 29, 30, 31 Dec, 4 Jan; the meeting on the 8th working day, 7 Jan.
-    assert (row_of(rows, "rr-agency-responses:police") or {}).get("due") == "2027-01-04"
-    assert (row_of(rows, "rr-meeting") or {}).get("due") == "2027-01-07"
-    assert [row["due"] for row in rows] == sorted(row["due"] for row in rows)
+    assert (row_of(rows, f"{title('rr-agency-responses')} (Police)") or {}).get("Due") == "04 Jan 2027"
+    assert (row_of(rows, title("rr-meeting")) or {}).get("Due") == "07 Jan 2027"
+    dues = [datetime.strptime(row["Due"], "%d %b %Y").date() for row in rows]
+    assert dues == sorted(dues)
+
+    # The case's own run leads to the timeline: one link on its Artifacts tab, to the latest version.
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with system.client() as client:
+        linked = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+    links = [artifact for artifact in linked if artifact.key == f"timeline-link-{case_ref.lower()}"]
+    assert [str(link.data) for link in links] == [
+        f"[Timeline of case {case_ref}](/artifacts/key/{timeline_key(case_ref)})"]
 
     # Nothing personal in any of it: not the child's record id, not a signatory, not the rationale.
     with system.client() as client:

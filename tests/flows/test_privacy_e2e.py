@@ -386,6 +386,10 @@ class ReviewMarkers:
         return self(field_name, "Canary text {}: what a person typed here.")
 
 
+# The action added below, as the dashboard's forms offer it (by number, agency and due date).
+ACTION_A1 = "A1: Police, due 31 Mar 2027"
+
+
 def review_steps(m: ReviewMarkers) -> list[Step]:
     """The case from referral to its action closed, every free-text field carrying a marker."""
     day = REVIEW_DAY
@@ -442,7 +446,7 @@ def review_steps(m: ReviewMarkers) -> list[Step]:
              ["record", "{case}", "rr-meeting", "--reference", minutes_ref, "--on", day]),
         Step("outcome", rr, "rr-outcome-",
              {"record": {"rr_outcome__immediate_actions": actions_now, "rr_outcome__learning": learning,
-                         "rr_outcome__recommendation": "local-cspr", "rr_outcome__rationale": outcome_why,
+                         "rr_outcome__recommendation": "A local CSPR", "rr_outcome__rationale": outcome_why,
                          **{f"rr_outcome__{role}": {"name": name, "deputy": False}
                             for role, name in signed.items()},
                          "rr_outcome__decided_on": day}},
@@ -454,12 +458,12 @@ def review_steps(m: ReviewMarkers) -> list[Step]:
                          "rr_report_to_panel__reference": report_ref}},
              ["record", "{case}", "rr-report-to-panel", "--reference", report_ref, "--on", day]),
         Step("panel response", rr, "rr-panel-and-plan-",
-             {"record": {"rr_panel_response__response": "agree", "rr_panel_response__completed_on": day,
-                         "rr_panel_response__reference": panel_ref}},
+             {"record": {"rr_panel_response__response": "Agrees with the recommendation",
+                         "rr_panel_response__completed_on": day, "rr_panel_response__reference": panel_ref}},
              ["record", "{case}", "rr-panel-response", "--response", "agree", "--reference", panel_ref,
               "--on", day]),
         Step("action added", rr, "rr-panel-and-plan-",
-             {"record": {"action_added__source": "rapid-review", "action_added__agency": "police",
+             {"record": {"action_added__source": "The Rapid Review", "action_added__agency": "Police",
                          "action_added__owner_role": owner_role, "action_added__summary": summary,
                          "action_added__due": "2027-03-31"}},
              ["action", "add", "{case}", "--source", "rapid-review", "--agency", "police",
@@ -480,7 +484,7 @@ def review_steps(m: ReviewMarkers) -> list[Step]:
                          "cspr_imr_requests__imrs_due": "2027-02-05"}},
              ["record", "{case}", "cspr-imr-requests", "--imrs-due", "2027-02-05", "--on", day]),
         Step("family engagement", cspr, "cspr-evidence-",
-             {"record": {"cspr_family_engagement__engagement": "declined",
+             {"record": {"cspr_family_engagement__engagement": "Declined",
                          "cspr_family_engagement__reason": family_why,
                          "cspr_family_engagement__completed_on": day}},
              ["record", "{case}", "cspr-family-engagement", "--engagement", "declined",
@@ -512,11 +516,11 @@ def review_steps(m: ReviewMarkers) -> list[Step]:
                          "cspr_action_plan__reference": cspr_plan_ref}},
              ["record", "{case}", "cspr-action-plan", "--reference", cspr_plan_ref, "--on", day]),
         Step("progress note", " action plan", "actions-",
-             {"record": {"action_progress__action": "a1", "action_progress__note": note,
+             {"record": {"action_progress__action": ACTION_A1, "action_progress__note": note,
                          "action_progress__evidence_ref": note_evidence, "action_progress__noted_on": day}},
              ["action", "note", "{case}", "a1", "--note", note, "--evidence", note_evidence, "--on", day]),
         Step("action closed", " action plan", "actions-",
-             {"record": {"action__action": "a1", "action__evidence_ref": closed_evidence,
+             {"record": {"action__action": ACTION_A1, "action__evidence_ref": closed_evidence,
                          "action__completed_on": day}},
              ["action", "close", "{case}", "a1", "--evidence", closed_evidence, "--on", day]),
     ]

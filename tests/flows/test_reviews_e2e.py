@@ -138,7 +138,7 @@ def test_a_notified_case_runs_from_referral_to_publication_and_closes_with_its_l
 
     # Police answer with `sbu`, health on the dashboard; education stays silent.
     record(system, ref, "rr-agency-responses", "2027-01-14", "--agency", "police")
-    answer(system, review, "rr-meeting-", {"record": {"rr_agency_responses__agency": "health",
+    answer(system, review, "rr-meeting-", {"record": {"rr_agency_responses__agency": "Health (ICB)",
                                                       "rr_agency_responses__completed_on": "2027-01-15"}})
     # The meeting moved on the dashboard to Tuesday 19 January at 14:00: everyone gets an update.
     answer(system, review, "rr-meeting-", {"record": {
@@ -171,7 +171,7 @@ def test_a_notified_case_runs_from_referral_to_publication_and_closes_with_its_l
     answer(system, review, "rr-outcome-", {"record": {
         "rr_outcome__immediate_actions": "Siblings seen by social care; GP alerted.",
         "rr_outcome__learning": "Information about the family was not shared at discharge.",
-        "rr_outcome__recommendation": "local-cspr",
+        "rr_outcome__recommendation": "A local CSPR",
         "rr_outcome__rationale": "Systemic learning across agencies.",
         **{f"rr_outcome__{role}": signature for role, signature in SIGNATURES.items()},
         "rr_outcome__decided_on": on(system, "2027-01-19")}})
@@ -215,8 +215,8 @@ def test_a_notified_case_runs_from_referral_to_publication_and_closes_with_its_l
     # day the check fell on).
     checked_from = today(system)
     answer(system, f"{ref} cspr", "cspr-evidence-", {"record": {
-        "cspr_imr__agency": "health", "cspr_imr__completed_on": on(system, "2027-01-22"),
-        "cspr_imr__missing_sections": ["chronology", "lessons-learned"]}})
+        "cspr_imr__agency": "Health (ICB)", "cspr_imr__completed_on": on(system, "2027-01-22"),
+        "cspr_imr__missing_sections": ["Chronology", "Lessons learned"]}})
     checked_by = today(system)
     health = items(system, ref)["cspr-imr:health"]
     calendar = calendar_for(system.settings())

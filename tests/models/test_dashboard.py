@@ -19,6 +19,7 @@ from models.dashboard import (
     timeline_description,
     timeline_key,
     timeline_rows,
+    timeline_table,
 )
 from models.descriptions import form_markdown
 from models.enums import AbuseOrNeglect, Agency, Anchor, CasePath, CaseStatus, Category, StepState, TimerKind
@@ -36,7 +37,7 @@ def item(step: str, *, due: date, state: StepState = StepState.OPEN, done: date 
          subject: str = "", process: str = "case") -> ItemState:
     return ItemState(step=step, subject=subject, process=process, title=f"The {step} step", state=state,
                      anchor=Anchor.LA_AWARE, anchor_on=date(2026, 12, 22), due=due, rule="5 working days",
-                     completed_on=done)
+                     completed_on=done, agency=Agency(subject) if subject in set(Agency) else None)
 
 
 def case(*steps: ItemState, path: CasePath | None = None) -> CaseState:
@@ -97,9 +98,15 @@ def test_the_timeline_lists_every_item_by_due_date_with_how_late_in_working_days
         ("rr-agency-responses:police", date(2027, 1, 8), None, Timing.OPEN, None),
         ("rr-report-to-panel", date(2027, 1, 20), None, Timing.CANCELLED, None),
     ]
-    assert rows[2].as_row() == {"item": "partners-informed", "what": "The partners-informed step",
-                                "due": "2026-12-30", "done": "", "state": "open-overdue",
-                                "late by (working days)": "3"}
+    # One Markdown table: each item by its title (and its agency), where it stands in words.
+    table = timeline_table(rows).splitlines()
+    assert table[:2] == ["| Item | Due | Where it stands |", "|---|---|---|"]
+    assert table[2] == "| The dsp-decision step | 24 Dec 2026 | Done on time |"
+    assert table[3] == "| The sin-submission step | 24 Dec 2026 | Done late, by 1 working day |"
+    assert table[4] == "| The partners-informed step | 30 Dec 2026 | Overdue by 3 working days |"
+    assert table[5] == "| The rr-agency-responses step (Police) | 08 Jan 2027 | Open |"
+    assert table[6] == "| The rr-report-to-panel step | 20 Jan 2027 | Cancelled |"
+    assert len(table) == 2 + len(rows)
     # A day on, the open item is a day later; the one done late is not.
     later = timeline_rows(state, as_of=date(2027, 1, 6), calendar=CALENDAR)
     assert (later[1].late_by, later[2].late_by) == (1, 4)

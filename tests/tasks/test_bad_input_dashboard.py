@@ -18,6 +18,7 @@ from models.descriptions import form_markdown
 from models.errors import SbuError
 from models.forms import describe_validation_error, parse_referral
 from models.processes import BUILTIN_PROCESSES
+from models.refusals import validation_in_words
 from models.registry import Choice, Wait
 from tasks.run_inputs import NO, RECORD, RECORDED_BY, YES, _prefix, domain_form, recorded_by, run_input_for
 from tasks.service import CaseService
@@ -119,9 +120,12 @@ def test_the_form_asked_again_gives_the_reason_and_not_the_value(service: CaseSe
     answer = dashboard_answer(wait, choice, put(valid_answer(choice.form), ("dsp_la", "name"), typed))
     with pytest.raises(ValidationError) as caught:
         domain_form(wait, answer)
-    refusal = describe_validation_error(caught.value)
+    refusal = validation_in_words(caught.value, choice.form)
     markdown = form_markdown(wait, state, refusal)
-    assert f"**The previous answer was not recorded:** {refusal}" in markdown
-    assert "dsp_la.name" in markdown
+    # At the top of the form, before its title, naming the field as the form shows it.
+    assert markdown.startswith(f"> **Your answer was not recorded.** {refusal}\n")
+    assert markdown.index(refusal) < markdown.index(f"## {wait.title}")
+    assert "“Name” of “Director of Children's Services (local authority)”" in refusal
+    assert "dsp_la" not in markdown
     assert not echoes(typed, markdown, known="Dana")
     TALLY.add("crlf")

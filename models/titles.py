@@ -1,6 +1,7 @@
-"""How the desk names the procedure's closed choices to a person: "Children's social care", not
-`children-social-care`. A value with no title here (one a registered process brought) is shown
-as its words, capitalised."""
+"""How the procedure's closed choices are named to a person, on the desk and on the dashboard's
+forms: "Children's social care", not `children-social-care`. A value with no title here (one a
+registered process brought) is shown as its words, capitalised. A title reads back as its value
+(`value_of`), so a form may offer titles and still record values."""
 
 from __future__ import annotations
 
@@ -107,3 +108,12 @@ def agency_title(value: str) -> str:
         return title_of(Agency(value))
     except ValueError:
         return words(value)
+
+
+def value_of(enum: type[Enum], text: str) -> str | None:
+    """The value of `enum` that `text` names, by its title or as the value itself; None if none."""
+    for member in enum:
+        value = str(member.value)
+        if text in (value, title_of(member)):
+            return value
+    return None
