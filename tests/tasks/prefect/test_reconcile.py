@@ -25,7 +25,6 @@ from prefect.states import Failed, Suspended
 from models.clock import FixedClock
 from models.enums import Interface
 from models.forms import DspDecisionForm, parse_referral
-from models.processes import TIMER_PASS
 from models.settings import Settings
 from tasks.prefect import reconcile as sweep
 from tasks.prefect.reconcile import reconcile, sweep_lock, tell_untold
@@ -44,7 +43,8 @@ DECISION = DspDecisionForm.model_validate({"sin": True, "rapid_review": True, **
 
 def register_deployments(client: SyncPrefectClient, service: CaseService) -> None:
     """The deployments `sbu serve` would register, without a runner behind them."""
-    for name in [process.deployment for process in service.registry.processes] + [TIMER_PASS.deployment]:
+    for name in ([process.deployment for process in service.registry.processes]
+                 + [flow.deployment for flow in service.registry.system_flows]):
         flow_name, _, deployment = name.partition("/")
         client.create_deployment(flow_id=client.create_flow_from_name(flow_name), name=deployment)
 
