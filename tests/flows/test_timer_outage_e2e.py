@@ -133,8 +133,10 @@ def test_an_outage_of_five_working_days_sends_each_alert_once_and_one_escalation
     stopped_on = london_date(_case_time(system))
     before = _received(system)
 
-    # Stopped for a week: five working days of escalations missed.
-    _sleep_until(system, datetime.combine(stopped_on + timedelta(days=7), clock_time(10, 0), tzinfo=UTC))
+    # Stopped for five whole working days of escalations (a week and a day from a weekday: seven
+    # calendar days from one are only four working days between).
+    restart_day = calendar.add_working_days(stopped_on, 6)
+    _sleep_until(system, datetime.combine(restart_day, clock_time(10, 0), tzinfo=UTC))
     restarted_on = london_date(_case_time(system))
     assert calendar.working_days_between(stopped_on, restarted_on - timedelta(days=1)) >= 5
     system.start()
