@@ -88,7 +88,10 @@ def refer_in_turn(system: LocalSystem, folder: Path, refs: queue.Queue[str | Exc
             path = folder / f"referral-{n}.json"
             path.write_text(json.dumps(dict(EXAMPLE_REFERRAL, external_ref=f"POL-UI-{n:04d}",
                                        referred_at=REFERRED_AT)))
-            refs.put(str(system.sbu_json("refer", str(path))["case_ref"]))
+            # A process of its own: this thread refers while the test's own thread reads the
+            # system in-process, and an in-process command's output is the process's stdout.
+            answer = system.sbu("refer", str(path), "--json", own_process=True)
+            refs.put(str(json.loads(answer.stdout)["case_ref"]))
     except Exception as error:  # noqa: BLE001 - handed to the test, which fails with it
         refs.put(error)
 
