@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextlib import ExitStack, contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,16 +74,14 @@ def sbu_in_process(args: list[str], environment: dict[str, str], *,
     out, err = io.StringIO(), io.StringIO()
     with _IN_PROCESS:
         saved, saved_stdin, prefect_settings = dict(os.environ), sys.stdin, _prefect_settings()
-        os.environ.clear()
-        os.environ.update(environment)
+        _swap_environment(environment)
         sys.stdin = io.StringIO(stdin or "")
         try:
             with redirect_stdout(out), redirect_stderr(err):
                 code = main(args)
         finally:
             sys.stdin = saved_stdin
-            os.environ.clear()
-            os.environ.update(saved)
+            _swap_environment(saved)
             if _prefect_settings() is not prefect_settings:
                 # A command that told Prefect pointed this process's Prefect at its server
                 # (`tasks.prefect.connection.prefect_rereads_environment`): read ours again.
@@ -91,6 +89,16 @@ def sbu_in_process(args: list[str], environment: dict[str, str], *,
 
                 refresh_settings()
     return subprocess.CompletedProcess([SBU, *args], code, out.getvalue(), err.getvalue())
+
+
+def _swap_environment(wanted: dict[str, str]) -> None:
+    """Make the process's environment `wanted`, touching only the variables that differ: one that
+    both have is never missing, even for a moment, to a thread reading the environment."""
+    for name in [name for name in os.environ if name not in wanted]:
+        del os.environ[name]
+    for name, value in wanted.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
 
 
 def _prefect_settings() -> object:
@@ -263,8 +271,12 @@ class LocalSystem:
         from prefect.client.orchestration import get_client
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
-        with temporary_settings({PREFECT_API_URL: self.api_url}), \
-                get_client(sync_client=True) as client:
+        with ExitStack() as stack:
+            # Prefect reads the process's environment as the settings are made: not while an
+            # in-process `sbu` on another thread has swapped it for its own.
+            with _IN_PROCESS:
+                stack.enter_context(temporary_settings({PREFECT_API_URL: self.api_url}))
+                client = stack.enter_context(get_client(sync_client=True))
             yield client
 
     # -- looking at runs -------------------------------------------------------------------------
