@@ -119,3 +119,30 @@ def clock() -> FixedClock:
 def service(store: Store, settings: Settings, clock: FixedClock) -> CaseService:
     return CaseService(store=store, settings=settings, clock=clock)
 
+
+
+# Last: after `-m` has deselected what this run leaves out, so the shares are of what it runs.
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, order the tests so that each worker's share starts with its part of the slow
+    ones. The work-stealing scheduler hands each worker one contiguous slice of this order and
+    steals from the end of a worker's queue: with the slow tests dealt round the slices' heads,
+    every worker starts a long test at once and the short ones fill the gaps at the end, rather
+    than one worker finding itself with the end-to-end tests late in the run."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers < 2:
+        return
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    fast = [item for item in items if item.get_closest_marker("slow") is None]
+    ordered: list[pytest.Item] = []
+    for worker in range(workers):
+        # The scheduler's shares: the pending tests divided by the workers still to be served.
+        share = (len(items) - len(ordered)) // (workers - worker)
+        # Kept together by package: a package's fixtures (the flow tests' Prefect server) are set
+        # up again each time its tests are come back to.
+        head = sorted(slow[worker::workers], key=lambda item: str(item.path.parent))
+        ordered += head
+        ordered += fast[:max(0, share - len(head))]
+        del fast[:max(0, share - len(head))]
+    ordered += fast
+    items[:] = ordered

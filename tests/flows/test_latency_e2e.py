@@ -29,11 +29,12 @@ from tasks.service import Actor, CaseService
 from tasks.store.db import Store
 from tests.conftest import EXAMPLE_REFERRAL, SIGNATURES
 from tests.flows.conftest import SystemFactory
-from tests.timing import bound
+from tests.timing import bound, samples
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow, pytest.mark.timing]
 
-CASES = 15
+# Eight decisions in the ordinary run (its p95 is then the slowest of them), fifteen in a benchmark.
+CASES = samples(8, 15)
 TARGET_P95_SECONDS = 2.0
 
 
