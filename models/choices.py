@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any, Union
@@ -45,36 +45,58 @@ class Option:
     title: str
 
 
-def base_type(annotation: Any) -> Any:
-    """`annotation` without `Annotated`, `| None` and `list[...]`: what one value of it is."""
+@dataclass(frozen=True, slots=True)
+class FieldShape:
+    """A field's annotation without `Annotated` and `| None`: what it holds (a `list[...]` as it
+    is), whether it may be None, and every constraint met on the way (the field's own first)."""
+
+    base: Any
+    optional: bool
+    metadata: tuple[Any, ...]
+
+    @property
+    def item(self) -> FieldShape | None:
+        """The shape of one item of a list (its own constraints with it); None for anything else."""
+        if typing.get_origin(self.base) is not list:
+            return None
+        return field_shape(typing.get_args(self.base)[0])
+
+    @property
+    def one(self) -> Any:
+        """What one value of the field is: a list's item, itself unwrapped."""
+        item = self.item
+        return self.base if item is None else item.one
+
+
+def field_shape(annotation: Any, metadata: Iterable[Any] = ()) -> FieldShape:
+    """`annotation` (with the field's own `metadata`, if any) as a `FieldShape`. A union of two
+    types or more besides None is left as it is: it is no one thing."""
+    found = list(metadata)
+    optional = False
     while True:
         origin = typing.get_origin(annotation)
         if origin is Annotated:
-            annotation = typing.get_args(annotation)[0]
+            annotation, *more = typing.get_args(annotation)
+            found += more
         elif origin in (Union, types.UnionType):
             args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+            optional = optional or len(args) < len(typing.get_args(annotation))
             if len(args) != 1:
-                return annotation
+                break
             annotation = args[0]
-        elif origin is list:
-            annotation = typing.get_args(annotation)[0]
         else:
-            return annotation
+            break
+    return FieldShape(annotation, optional, tuple(found))
+
+
+def base_type(annotation: Any) -> Any:
+    """`annotation` without `Annotated`, `| None` and `list[...]`: what one value of it is."""
+    return field_shape(annotation).one
 
 
 def is_list(annotation: Any) -> bool:
     """Whether `annotation` (once `Annotated` and `| None` are taken off) is a list."""
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (Union, types.UnionType):
-            args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-            if len(args) != 1:
-                return False
-            annotation = args[0]
-        else:
-            return origin is list
+    return field_shape(annotation).item is not None
 
 
 def action_title(item: ItemState) -> str:

@@ -12,12 +12,14 @@ spelt out.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
 from models.choices import base_type
 
@@ -26,16 +28,22 @@ _CODE_NAME = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
 _LEADING_NAME = re.compile(r"^[a-z]+\b")
 
 
-def field_titles(form: type[BaseModel]) -> dict[str, str]:
+def _own_title(name: str, info: FieldInfo) -> str:
+    return info.title or name.replace("_", " ").capitalize()
+
+
+def field_titles(form: type[BaseModel], *,
+                 title: Callable[[str, FieldInfo], str] = _own_title) -> dict[str, str]:
     """The title of every field of `form` and of the forms nested in it, by code name (the outer
-    form's title wins where a nested form has a field of the same name)."""
+    form's title wins where a nested form has a field of the same name). `title` names a field
+    as the form a person reads shows it; by default, its declared title."""
     titles: dict[str, str] = {}
     for info in form.model_fields.values():
         nested = base_type(info.annotation)
         if isinstance(nested, type) and issubclass(nested, BaseModel):
-            titles.update({name: title for name, title in field_titles(nested).items() if name not in titles})
-    titles.update({name: info.title or name.replace("_", " ").capitalize()
-                   for name, info in form.model_fields.items()})
+            titles.update({name: found for name, found in field_titles(nested, title=title).items()
+                           if name not in titles})
+    titles.update({name: title(name, info) for name, info in form.model_fields.items()})
     return titles
 
 
@@ -43,9 +51,9 @@ def _quoted(title: str) -> str:
     return f"“{title}”"
 
 
-def _field_at(form: type[BaseModel], location: tuple[Any, ...]) -> tuple[str, bool] | None:
-    """The title of the field at `location` (nested fields as "“Name” of “Director of ...”") and
-    whether a person chooses it rather than types it; None for the form as a whole."""
+def _field_at(form: type[BaseModel], location: tuple[Any, ...]) -> tuple[list[str], bool]:
+    """The titles of the field at `location`, innermost first (none for the form as a whole), and
+    whether a person chooses it rather than types it."""
     names = [part for part in location if isinstance(part, str)]
     titles: list[str] = []
     model: type[BaseModel] | None = form
@@ -54,19 +62,24 @@ def _field_at(form: type[BaseModel], location: tuple[Any, ...]) -> tuple[str, bo
         info = model.model_fields.get(name) if model is not None else None
         if info is None:
             break
-        titles.append(info.title or name.replace("_", " ").capitalize())
+        titles.append(_own_title(name, info))
         kind = base_type(info.annotation)
         choice = kind is bool or (isinstance(kind, type) and issubclass(kind, Enum))
         model = kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
-    if not titles:
-        return None
-    return " of ".join(_quoted(title) for title in reversed(titles)), choice
+    return titles[::-1], choice
 
 
-def _sentence(kind: str, message: str, context: Mapping[str, Any], field: tuple[str, bool] | None,
-              titles: Mapping[str, str]) -> str:
-    title, choice = field if field is not None else ("This field", False)
-    match kind:
+def problem_in_words(problem: ErrorDetails, titles: Mapping[str, str], *, at: Sequence[str] = (),
+                     choice: bool = False, hint: str = "") -> str:
+    """One of the domain form's problems (read without its input) as a sentence, without its full
+    stop. `at` is the field's title and those of the forms it is nested in, innermost first ("“Name”
+    of “Director of ...”"; none for the form as a whole); `choice`, whether a person chooses it
+    rather than types it; `hint`, what it may hold, added where it holds characters it cannot; `titles`
+    name the fields a rule's message names by code name."""
+    context: Mapping[str, Any] = problem.get("ctx") or {}
+    message = str(problem["msg"])
+    title = " of ".join(_quoted(each) for each in at) if at else "This field"
+    match problem["type"]:
         case "missing":
             return f"{'Choose' if choice else 'Enter'} {title}"
         case "string_too_short":
@@ -74,7 +87,7 @@ def _sentence(kind: str, message: str, context: Mapping[str, Any], field: tuple[
         case "string_too_long":
             return f"{title} can hold at most {context.get('max_length')} characters"
         case "string_pattern_mismatch":
-            return f"{title} holds characters it cannot hold"
+            return f"{title} holds characters it cannot hold" + (f": {hint}" if hint else "")
         case "enum" | "literal_error":
             return f"Choose {title} from the options given"
         case "bool_type" | "bool_parsing":
@@ -95,9 +108,8 @@ def _sentence(kind: str, message: str, context: Mapping[str, Any], field: tuple[
             text = message.removeprefix("Value error, ")
             if text.startswith("Input should "):
                 return f"{title} {text.removeprefix('Input ')}"
-            if field is None:
-                return rule_in_words(text, titles).rstrip(".")
-            return f"{title}: {rule_in_words(text, titles).rstrip('.')}"
+            rule = rule_in_words(text, titles).rstrip(".")
+            return f"{title}: {rule}" if at else rule
 
 
 def validation_in_words(error: ValidationError, form: type[BaseModel], *,
@@ -106,27 +118,32 @@ def validation_in_words(error: ValidationError, form: type[BaseModel], *,
     titles = {**field_titles(form), **(extra_titles or {})}
     sentences: list[str] = []
     for item in error.errors(include_input=False, include_url=False):
-        location = tuple(item["loc"])
-        sentence = _sentence(str(item["type"]), str(item["msg"]), dict(item.get("ctx") or {}),
-                             _field_at(form, location), titles)
+        at, choice = _field_at(form, tuple(item["loc"]))
+        sentence = problem_in_words(item, titles, at=at, choice=choice)
         if sentence not in sentences:
             sentences.append(sentence)
     return " ".join(f"{_capitalised(sentence)}." for sentence in sentences)
 
 
-def rule_in_words(message: str, titles: Mapping[str, str]) -> str:
+def rule_in_words(message: str, titles: Mapping[str, str], *, full_stop: bool = True) -> str:
     """A rule's refusal with the fields' code names replaced by their titles (a name with an
     underscore anywhere, a one-word name only where it begins the message) and its ISO dates spelt
-    out, its first letter capitalised and ending with a full stop."""
+    out, its first letter capitalised and (with `full_stop`) ending with a full stop: a message
+    shown alone at its field, as the desk shows it, ends as the rule wrote it."""
     def titled(found: re.Match[str]) -> str:
         word = found.group()
         return _quoted(titles[word]) if word in titles else word
 
-    text = _ISO_DAY.sub(_spelt_day, message.strip())
+    text = spell_dates(message.strip())
     text = _CODE_NAME.sub(titled, text)
     text = _LEADING_NAME.sub(titled, text)
     text = _capitalised(text)
-    return text if text.endswith((".", "?", "!", ")")) else f"{text}."
+    return text if not full_stop or text.endswith((".", "?", "!", ")")) else f"{text}."
+
+
+def spell_dates(text: str) -> str:
+    """`text` with each ISO date in it spelt out (`Fri 16 Apr 2027`)."""
+    return _ISO_DAY.sub(_spelt_day, text)
 
 
 def _capitalised(text: str) -> str:

@@ -22,14 +22,13 @@ each only to a person whose roles may record it (`models.access.roles_to_record`
 from __future__ import annotations
 
 import re
-import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from enum import Enum, StrEnum
 from functools import cache
-from typing import Annotated, Any, Union
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel
 from pydantic.fields import FieldInfo
@@ -37,13 +36,15 @@ from pydantic.fields import FieldInfo
 from models.access import NEW_DUE_DATE, People, roles_to_record
 from models.anchors import AnchorSpec
 from models.calendar import LONDON
+from models.choices import Option, base_type, enum_options, field_shape
 from models.enums import DSP_ROLES, ActionSource, Agency, Anchor, CaseStatus, Role
 from models.fields import Paragraphs
 from models.forms import SIGNATURE_FIELDS, DspSignature, Referral, RetimeForm
 from models.processes import StepId
+from models.refusals import field_titles as domain_field_titles
 from models.registry import Act, Registry, Step
 from models.state import CaseState, ItemState
-from models.titles import agency_title, title_of, words
+from models.titles import agency_title, words
 
 REFERRAL = "referral"
 # The new-anchor-date form's key: moving an anchor is checked as a new due date is (no step or act
@@ -80,12 +81,6 @@ class Kind(StrEnum):
     RETIME = "retime"
     ANCHOR = "anchor"
     REFERRAL = "referral"
-
-
-@dataclass(frozen=True, slots=True)
-class Option:
-    value: str
-    title: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,33 +144,6 @@ class DeskForm:
 
 
 # -- what a field's annotation says --------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class _Shape:
-    base: Any
-    optional: bool
-    metadata: tuple[Any, ...]
-
-
-def _shape(annotation: Any, metadata: Iterable[Any] = ()) -> _Shape:
-    """`annotation` without `| None` and `Annotated`, with every constraint met on the way."""
-    found = list(metadata)
-    optional = False
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is Annotated:
-            annotation, *more = typing.get_args(annotation)
-            found += more
-        elif origin in (Union, types.UnionType):
-            args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-            optional = optional or len(args) < len(typing.get_args(annotation))
-            if len(args) != 1:
-                break
-            annotation = args[0]
-        else:
-            break
-    return _Shape(annotation, optional, tuple(found))
-
 
 def _constraint(metadata: Iterable[Any], name: str) -> Any:
     for item in metadata:
@@ -284,11 +252,6 @@ class Narrowing:
     date_field: str | None = None
 
 
-def enum_options(enum: type[Enum], values: Iterable[Any] | None = None) -> tuple[Option, ...]:
-    chosen = list(enum) if values is None else [enum(value) for value in values]
-    return tuple(Option(str(member.value), title_of(member)) for member in chosen)
-
-
 def build_inputs(model: type[BaseModel], narrowing: Narrowing, *, prefix: str = "", group: str = "",
                  required: bool = True) -> list[Input]:
     """The inputs of `model`'s fields; inside a group (a signature, a child) named `prefix.field`.
@@ -302,18 +265,18 @@ def build_inputs(model: type[BaseModel], narrowing: Narrowing, *, prefix: str = 
 
 def _inputs_of(name: str, info: FieldInfo, narrowing: Narrowing, *, prefix: str, group: str,
                required: bool) -> list[Input]:
-    shape = _shape(info.annotation, info.metadata)
+    shape = field_shape(info.annotation, info.metadata)
     title, hint = _titled(name, info)
     full = f"{prefix}{name}"
     base = Input(name=full, title=title, hint=hint, widget=Widget.TEXT, required=required, group=group)
     options = narrowing.options.get(full)
     if options is not None and name in _NARROWED_HINTS:
         base = replace(base, hint=_NARROWED_HINTS[name])
-    base_type = shape.base
-    if base_type is DspSignature:
+    kind = shape.base
+    if kind is DspSignature:
         return _signature(name, title, narrowing, required=required)
-    if typing.get_origin(base_type) is list:
-        item = _shape(typing.get_args(base_type)[0])
+    item = shape.item
+    if item is not None:
         if isinstance(item.base, type) and issubclass(item.base, BaseModel):
             return _repeated(name, title, item.base, narrowing, required=required)
         if options is None and isinstance(item.base, type) and issubclass(item.base, Enum):
@@ -322,19 +285,19 @@ def _inputs_of(name: str, info: FieldInfo, narrowing: Narrowing, *, prefix: str,
             return [replace(base, widget=Widget.CHECKBOXES, options=options)]
         most = _constraint(shape.metadata, "max_length") or 1
         return [replace(base, widget=Widget.TEXTS, count=int(most), **_text_limits(item.metadata))]
-    if options is not None or (isinstance(base_type, type) and issubclass(base_type, Enum)):
-        chosen = options if options is not None else enum_options(base_type)
+    if options is not None or (isinstance(kind, type) and issubclass(kind, Enum)):
+        chosen = options if options is not None else enum_options(kind)
         widget = Widget.RADIOS if len(chosen) <= 4 else Widget.SELECT
         return [replace(base, widget=widget, options=chosen)]
-    if base_type is bool:
+    if kind is bool:
         return [replace(base, widget=Widget.YES_NO if info.is_required() else Widget.CHECKBOX,
                         required=required and info.is_required())]
-    if base_type is int:
+    if kind is int:
         return [replace(base, widget=Widget.NUMBER, low=_number(shape.metadata, "ge"),
                         high=_number(shape.metadata, "le"))]
-    if base_type is date:
+    if kind is date:
         return [_date_input(base, name, narrowing)]
-    if base_type is AwareDatetime or (isinstance(base_type, type) and issubclass(base_type, datetime)):
+    if kind is AwareDatetime or (isinstance(kind, type) and issubclass(kind, datetime)):
         today = narrowing.today
         return [replace(base, widget=Widget.MOMENT, high=f"{today.isoformat()}T23:59" if today else None,
                         hint=f"{hint} London time.".strip())]
@@ -378,7 +341,7 @@ def _signature(name: str, title: str, narrowing: Narrowing, *, required: bool) -
                     hint="A person the partnership's directory names for this role, or as its deputy.",
                     options=signers, group=title)
     else:
-        shape = _shape(info.annotation, info.metadata)
+        shape = field_shape(info.annotation, info.metadata)
         who = Input(name=f"{name}.name", title="Signed by", hint=info.description or "", widget=Widget.TEXT,
                     required=required, group=title, **_text_limits(shape.metadata))
     deputy = Input(name=f"{name}.deputy", title="Signed by a deputy acting for the role-holder",
@@ -599,9 +562,7 @@ def _field_options(model: type[BaseModel], context: CaseContext) -> dict[str, tu
     state = context.state
     options: dict[str, tuple[Option, ...]] = {}
     for name, info in model.model_fields.items():
-        shape = _shape(info.annotation, info.metadata)
-        base = shape.base
-        inner = _shape(typing.get_args(base)[0]).base if typing.get_origin(base) is list else base
+        inner = base_type(info.annotation)
         if inner is Agency and name not in options:
             options[name] = enum_options(Agency, [a.value for a in state.agencies] or None)
         elif inner is ActionSource:
@@ -742,28 +703,17 @@ def field_names(model: type[BaseModel]) -> frozenset[str]:
     names: set[str] = set()
     for name, info in model.model_fields.items():
         names.add(name)
-        shape = _shape(info.annotation)
-        base = shape.base
-        if typing.get_origin(base) is list:
-            base = _shape(typing.get_args(base)[0]).base
-        if isinstance(base, type) and issubclass(base, BaseModel):
-            names |= field_names(base)
+        nested = base_type(info.annotation)
+        if isinstance(nested, type) and issubclass(nested, BaseModel):
+            names |= field_names(nested)
     return frozenset(names)
 
 
 @cache
 def field_titles(model: type[BaseModel]) -> dict[str, str]:
-    """The title of every field of `model` and of the forms nested in it, by code name (the outer
-    form's title wins where a nested form has a field of the same name)."""
-    titles: dict[str, str] = {}
-    for info in model.model_fields.values():
-        base = _shape(info.annotation).base
-        if typing.get_origin(base) is list:
-            base = _shape(typing.get_args(base)[0]).base
-        if isinstance(base, type) and issubclass(base, BaseModel):
-            titles.update({key: value for key, value in field_titles(base).items() if key not in titles})
-    titles.update({name: _titled(name, info)[0] for name, info in model.model_fields.items()})
-    return titles
+    """The title of every field of `model` and of the forms nested in it, as the desk's inputs show
+    them, by code name (the outer form's title wins where a nested form has a field of the same name)."""
+    return domain_field_titles(model, title=lambda name, info: _titled(name, info)[0])
 
 
 def item_of(state: CaseState, label: str) -> ItemState | None:
