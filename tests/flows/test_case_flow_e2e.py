@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
-from models.enums import Interface
+from models.enums import Interface, TimerState
 from models.forms import parse_referral
 from tasks.service import Actor, CaseService
 from tasks.store.db import Store
@@ -82,9 +81,10 @@ ALERT = re.compile(r"\] (Reminder|Overdue|Escalation)", re.IGNORECASE)
 
 def test_an_undone_step_is_reminded_alerted_and_escalated_in_order(
         local_system: SystemFactory, tmp_path: Path) -> None:
-    # Case time starts at 04:00 on Monday 11 January 2027 and runs 7200 times faster than wall
-    # time (a case day in 12 s). The DSP decision is due Tuesday: reminder Monday 09:00, overdue
-    # alert Wednesday 00:01, escalations Wednesday and Thursday 09:00.
+    # Case time starts at 04:00 on Monday 11 January 2027 and runs 14400 times faster than wall
+    # time (a case day in 6 s, the overdue alert and the first escalation 2 s apart). The DSP
+    # decision is due Tuesday: reminder Monday 09:00, overdue alert Wednesday 00:01, escalations
+    # Wednesday and Thursday 09:00.
     # The case is referred before `sbu serve` starts (its start-up takes hours of case time at
     # this scale), so serve's catch-up on start creates its run and plans its timer pass; a
     # start-up slow enough to pass the reminder's or the overdue alert's time finds them due with
@@ -94,7 +94,7 @@ def test_an_undone_step_is_reminded_alerted_and_escalated_in_order(
     # refer` takes seconds to start on a loaded machine, hours of case time, and a step opened
     # after its reminder's time rightly has no reminder.
     start = datetime(2027, 1, 11, 4, 0, tzinfo=UTC)
-    system = local_system(time_scale=7200, case_start=start, serving=False)
+    system = local_system(time_scale=14400, case_start=start, serving=False)
     system.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(system.settings().sqlalchemy_url).migrate()
     try:
@@ -103,12 +103,16 @@ def test_an_undone_step_is_reminded_alerted_and_escalated_in_order(
         referral = parse_referral(dict(EXAMPLE_REFERRAL, incident_date="2027-01-10",
                                        la_aware_date="2027-01-10", referred_at="2027-01-11T04:00:00+00:00"),
                                   now=start)
-        case_ref = CaseService(store=store, settings=settings, clock=settings.clock()).refer(
-            referral, actor=Actor("sbu-officer", Interface.CLI)).case_ref
+        service = CaseService(store=store, settings=settings, clock=settings.clock())
+        case_ref = service.refer(referral, actor=Actor("sbu-officer", Interface.CLI)).case_ref
+        system.start()
+        alerted_in_order(system, service, case_ref)
     finally:
         store.dispose()
-    system.start()
 
+
+def alerted_in_order(system: LocalSystem, service: CaseService, case_ref: str) -> None:
+    """The case's DSP decision, left undone, alerted in order; once made, chased no more."""
     def alerts() -> list[str]:
         """The alerts about this case's DSP decision, in the order the SMTP server took them."""
         return [m.group(1).lower() for s in system.mail_subjects()
@@ -127,8 +131,15 @@ def test_an_undone_step_is_reminded_alerted_and_escalated_in_order(
     system.sbu("decide", case_ref, "--sin", "--rapid-review", "--on", "2027-01-11",
                "--rationale", "Abuse suspected; criteria met.", *DSPS)
     seen = alerts()
-    # Another case day and a half: the next escalation (Friday 09:00) would have come by now.
-    time.sleep(18)
+    # The decision cancelled the escalation waiting (the latest of the item's timers cancelled: one
+    # superseded is cancelled too); nothing goes out by three wall seconds after its time, when a
+    # timer pass that fired it would have sent it.
+    cancelled = max(timer.fire_at for timer in service.timers(
+        case_ref=case_ref, states=(TimerState.CANCELLED,)) if timer.step == "dsp-decision")
+    assert not [timer for timer in service.timers(case_ref=case_ref) if timer.step == "dsp-decision"]
+    past = cancelled + timedelta(seconds=3 * service.settings.time_scale)
+    wait_until(lambda: service.clock.now() > past, timeout=60, interval=0.5,
+               what="the cancelled escalation's time to pass")
     assert alerts() == seen, system.mail_subjects()
     assert seen.count("escalation") <= 3  # at most one more crossed paths with the decision
 

@@ -9,8 +9,7 @@ sweep, none of whose code knows it exists.
 from __future__ import annotations
 
 import json
-import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -18,19 +17,24 @@ from uuid import UUID
 import pytest
 
 from deployments.local import STALL_ALLOWANCE, LocalSystem, wait_until
+from models.enums import TimerState
+from models.processes import build_registry
 from tasks.prefect.resume import waiting_key
 from tasks.prefect.runs import RECONCILE_DEPLOYMENT
+from tasks.service import CaseService
+from tasks.store.db import Store
 from tests.conftest import DSP_OPTIONS, EXAMPLE_REFERRAL
 from tests.flows.conftest import SystemFactory
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# Monday 11 January 2027, 08:00, with a case hour passing every wall second: the toy check, due one
-# working day after Monday's decision (Tuesday), is overdue from Wednesday 00:01, about 40 s in;
-# made on Monday, it books each agency's visit for fifteen working days on, Monday 1 February, its
-# reminder fourteen case days (over 300 s) away.
-CASE_START = datetime(2027, 1, 11, 8, 0, tzinfo=UTC)
+# Tuesday 12 January 2027, 08:00, with a case hour passing every wall second; the case is
+# referred and decided on Monday (its dates say so), the day before. The toy check, due one working
+# day after Monday's decision (Tuesday), is overdue from Wednesday 00:01, about 16 s in, and
+# escalated at 09:00 that day and each working day after; made on Monday, it books each agency's
+# visit for fifteen working days on, Monday 1 February, its reminder over 400 case hours away.
+CASE_START = datetime(2027, 1, 12, 8, 0, tzinfo=UTC)
 DAY = "2027-01-11"
 DSPS = DSP_OPTIONS
 
@@ -81,12 +85,18 @@ def test_a_process_registered_from_the_tests_runs_end_to_end(
     assert "Tuesday 12 January 2027" in description
     assert "the tests' toy rule" in description
 
-    # Left undone, the check is chased by its own timers, by email.
+    # Left undone, the check is chased by its own timers, by email: its overdue alert, or, if
+    # serve was slow enough to start that the first escalation was due too, that escalation (the
+    # pass sends only the latest, and records the overdue alert as superseded).
     def toy_alerts() -> list[str]:
         return [s for s in system.mail_subjects() if case_ref in s and "Toy check made" in s]
 
-    wait_until(lambda: any("overdue" in s.lower() for s in toy_alerts()), timeout=180,
-               what="the toy check's overdue alert")
+    wait_until(lambda: any(kind in s.lower() for s in toy_alerts() for kind in ("overdue", "escalation")),
+               timeout=180, what="the toy check's overdue alert")
+    settings = system.settings()
+    store = Store(settings.sqlalchemy_url)
+    service = CaseService(store=store, settings=settings, clock=settings.clock(),
+                          registry=build_registry(("tests.flows.toy_process",)))
 
     # The check, answered on the dashboard: recorded with its author, and the run moves on.
     with system.client() as client:
@@ -143,10 +153,20 @@ def test_a_process_registered_from_the_tests_runs_end_to_end(
 
     wait_until(replacement, timeout=90 + STALL_ALLOWANCE, what="reconcile to replace the toy run")
 
-    # Done, the check is chased no more: its timers were cancelled with it (at most one
-    # escalation crossed paths with the record).
+    # Done, the check is chased no more: its timers were cancelled with it, and nothing goes out
+    # by the time the one it had waiting would have fired (at most one escalation crossed paths
+    # with the record).
     seen = toy_alerts()
-    time.sleep(12)  # half a case day
+    try:
+        assert not [timer for timer in service.timers(case_ref=case_ref) if timer.step == "toy-check"]
+        # The latest: one superseded by a later alert of the same pass is cancelled too.
+        cancelled = max(timer.fire_at for timer in service.timers(
+            case_ref=case_ref, states=(TimerState.CANCELLED,)) if timer.step == "toy-check")
+        # Three case hours on, time for a timer pass that fired it to have sent its email.
+        wait_until(lambda: service.clock.now() > cancelled + timedelta(hours=3), timeout=60, interval=0.5,
+                   what="the cancelled timer's time to pass")
+    finally:
+        store.dispose()
     assert len(toy_alerts()) <= len(seen) + 1, toy_alerts()
     assert not [s for s in system.mail_subjects() if "toy-visit:police" in s]
 
