@@ -450,7 +450,7 @@ def test_prefect_server_restarted_while_cases_wait_and_timers_are_pending(
         server = stack.enter_context(contextlib.ExitStack())
         url = server.enter_context(local_prefect_server(Settings(data_dir=home), port=port))
         system = LocalSystem(root=tmp_path / "system", api_url=url, time_scale=FAST_CLOCK, case_start=start,
-                             extra_env=FAST_MAIL)
+                             extra_env=FAST_MAIL, in_process=True)
         stack.callback(system.stop)
         first = refer(system, tmp_path / "a.json", external_ref="POL-PFS-1", incident_date="2027-01-10",
                       la_aware_date="2027-01-10", referred_at="2027-01-11T00:00:00+00:00")
@@ -494,7 +494,9 @@ def test_prefect_server_restarted_while_cases_wait_and_timers_are_pending(
         server.close()  # the Prefect server stops (SIGTERM); its database stays
         stopped = time.monotonic()
         time.sleep(max((due_at - datetime.now(UTC)).total_seconds(), 0) + 2)
-        assert stack.enter_context(local_prefect_server(Settings(data_dir=home), port=port)) == url
+        # In `server` again, which closes after serve has stopped: serve stopped with no server to
+        # tell waits out the Prefect client's retries (half a minute) before it ends.
+        assert server.enter_context(local_prefect_server(Settings(data_dir=home), port=port)) == url
         down_for = time.monotonic() - stopped
 
         # The timer due during the outage fires late (or, if the outage also passed a later alert of
