@@ -109,8 +109,9 @@ def outbox(system: LocalSystem) -> list[tuple[str, int]]:
 
 @pytest.mark.timeout(1500)
 def test_open_cases_imported_with_their_history(local_system: SystemFactory, tmp_path: Path) -> None:
-    # The catch-up that creates the new cases' runs looks every 3 s rather than every 15.
-    system = local_system(case_start=START, extra_env={"SBU_CATCH_UP_SECONDS": "3"})
+    # The catch-up that creates the new cases' runs looks every second rather than every 15 (a
+    # round is store reads only, while there is nothing to tell).
+    system = local_system(case_start=START, extra_env={"SBU_CATCH_UP_SECONDS": "1"})
     good = twenty_five_cases(TODAY)
     bad = bad_rows()
     rows: list[dict[str, Any]] = list(good)
