@@ -35,6 +35,7 @@ from models.calendar import london_date
 from tasks.holiday_cache import calendar_for
 from tasks.prefect.resume import waiting_key
 from tests.conftest import DSP_OPTIONS, EXAMPLE_REFERRAL
+from tests.figures import record_figure
 from tests.flows.canaries import (
     ReviewMarkers,
     answer_form,
@@ -235,8 +236,10 @@ def test_a_notified_case_runs_from_referral_to_publication_and_closes_with_its_l
     for case_ref in (ref, forms_ref):
         wait_until(partial(closed, system, case_ref), timeout=MOVE_ON, what=f"{case_ref} to close")
     wait_until(lambda: outbox_settled(system), timeout=MOVE_ON, what="the outbox to deliver")
-    observe_canaries(system, since=since, token=token, cases={ref: m, forms_ref: by_forms},
-                     forms_case=forms_ref)
+    found = observe_canaries(system, since=since, token=token, cases={ref: m, forms_ref: by_forms},
+                             forms_case=forms_ref)
+    record_figure(**found.figure())  # before the assertions: a loss shows in the figures too
+    found.assert_none_lost()
 
 
 def walk_on(system: LocalSystem, ref: str, review: str, m: ReviewMarkers) -> None:
