@@ -72,8 +72,8 @@ def expected_waits(service: CaseService, views: list[CaseState]) -> dict[tuple[s
 
 def runs_not_waiting_as_expected(system: LocalSystem, service: CaseService) -> list[str]:
     """Each run that is not (yet) where the store says its case is: `case process: state key`.
-    Every run is read in one request: this is polled while the runs start, and a request a run
-    (some 65 of them, every poll) took the Prefect server's CPU from the runs it waits on."""
+    Every run is read in one request: this is polled while the runs start, and the Prefect server
+    that starts them need not answer some 65 requests a poll as well."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     views = service.list_cases()
@@ -152,7 +152,7 @@ def test_open_cases_imported_with_their_history(local_system: SystemFactory, tmp
 
         settling = time.monotonic()
         try:
-            wait_until(all_waiting, timeout=SETTLE_SECONDS + STALL_ALLOWANCE, interval=1.0,
+            wait_until(all_waiting, timeout=SETTLE_SECONDS + STALL_ALLOWANCE, interval=2.0,
                        what="every imported case's runs to wait on their forms")
         except TimeoutError:
             pytest.fail(f"{len(wrong)} runs not waiting as the store says: {wrong}")
