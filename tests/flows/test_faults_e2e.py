@@ -98,6 +98,23 @@ def live_runs(system: LocalSystem, name: str) -> list[Any]:
             if run.state_type is not None and run.state_type.value not in GIVEN_UP]
 
 
+def form_stored(system: LocalSystem, case_ref: str, key_prefix: str) -> None:
+    """Wait until the case's run waits on a key starting with `key_prefix` and Prefect holds the
+    form it waits with. A run suspends first and stores its form after: a run killed in between
+    is left waiting with no form to answer, and every resume of it is rejected."""
+    from tasks.prefect.resume import stored_schema, waiting_key
+
+    run = system.wait_for_wait(case_ref, key_prefix)
+    key = waiting_key(run)
+    assert key is not None
+
+    def stored() -> bool:
+        with system.client() as client:
+            return stored_schema(client, run.id, key) is not None
+
+    wait_until(stored, timeout=MOVE_ON, what=f"{case_ref}'s form to be stored")
+
+
 # -- reading the store and the mail ----------------------------------------------------------------
 
 @contextmanager
@@ -274,6 +291,10 @@ def test_serve_killed_at_each_stage_leaves_nothing_behind_then_started_again(
         sink.armed.set()
         mid_delivery = refer(system, tmp_path / "d.json", external_ref="POL-STAGE-D")
         assert sink.holding.wait(MOVE_ON), "no delivery reached the mail server"
+        # The kill lands mid-delivery, not mid-way through a run suspending: the waiting cases
+        # wait with their forms stored.
+        for case_ref in (waiting, mid_delivery):
+            form_stored(system, case_ref, "dsp-decision")
         assert (mid_task, mid_branch) == ("SR-2026-0002", "SR-2026-0003")
         assert store_runs(system, mid_branch).get("rapid-review", "none") is None  # started, not told
         assert sum(1 for m in outbox(system) if m.status.value == "sent") < len(outbox(system))
