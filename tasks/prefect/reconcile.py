@@ -32,7 +32,7 @@ from models.state import CaseState
 from tasks.prefect.connection import LARGE_PAGE
 from tasks.prefect.resume import Resumed, resume_if_waiting, resume_waiting
 from tasks.prefect.runs import ensure_runs, trigger_delivery
-from tasks.prefect.timers import sync_timers
+from tasks.prefect.timers import PASS_LATE, replace_lost_pass, sync_timers
 from tasks.service import CaseService
 from tasks.store.locks import store_lock
 
@@ -91,11 +91,12 @@ def sweep_lock(service: CaseService, *, wait_seconds: float = 0.0) -> Iterator[b
         yield held
 
 
-def tell_untold(client: SyncPrefectClient, service: CaseService) -> int:
+def tell_untold(client: SyncPrefectClient, service: CaseService, *, pass_late: timedelta = PASS_LATE) -> int:
     """Tell Prefect what the store committed while Prefect could not be told (its server busy or
     down when `sbu` made the change): the run of a process a case started, a timer to schedule or
-    cancel. Only store reads when there is nothing to tell, so `sbu serve` runs it every few
-    seconds; the full reconciliation sweep, which also reads runs from Prefect, runs rarely.
+    cancel, a timer pass lost (`timers.replace_lost_pass`). Only store reads when there is nothing
+    to tell, so `sbu serve` runs it every few seconds; the full reconciliation sweep, which also
+    reads runs from Prefect, runs rarely.
     Returns how many things it told; nothing while a sweep holds the lock (it tells all of it).
     At most `REPAIR_BATCH` cases a round: an import of thousands of cases is told over many rounds,
     each short, so the lock is never held long and the runs are not created in one flood."""
@@ -110,6 +111,8 @@ def tell_untold(client: SyncPrefectClient, service: CaseService) -> int:
             trigger_delivery(client)  # what the changes queued: their runs only read the store and wait
         if service.untold_timers():
             told += sync_timers(client, service)
+        else:
+            told += replace_lost_pass(client, service, late=pass_late)
         return told
 
 
@@ -256,9 +259,14 @@ def _repair(client: SyncPrefectClient, service: CaseService, case_refs: Sequence
             counts.runs_created += sum(1 for process, run_id in runs.items()
                                        if before.get(process) != str(run_id))
             # Its other runs were left to this repair: resumed here if the store answered them.
-            for process, run_id in runs.items():
-                counts.runs_resumed += resume_if_waiting(
-                    client, service, run_id, process=service.registry.process(process), case_ref=case_ref)
+            outcomes = [resume_if_waiting(client, service, run_id, process=service.registry.process(process),
+                                          case_ref=case_ref) for process, run_id in runs.items()]
+            counts.runs_resumed += outcomes.count(Resumed.RESUMED)
+            counts.runs_cancelled += outcomes.count(Resumed.CANCELLED)
+            if Resumed.CANCELLED in outcomes:  # replaced now, not at the next sweep
+                replaced = ensure_runs(client, service, case_ref)
+                counts.runs_created += sum(1 for process, run_id in replaced.items()
+                                           if runs.get(process) != run_id)
         log.info("reconcile: repaired %d of %d cases", start + len(batch), len(case_refs))
     counts.deferred = len(later)
 

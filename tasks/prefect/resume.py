@@ -45,8 +45,10 @@ def waiting_key(run: FlowRun) -> str | None:
 BUSY_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8)
 
 
-def resume_run(client: SyncPrefectClient, run_id: UUID, run_input: dict[str, Any]) -> None:
-    """Resume a suspended run with `run_input`, retrying a busy server quickly.
+def resume_run(client: SyncPrefectClient, run_id: UUID, run_input: dict[str, Any]) -> bool:
+    """Resume a suspended run with `run_input`, retrying a busy server quickly; whether Prefect
+    accepted it. Prefect answers a resume it refuses (the run is not waiting, or waits with no form
+    stored) with success and a REJECT in the body, so the body is what says.
 
     Posts to the same REST endpoint as Prefect's client, with the same headers. Anything other
     than a busy answer, and a server still busy after the quick retries, is handed to Prefect's
@@ -61,33 +63,41 @@ def resume_run(client: SyncPrefectClient, run_id: UUID, run_input: dict[str, Any
                 answer = http.post(hooks.resume_path(run_id), json={"run_input": run_input})
                 if answer.status_code != httpx.codes.SERVICE_UNAVAILABLE:
                     if answer.is_success:
-                        return
+                        return _accepted(answer.json())
                     break
                 if delay is not None:
                     time.sleep(delay)
-    except httpx.HTTPError:
+    except (httpx.HTTPError, ValueError):
         pass  # e.g. TLS settings only Prefect's client knows: let it try
-    client.resume_flow_run(run_id, run_input=run_input)
+    result = client.resume_flow_run(run_id, run_input=run_input)
+    return str(getattr(result.status, "value", result.status)) == ACCEPTED
+
+
+ACCEPTED = "ACCEPT"
+
+
+def _accepted(body: object) -> bool:
+    return isinstance(body, dict) and body.get("status") == ACCEPTED
 
 
 def resume_if_waiting(client: SyncPrefectClient, service: CaseService, run_id: UUID, *,
-                      process: Process, case_ref: str, wait_seconds: float = 0.0) -> bool:
+                      process: Process, case_ref: str, wait_seconds: float = 0.0) -> Resumed:
     """Resume `run_id`, the case's run of `process`, if the wait it is suspended on has been
     answered in the store. A run still on its way to a wait is given `wait_seconds` to get there
     (it checks the store before waiting, so one that arrives after the change never waits at all).
-    A run waiting on a key none of its process's waits has (left by an older version of the
-    process) is cancelled, so that `ensure_run` replaces it with a run that replays from the store."""
+    A run that cannot be resumed (`resume_waiting`) is cancelled, so that `ensure_run` replaces it
+    with a run that replays from the store."""
     from prefect.client.schemas.objects import StateType
 
     deadline = time.monotonic() + wait_seconds
     while True:
         run = client.read_flow_run(run_id)
         if waiting_key(run) is not None:
-            return resume_waiting(client, service, run, process=process, case_ref=case_ref) is Resumed.RESUMED
+            return resume_waiting(client, service, run, process=process, case_ref=case_ref)
         state = run.state.type if run.state else None
         if state not in (StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING) or \
                 time.monotonic() >= deadline:
-            return False
+            return Resumed.LEFT
         time.sleep(0.1)
 
 
@@ -102,7 +112,9 @@ class Resumed(Enum):
 def resume_waiting(client: SyncPrefectClient, service: CaseService, run: FlowRun, *,
                    process: Process, case_ref: str, state: CaseState | None = None) -> Resumed:
     """`resume_if_waiting` for a run already read; `state`, the case as the store has it, if
-    already read too."""
+    already read too. A run waiting on a key none of its process's waits has (left by an older
+    version of the process), or on a form Prefect refuses to take an answer to, is cancelled, to
+    be replaced (`ensure_run`) by a run that replays from the store."""
     from prefect.states import Cancelled
 
     key = waiting_key(run)
@@ -115,9 +127,16 @@ def resume_waiting(client: SyncPrefectClient, service: CaseService, run: FlowRun
         return Resumed.CANCELLED
     if not wait.answered(key, state if state is not None else service.case_view(case_ref)):
         return Resumed.LEFT
-    resume_run(client, run.id, wake_up_answer(stored_schema(client, run.id, key)
-                                              or run_input_for(wait).model_json_schema()))
-    return Resumed.RESUMED
+    if resume_run(client, run.id, wake_up_answer(stored_schema(client, run.id, key)
+                                                 or run_input_for(wait).model_json_schema())):
+        return Resumed.RESUMED
+    if waiting_key(client.read_flow_run(run.id)) != key:
+        return Resumed.LEFT  # it moved on meanwhile (another change woke it first)
+    # Still waiting on that form, and Prefect refuses to resume it: a run stopped between
+    # suspending and storing its form (serve killed then) waits with no form, and every resume
+    # is refused. Replaced by a run that replays from the store, the case moves on.
+    client.set_flow_run_state(run.id, Cancelled(message="its form cannot be answered; replaced"), force=True)
+    return Resumed.CANCELLED
 
 
 def stored_schema(client: SyncPrefectClient, run_id: UUID, key: str) -> dict[str, Any] | None:
@@ -151,14 +170,16 @@ def wake_case(service: CaseService, case_ref: str, *, step: str | None = None,
             told = service.case_view(case_ref).runs
             runs = ensure_runs(client, service, case_ref)
             owner = service.registry.process_of(step) if step is not None else None
-            resumed = False
+            outcomes = set()
             for process_id, run_id in runs.items():
                 # The recorded step's own process may still be on its way to its wait; a run this
                 # change has only just created will read the store before it waits.
                 mine = owner is not None and owner.id == process_id and told.get(process_id) is not None
-                resumed |= resume_if_waiting(client, service, run_id,
-                                             process=service.registry.process(process_id), case_ref=case_ref,
-                                             wait_seconds=wait_seconds if mine else 0.0)
+                outcomes.add(resume_if_waiting(client, service, run_id,
+                                               process=service.registry.process(process_id),
+                                               case_ref=case_ref, wait_seconds=wait_seconds if mine else 0.0))
+            if Resumed.CANCELLED in outcomes:
+                runs = ensure_runs(client, service, case_ref)  # its replacement, now
             if not runs:
                 note = "note: the case has no flow run yet; `sbu serve` will create it"
             # A resumed run only reads the store and waits again: what else the change needs

@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from prefect import flow
 from prefect.client.orchestration import SyncPrefectClient, get_client
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.objects import State, StateType
 from prefect.server.database.configurations import AioSqliteConfiguration
 from prefect.settings import PREFECT_API_URL
 from prefect.states import Paused, Suspended
@@ -142,6 +142,25 @@ def test_a_resume_posted_with_the_clients_headers_to_the_resume_path_resumes(
     assert answer.is_success, answer.status_code
     assert answer.json()["status"] == "ACCEPT", answer.json()
     assert client.read_flow_run(run.id).state.type is not StateType.PAUSED  # type: ignore[union-attr]
+
+
+@pytest.mark.prefect
+def test_a_resume_prefect_refuses_is_told_as_refused(client: SyncPrefectClient) -> None:
+    # Prefect answers a refused resume with a success status and REJECT in its body: a run
+    # waiting on a form whose schema was never stored, as one stopped between the two is.
+    from prefect.input.run_input import keyset_from_paused_state
+
+    from tasks.prefect.resume import resume_run
+
+    run = client.create_flow_run(hook_probe)
+    paused: State[None] = Paused(pause_key="wait-2")
+    keyset = keyset_from_paused_state(paused)
+    paused.state_details.run_input_keyset = {str(name): key for name, key in keyset.items()}
+    client.set_flow_run_state(run.id, paused, force=True)
+    assert resume_run(client, run.id, {"recorded": True}) is False
+    assert client.read_flow_run(run.id).state.type is StateType.PAUSED  # type: ignore[union-attr]
+    client.set_flow_run_state(run.id, Paused(pause_key="wait-3"), force=True)
+    assert resume_run(client, run.id, {}) is True
 
 
 def test_the_headers_check_notices_the_private_client_moved(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ import copy
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -154,6 +154,33 @@ def test_a_sweep_resumes_a_run_whose_wait_was_answered_while_prefect_was_not_tol
     assert client.read_flow_run(run_id).state.type is not StateType.PAUSED  # type: ignore[union-attr]
 
 
+def test_a_run_left_waiting_with_no_form_is_replaced_once_its_wait_is_answered(
+        client: SyncPrefectClient, service: CaseService, clock: FixedClock) -> None:
+    # A run stopped between suspending and storing its form (serve killed then) waits on a form
+    # Prefect does not have: it refuses every resume, with a success status and REJECT in the body.
+    from prefect.input.run_input import keyset_from_paused_state
+
+    [case_ref] = refer_cases(service, 1)
+    reconcile(client, service)
+    run_id = wait_as_a_served_run_would(client, service, case_ref)
+    paused = client.read_flow_run(run_id).state
+    assert paused is not None
+    keyset = keyset_from_paused_state(paused)
+    paused.state_details.run_input_keyset = {str(name): key for name, key in keyset.items()}
+    client.set_flow_run_state(run_id, paused, force=True)
+    clock.advance(timedelta(hours=1))
+    service.decide(case_ref, DECISION, actor=OFFICER)  # committed; Prefect never told
+    done = reconcile(client, service)
+    assert (done["runs_resumed"], done["runs_cancelled"]) == (0, 1), done
+    assert client.read_flow_run(run_id).state.type is StateType.CANCELLED  # type: ignore[union-attr]
+    # Replaced by the next sweep (as a run waiting on a form its process no longer has is), by a
+    # run that replays from the store and so goes past the decision.
+    assert reconcile(client, service)["runs_created"] == 1
+    [(_, replacement)] = service.case_view(case_ref).runs.items()
+    assert replacement is not None
+    assert UUID(replacement) != run_id
+
+
 def test_a_sweep_acts_on_exactly_the_differences(client: SyncPrefectClient, service: CaseService) -> None:
     refs = refer_cases(service, 12)
     reconcile(client, service)
@@ -219,3 +246,61 @@ def test_a_sweep_never_runs_beside_the_catch_up_or_another_sweep(
         other.join()
     done = reconcile(client, service)
     assert (done["skipped"], done["runs_created"]) == (0, 2)
+
+
+class _WallBehind(FixedClock):
+    """Case time as it stood thirty days before this moment of wall time: every timer of a case
+    referred now is long past its wall time, as after an outage."""
+
+    def wall_time_for(self, case_time: datetime) -> datetime:
+        return super().wall_time_for(case_time) - (EXAMPLE_NOW - datetime.now(UTC)) - timedelta(days=30)
+
+
+def test_a_timer_pass_that_never_started_is_replaced_by_the_catch_up(
+        tmp_path: Path, client: SyncPrefectClient) -> None:
+    # Prefect's runner takes a run a few seconds early and starts its process, which waits on the
+    # server: if the server stops then, the process leaves, the run stays Pending for ever, and the
+    # store still names it as the planned pass.
+    from prefect.states import Pending, Running
+
+    from models.processes import TIMER_PASS
+
+    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'sbu.db'}",
+                        case_ref_prefix=f"T{uuid4().hex[:6].upper()}")
+    store = Store(settings.sqlalchemy_url).migrate()
+    service = CaseService(store=store, settings=settings, clock=_WallBehind(EXAMPLE_NOW))
+    register_deployments(client, service)
+    try:
+        service.refer(parse_referral(copy.deepcopy(EXAMPLE_REFERRAL), now=EXAMPLE_NOW), actor=OFFICER)
+        assert tell_untold(client, service) >= 2  # its run created, its timers' pass planned
+        [planned] = passes(client, TIMER_PASS.deployment, StateType.SCHEDULED)
+        # Planned and not yet taken (a busy runner): left as it is.
+        assert tell_untold(client, service, pass_late=timedelta(0)) == 0
+        client.set_flow_run_state(planned, Running(), force=True)
+        assert tell_untold(client, service, pass_late=timedelta(0)) == 0  # under way
+        client.set_flow_run_state(planned, Pending(), force=True)
+        # Pending for longer than a pass takes to start: cancelled, and a pass planned at once.
+        assert tell_untold(client, service, pass_late=timedelta(0)) == 2
+        assert client.read_flow_run(planned).state.type is StateType.CANCELLED  # type: ignore[union-attr]
+        [again] = passes(client, TIMER_PASS.deployment, StateType.SCHEDULED)
+        assert again != planned
+        # Pending only a moment ago: a pass starting, not lost.
+        client.set_flow_run_state(again, Pending(), force=True)
+        assert tell_untold(client, service) == 0
+    finally:
+        store.dispose()
+
+
+def passes(client: SyncPrefectClient, deployment: str, state: StateType) -> list[UUID]:
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+
+    from tasks.prefect.connection import deployment_id
+
+    return [run.id for run in client.read_flow_runs(flow_run_filter=FlowRunFilter(
+        deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id(client, deployment)]),
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[state]))))]
