@@ -11,7 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-serve test lint typecheck unit bench bench-quick bench-desk figures bytecode clean
+.PHONY: demo demo-serve test lint typecheck unit unit-parallel unit-timing bench bench-quick bench-desk figures bytecode clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: no Python 3.11 or later with venv found; run make PYTHON=/path/to/python3.11" >&2; exit 2; }
@@ -45,12 +45,21 @@ typecheck: $(STAMP)
 # The tests that time something run after, alone, so that no other test's load is in their
 # figures. Each pass fails `make` on its own exit code,
 # pytest's 5 (no tests collected) included.
-WORKERS ?= 3
-unit: $(STAMP) bytecode
+WORKERS ?= 4
+unit: unit-parallel
+	@$(MAKE) --no-print-directory unit-timing
+
+unit-parallel: $(STAMP) bytecode
 	$(BIN)/pytest -n $(WORKERS) --dist worksteal -m "not timing" --durations=25
+
+unit-timing: $(STAMP) bytecode
 	$(BIN)/pytest -p no:xdist -m timing
 
-test: lint typecheck unit
+# The type check runs beside the parallel tests (the machine is not busy all through them), the
+# timing tests after both, alone.
+test: lint
+	@$(MAKE) --no-print-directory -j2 typecheck unit-parallel
+	@$(MAKE) --no-print-directory unit-timing
 
 # The speed tests held to the targets themselves (the ordinary run asserts a margin over them; see
 # tests/timing.py): `sbu timetable` and `sbu status` over 15 runs each, and a decision moving its
