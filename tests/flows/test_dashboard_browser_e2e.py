@@ -53,13 +53,14 @@ pytestmark = [pytest.mark.prefect, pytest.mark.slow, pytest.mark.timing]
 # Six cases in the ordinary run (the timer emails of the first come while the later ones are
 # answered); twenty in a benchmark run, for a steadier figure a case.
 CASES = samples(6, 20)
-# Case time starts at 06:00 on Wednesday 23 December 2026 and runs four minutes a second: each
-# case's DSP decision (due the next day) has its reminder at 09:00 London time, about 45 s into
-# the test, so the reminders fire while the forms are being answered, and every open step's later
+# Case time starts at 07:30 on Wednesday 23 December 2026 and runs four minutes a second: each
+# case's DSP decision (due the next day) has its reminder at 09:00 London time, about 22 s into
+# the test (six cases took 37 s alone, serve's start not counted), so the reminders fire while
+# the forms are being answered, and every open step's later
 # timers are pending meanwhile. (An hour a second fired each case's overdue alert and daily
 # escalations as soon as it was referred, faster than this machine's runner could start them: a
 # resumed case then queued behind dozens of timers.)
-CASE_START = datetime(2026, 12, 23, 6, 0, tzinfo=UTC)
+CASE_START = datetime(2026, 12, 23, 7, 30, tzinfo=UTC)
 REFERRED_AT = "2026-12-23T05:30:00+00:00"
 TIME_SCALE = 240.0
 DAY = date(2026, 12, 23)  # referred, decided and notified that day: never after the case clock's today
