@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -21,11 +22,34 @@ pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def prefect_server() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """This process's Prefect pointed at a server of its own, through the launcher `sbu serve`
+    uses, and put back afterwards. (Prefect's own test harness waits on its log and event
+    workers without a limit as it stops: over two minutes in a loaded run.)"""
+    from deployments.local import free_port
+    from deployments.serve import local_prefect_server
+    from models.settings import Settings
+    from tasks.prefect.hooks import refresh_settings
 
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
+    saved = os.environ.get("PREFECT_API_URL")
+    with local_prefect_server(Settings(data_dir=tmp_path_factory.mktemp("prefect")), port=free_port()) as url:
+        os.environ["PREFECT_API_URL"] = url
+        refresh_settings()
+        try:
+            yield
+        finally:
+            # What the flow logged and emitted goes while the server is there to take it: left
+            # for the process's exit, the log worker tried a stopped server for over a minute.
+            from prefect.events.worker import EventsWorker
+            from prefect.logging.handlers import APILogWorker
+
+            APILogWorker.drain_all(timeout=10, at_exit=False)
+            EventsWorker.drain_all(timeout=10, at_exit=False)
+            if saved is None:
+                os.environ.pop("PREFECT_API_URL", None)
+            else:
+                os.environ["PREFECT_API_URL"] = saved
+            refresh_settings()
 
 
 def test_the_flow_delivers_the_outbox_and_reports_counts(
