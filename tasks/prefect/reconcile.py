@@ -262,11 +262,7 @@ def _repair(client: SyncPrefectClient, service: CaseService, case_refs: Sequence
             outcomes = [resume_if_waiting(client, service, run_id, process=service.registry.process(process),
                                           case_ref=case_ref) for process, run_id in runs.items()]
             counts.runs_resumed += outcomes.count(Resumed.RESUMED)
-            counts.runs_cancelled += outcomes.count(Resumed.CANCELLED)
-            if Resumed.CANCELLED in outcomes:  # replaced now, not at the next sweep
-                replaced = ensure_runs(client, service, case_ref)
-                counts.runs_created += sum(1 for process, run_id in replaced.items()
-                                           if runs.get(process) != run_id)
+            counts.runs_cancelled += outcomes.count(Resumed.CANCELLED)  # replaced by the next sweep
         log.info("reconcile: repaired %d of %d cases", start + len(batch), len(case_refs))
     counts.deferred = len(later)
 

@@ -43,6 +43,7 @@ def waiting_key(run: FlowRun) -> str | None:
 # SQLite. The answer is safe to retry at once (the transaction was rolled back), so we retry it
 # quickly ourselves first.
 BUSY_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8)
+ACCEPTED = "ACCEPT"  # Prefect's word for a resume it took
 
 
 def resume_run(client: SyncPrefectClient, run_id: UUID, run_input: dict[str, Any]) -> bool:
@@ -69,11 +70,7 @@ def resume_run(client: SyncPrefectClient, run_id: UUID, run_input: dict[str, Any
                     time.sleep(delay)
     except (httpx.HTTPError, ValueError):
         pass  # e.g. TLS settings only Prefect's client knows: let it try
-    result = client.resume_flow_run(run_id, run_input=run_input)
-    return str(getattr(result.status, "value", result.status)) == ACCEPTED
-
-
-ACCEPTED = "ACCEPT"
+    return client.resume_flow_run(run_id, run_input=run_input).status.value == ACCEPTED
 
 
 def _accepted(body: object) -> bool:
